@@ -47,7 +47,8 @@ export class Rng {
 
   /** Uniform integer in [0, n). */
   int(n: number): number {
-    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`Expected a positive integer for n but received ${n}`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new RangeError(`Expected a positive integer for n but received ${n}`);
     return Math.floor(this.uniform() * n);
   }
 

@@ -1,0 +1,54 @@
+import * as tf from "@tensorflow/tfjs";
+import { init } from "../engine/rng.js";
+import { Module } from "./module.js";
+
+/**
+ * BatchNorm over the last (channel) axis of [B, C] or [B, H, W, C], as torch.nn.BatchNorm1d/2d:
+ * training normalises with the biased batch variance and updates the running variance with the unbiased one.
+ */
+export class BatchNorm extends Module {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable;
+  readonly runningMean: tf.Variable;
+  readonly runningVar: tf.Variable;
+
+  constructor(
+    readonly channels: number,
+    readonly eps = 1e-5,
+    readonly momentum = 0.1,
+  ) {
+    super();
+    this.weight = this.param("weight", [channels], init.ones(channels));
+    this.bias = this.param("bias", [channels], init.zeros(channels));
+    this.runningMean = this.buffer("running_mean", [channels], init.zeros(channels));
+    this.runningVar = this.buffer("running_var", [channels], init.ones(channels));
+  }
+
+  forward(x: tf.Tensor): tf.Tensor {
+    const axes = x.shape.map((_, i) => i).slice(0, -1);
+    if (!this.training) {
+      return tf.tidy(() =>
+        x
+          .sub(this.runningMean)
+          .mul(tf.rsqrt(this.runningVar.add(this.eps)))
+          .mul(this.weight)
+          .add(this.bias),
+      );
+    }
+    const count = x.size / this.channels;
+    if (count < 2)
+      throw new RangeError(`BatchNorm: training needs more than 1 value per channel, got shape [${x.shape}]`);
+    return tf.tidy(() => {
+      const { mean, variance } = tf.moments(x, axes);
+      const m = this.momentum; // the running-stat update is off the loss path, so no gradient flows into it
+      const unbiased = variance.mul(count / (count - 1));
+      this.runningMean.assign(this.runningMean.mul(1 - m).add(mean.mul(m)));
+      this.runningVar.assign(this.runningVar.mul(1 - m).add(unbiased.mul(m)));
+      return x
+        .sub(mean)
+        .mul(tf.rsqrt(variance.add(this.eps)))
+        .mul(this.weight)
+        .add(this.bias);
+    });
+  }
+}

@@ -1,0 +1,127 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import * as tf from "@tensorflow/tfjs";
+import { parseSafetensors, toFloat32 } from "../../src/io/safetensors.js";
+import type { Module, TensorData } from "../../src/nn/module.js";
+
+/** Repo-root-relative path of a committed fixture (tests run from dist/test/…). */
+export function fixturePath(relative: string): string {
+  return new URL(`../../../test/fixtures/${relative}`, import.meta.url).pathname;
+}
+
+/** A PyTorch oracle fixture: named float32 tensors plus its JSON config. */
+export class Fixture {
+  readonly config: Record<string, unknown>;
+  private readonly tensors: Map<string, TensorData>;
+
+  constructor(readonly name: string) {
+    const file = parseSafetensors(new Uint8Array(readFileSync(fixturePath(name))), name);
+    this.config = JSON.parse(file.metadata["config"] ?? "{}");
+    this.tensors = new Map([...file.tensors].map(([k, t]) => [k, { shape: t.shape, data: toFloat32(t) }]));
+  }
+
+  has(key: string): boolean {
+    return this.tensors.has(key);
+  }
+
+  data(key: string): TensorData {
+    const t = this.tensors.get(key);
+    if (!t)
+      throw new Error(`${this.name}: no tensor "${key}" (have: ${[...this.tensors.keys()].join(", ")})`);
+    return t;
+  }
+
+  tensor(key: string): tf.Tensor {
+    const t = this.data(key);
+    return tf.tensor(t.data, [...t.shape]);
+  }
+
+  /** Tensors whose key starts with `prefix`, keyed by the rest (e.g. "state." → a state dict). */
+  withPrefix(prefix: string): Map<string, TensorData> {
+    const out = new Map<string, TensorData>();
+    for (const [k, t] of this.tensors) if (k.startsWith(prefix)) out.set(k.slice(prefix.length), t);
+    return out;
+  }
+
+  loadInto(module: Module): void {
+    module.loadStateDict(this.withPrefix("state."));
+  }
+}
+
+/** Assert |actual − expected| ≤ atol + rtol·|expected| everywhere; the message gives the worst element. */
+export function assertClose(
+  actual: tf.Tensor | TensorData,
+  expected: TensorData,
+  label: string,
+  atol = 1e-5,
+  rtol = 1e-4,
+) {
+  const shape = actual instanceof tf.Tensor ? actual.shape : [...actual.shape];
+  const values = actual instanceof tf.Tensor ? actual.dataSync() : actual.data;
+  assert.deepEqual(shape, [...expected.shape], `${label}: shape`);
+  let worst = -1;
+  let worstExcess = 0;
+  for (let i = 0; i < values.length; i++) {
+    const excess = Math.abs(values[i] - expected.data[i]) - (atol + rtol * Math.abs(expected.data[i]));
+    if (!(excess <= 0) && (worst < 0 || excess > worstExcess || Number.isNaN(excess))) {
+      worst = i;
+      worstExcess = excess;
+    }
+  }
+  if (worst >= 0) {
+    assert.fail(`${label}: element ${worst} is ${values[worst]} but PyTorch gives ${expected.data[worst]}`);
+  }
+}
+
+/**
+ * Run `forward` on the fixture's inputs, check the output, then check the gradients of sum(output·cotangent)
+ * w.r.t. the listed inputs and every parameter of `module` against PyTorch.
+ */
+export function checkAgainstFixture(
+  fixture: Fixture,
+  forward: (inputs: Record<string, tf.Tensor>) => tf.Tensor,
+  options: {
+    module?: Module;
+    inputs?: string[];
+    gradInputs?: string[];
+    atol?: number;
+    gradAtol?: number;
+  } = {},
+): void {
+  const inputNames = options.inputs ?? ["x"];
+  const gradInputs = options.gradInputs ?? inputNames;
+  tf.tidy(() => {
+    const inputs: Record<string, tf.Tensor> = {};
+    const inputVars: [string, tf.Variable][] = [];
+    for (const name of inputNames) {
+      const t = fixture.tensor(`input.${name}`);
+      if (gradInputs.includes(name)) {
+        const v = tf.variable(t, true);
+        inputVars.push([`grad.input.${name}`, v]);
+        inputs[name] = v;
+      } else {
+        inputs[name] = t;
+      }
+    }
+    const params = (options.module?.namedParameters() ?? []).map(([n, p]): [string, tf.Variable] => [
+      `grad.state.${n}`,
+      p,
+    ]);
+    const all = [...inputVars, ...params];
+    const cotangent = fixture.tensor("cotangent");
+    let output: tf.Tensor | undefined;
+    const { grads } = tf.variableGrads(
+      () => {
+        output = tf.keep(forward(inputs));
+        return output.mul(cotangent).sum() as tf.Scalar;
+      },
+      all.map(([, v]) => v),
+    );
+    assertClose(output!, fixture.data("output"), `${fixture.name} output`, options.atol ?? 1e-5);
+    for (const [key, v] of all) {
+      assertClose(grads[v.name], fixture.data(key), `${fixture.name} ${key}`, options.gradAtol ?? 1e-4);
+    }
+    output!.dispose();
+    for (const [, v] of inputVars) v.dispose();
+  });
+}

@@ -1,0 +1,40 @@
+"""Shared helpers for the PyTorch oracle scripts: seeded tensors and a minimal safetensors writer.
+
+Run the oracles with Debian's interpreter (/usr/bin/python3, which has python3-torch); tests never need Python.
+"""
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "test" / "fixtures"
+
+
+def nchw_to_nhwc(t: torch.Tensor) -> torch.Tensor:
+    return t.permute(0, 2, 3, 1).contiguous()
+
+
+def save_safetensors(path: Path, tensors: dict, metadata: dict | None = None) -> None:
+    """Write float32 tensors (torch or numpy) in safetensors layout, keys in insertion order."""
+    header = {}
+    if metadata:
+        header["__metadata__"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
+    blobs, offset = [], 0
+    for name, value in tensors.items():
+        arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        arr = np.ascontiguousarray(arr, dtype="<f4")
+        raw = arr.tobytes()
+        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":"))
+    text += " " * ((8 - (8 + len(text.encode())) % 8) % 8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text.encode())))
+        f.write(text.encode())
+        for raw in blobs:
+            f.write(raw)
