@@ -64,16 +64,22 @@ export function parseSafetensors(buffer: Uint8Array, source = "<buffer>"): Safet
     fail(`not a safetensors file: ${buffer.byteLength} bytes is shorter than the 8-byte header length`);
   const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength > MAX_HEADER_BYTES) fail(`header length ${headerLength} exceeds ${MAX_HEADER_BYTES} bytes`);
+  if (headerLength > MAX_HEADER_BYTES)
+    fail(`header length ${headerLength} exceeds ${MAX_HEADER_BYTES} bytes`);
   if (8 + headerLength > buffer.byteLength)
-    fail(`truncated: header says ${headerLength} bytes but the file has only ${buffer.byteLength - 8} after it`);
+    fail(
+      `truncated: header says ${headerLength} bytes but the file has only ${buffer.byteLength - 8} after it`,
+    );
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(buffer.subarray(8, 8 + headerLength)));
+    header = JSON.parse(
+      new TextDecoder("utf-8", { fatal: true }).decode(buffer.subarray(8, 8 + headerLength)),
+    );
   } catch (err) {
     fail(`header is not valid UTF-8 JSON (${(err as Error).message})`);
   }
-  if (typeof header !== "object" || header === null || Array.isArray(header)) fail("header is not a JSON object");
+  if (typeof header !== "object" || header === null || Array.isArray(header))
+    fail("header is not a JSON object");
   const data = buffer.subarray(8 + headerLength);
   const tensors = new Map<string, StoredTensor>();
   const metadata: Record<string, string> = {};
@@ -96,15 +102,23 @@ export function parseSafetensors(buffer: Uint8Array, source = "<buffer>"): Safet
       fail(`tensor "${name}": shape ${JSON.stringify(e.shape)} is not a list of non-negative integers`);
     const shape = e.shape as number[];
     const offsets = e.data_offsets as number[];
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0))
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isInteger(o) && o >= 0)
+    )
       fail(`tensor "${name}": data_offsets ${JSON.stringify(e.data_offsets)} is not [begin, end]`);
     const [begin, end] = offsets;
     const expected = shape.reduce((a, b) => a * b, 1) * BYTES_PER_ELEMENT[dtype];
     if (end < begin) fail(`tensor "${name}": data_offsets end ${end} is before begin ${begin}`);
     if (end - begin !== expected)
-      fail(`tensor "${name}": ${end - begin} bytes stored but ${dtype}${JSON.stringify(shape)} needs ${expected}`);
+      fail(
+        `tensor "${name}": ${end - begin} bytes stored but ${dtype}${JSON.stringify(shape)} needs ${expected}`,
+      );
     if (end > data.byteLength)
-      fail(`truncated: tensor "${name}" ends at byte ${end} but the data section has ${data.byteLength} bytes`);
+      fail(
+        `truncated: tensor "${name}" ends at byte ${end} but the data section has ${data.byteLength} bytes`,
+      );
     ranges.push([begin, end, name]);
     tensors.set(name, { dtype, shape, bytes: data.subarray(begin, end) });
   }
@@ -166,7 +180,8 @@ export function toInt32(t: StoredTensor): Int32Array {
     case "I64":
       for (let i = 0; i < n; i++) {
         const v = view.getBigInt64(8 * i, true);
-        if (v > 2147483647n || v < -2147483648n) throw new SafetensorsError(`I64 value ${v} does not fit in int32`);
+        if (v > 2147483647n || v < -2147483648n)
+          throw new SafetensorsError(`I64 value ${v} does not fit in int32`);
         out[i] = Number(v);
       }
       break;
@@ -201,7 +216,9 @@ export function encodeSafetensors(
   for (const [name, t] of Object.entries(tensors)) {
     const numel = t.shape.reduce((a, b) => a * b, 1);
     if (numel !== t.data.length)
-      throw new SafetensorsError(`tensor "${name}": shape [${t.shape}] has ${numel} elements but data has ${t.data.length}`);
+      throw new SafetensorsError(
+        `tensor "${name}": shape [${t.shape}] has ${numel} elements but data has ${t.data.length}`,
+      );
     const { dtype, bytes } = encodeData(t);
     header[name] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes.byteLength] };
     payloads.push(bytes);
@@ -236,7 +253,8 @@ function encodeData(t: TensorToWrite): { dtype: SafetensorsDType; bytes: Uint8Ar
   const view = new DataView(bytes.buffer);
   const src = t.data;
   if (dtype === "F32") for (let i = 0; i < n; i++) view.setFloat32(4 * i, src[i], true);
-  else if (dtype === "F16") for (let i = 0; i < n; i++) view.setUint16(2 * i, float32ToFloat16Bits(src[i]), true);
+  else if (dtype === "F16")
+    for (let i = 0; i < n; i++) view.setUint16(2 * i, float32ToFloat16Bits(src[i]), true);
   else for (let i = 0; i < n; i++) view.setUint16(2 * i, float32ToBfloat16Bits(src[i]), true);
   return { dtype, bytes };
 }

@@ -18,16 +18,20 @@ def nchw_to_nhwc(t: torch.Tensor) -> torch.Tensor:
 
 
 def save_safetensors(path: Path, tensors: dict, metadata: dict | None = None) -> None:
-    """Write float32 tensors (torch or numpy) in safetensors layout, keys in insertion order."""
+    """Write tensors in safetensors layout, keys in insertion order. Values are float32 unless given as
+    (dtype_name, raw_bytes, shape) tuples, which are written as they are."""
     header = {}
     if metadata:
         header["__metadata__"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
     blobs, offset = [], 0
     for name, value in tensors.items():
-        arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-        arr = np.ascontiguousarray(arr, dtype="<f4")
-        raw = arr.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
+        if isinstance(value, tuple):
+            dtype, raw, shape = value
+        else:
+            arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+            arr = np.ascontiguousarray(arr, dtype="<f4")
+            dtype, raw, shape = "F32", arr.tobytes(), arr.shape
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
         offset += len(raw)
     text = json.dumps(header, separators=(",", ":"))
