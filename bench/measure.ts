@@ -1,0 +1,86 @@
+import * as tf from "@tensorflow/tfjs";
+import type { Outputs, PreparedWorkload } from "./workloads.js";
+
+export interface TimingPlan {
+  warmup: number;
+  repeats: number;
+}
+
+/** Wall-clock times of the repeats (warm-ups excluded), the same shape torch_bench.py reports. */
+export interface Timing extends TimingPlan {
+  timesMs: number[];
+  medianMs: number;
+  minMs: number;
+}
+
+/** How far tfjs is from PyTorch (1 thread) on one workload, over all of its outputs. */
+export interface Agreement {
+  maxAbsDiff: number;
+  /** The largest |value| PyTorch produced, to read the difference against. */
+  maxAbsTorch: number;
+  /** The output holding the largest difference ("y", "loss", "grad.attn.qkv.weight", …). */
+  worstOutput: string;
+}
+
+/** Median as in Python's statistics.median (mean of the middle two for an even count). */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/**
+ * Run `warmup` untimed and `repeats` timed runs, each in its own tf.tidy; a run that leaves tensors behind
+ * is an error because a leak would slow later runs. Returns the outputs of the last run for the check.
+ */
+export function timeWorkload(
+  name: string,
+  workload: PreparedWorkload,
+  plan: TimingPlan,
+): { timing: Timing; outputs: Outputs } {
+  const timesMs: number[] = [];
+  let outputs: Outputs = {};
+  for (let i = 0; i < plan.warmup + plan.repeats; i++) {
+    const tensorsBefore = tf.memory().numTensors;
+    const start = performance.now();
+    outputs = tf.tidy(() => workload.run());
+    const elapsedMs = performance.now() - start;
+    if (i >= plan.warmup) timesMs.push(elapsedMs);
+    const leaked = tf.memory().numTensors - tensorsBefore;
+    if (leaked !== 0) throw new Error(`workload ${name} leaks ${leaked} tensors per run`);
+  }
+  return { timing: { ...plan, timesMs, medianMs: median(timesMs), minMs: Math.min(...timesMs) }, outputs };
+}
+
+/** Compare every output of `workload` with PyTorch's, stored under "<workload>/<output>". */
+export function compareOutputs(
+  workload: string,
+  outputs: Outputs,
+  torchOutputs: Map<string, Float32Array>,
+): Agreement {
+  const prefix = `${workload}/`;
+  const torchNames = [...torchOutputs.keys()]
+    .filter((key) => key.startsWith(prefix))
+    .map((key) => key.slice(prefix.length));
+  const ownNames = Object.keys(outputs);
+  const oneSided = [
+    ...torchNames.filter((name) => !ownNames.includes(name)),
+    ...ownNames.filter((name) => !torchNames.includes(name)),
+  ];
+  if (oneSided.length > 0) throw new Error(`${workload}: outputs on only one side: ${oneSided.join(", ")}`);
+  const agreement: Agreement = { maxAbsDiff: 0, maxAbsTorch: 0, worstOutput: "" };
+  for (const [name, values] of Object.entries(outputs)) {
+    const reference = torchOutputs.get(prefix + name)!;
+    if (reference.length !== values.length)
+      throw new Error(`${workload}/${name}: tfjs has ${values.length} values, PyTorch ${reference.length}`);
+    for (let i = 0; i < values.length; i++) {
+      const diff = Math.abs(values[i] - reference[i]);
+      if (diff > agreement.maxAbsDiff || Number.isNaN(diff)) {
+        agreement.maxAbsDiff = diff;
+        agreement.worstOutput = name;
+      }
+      agreement.maxAbsTorch = Math.max(agreement.maxAbsTorch, Math.abs(reference[i]));
+    }
+  }
+  return agreement;
+}

@@ -1,0 +1,125 @@
+/** The benchmark report: what was measured on which machine, as JSON and as a markdown table. */
+import { readFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import type { Agreement, Timing, TimingPlan } from "./measure.js";
+
+export type Measurement = { status: "measured"; timing: Timing } | { status: "skipped"; reason: string };
+
+export interface EngineMeasurement {
+  measurement: Measurement;
+  /** Null when PyTorch did not run. */
+  agreement: Agreement | null;
+}
+
+export interface WorkloadReport {
+  name: string;
+  description: string;
+  /** By engine variant name ("tfjs-cpu"). */
+  engines: Record<string, EngineMeasurement>;
+  /** By thread count ("1", "2"). */
+  torch: Record<string, Measurement>;
+}
+
+export interface MachineInfo {
+  cpuModel: string;
+  /** The SIMD extensions that decide GEMM speed. */
+  cpuSimd: string[];
+  cores: number;
+  memoryGiB: number;
+  node: string;
+  tfjs: string;
+  /** Null when PyTorch was not available or not run. */
+  torch: string | null;
+  torchDefaultThreads: number | null;
+}
+
+export interface BenchReport {
+  date: string;
+  command: string;
+  machine: MachineInfo;
+  engines: { name: string; backend: string }[];
+  torchThreads: number[];
+  timing: { tfjs: TimingPlan; torch: TimingPlan; quick: boolean };
+  workloads: WorkloadReport[];
+}
+
+export function machineInfo(
+  tfjs: string,
+  torch: string | null,
+  torchDefaultThreads: number | null,
+): MachineInfo {
+  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+  const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, "m").exec(cpuinfo)?.[1].trim();
+  const flags = new Set((field("flags") ?? "").split(/\s+/));
+  return {
+    cpuModel: field("model name") ?? cpus()[0]?.model ?? "unknown",
+    cpuSimd: ["sse4_2", "avx", "avx2", "fma", "avx512f"].filter((flag) => flags.has(flag)),
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    tfjs,
+    torch,
+    torchDefaultThreads,
+  };
+}
+
+function formatMs(ms: number): string {
+  return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
+}
+
+function timeCell(m: Measurement | undefined): string {
+  if (!m) return "–";
+  return m.status === "measured" ? `${formatMs(m.timing.medianMs)} (${formatMs(m.timing.minMs)})` : m.reason;
+}
+
+function ratioCell(engine: Measurement, torch: Measurement | undefined): string {
+  if (engine.status !== "measured" || torch?.status !== "measured") return "–";
+  return `${(engine.timing.medianMs / torch.timing.medianMs).toFixed(1)}×`;
+}
+
+function agreementCell(a: Agreement | null): string {
+  return a ? `${a.maxAbsDiff.toExponential(1)} (${a.maxAbsTorch.toPrecision(2)})` : "–";
+}
+
+/** workload | each engine ms | PyTorch per thread count ms | each engine / torch 1 thr | each engine's diff */
+export function markdownTable(report: BenchReport): string {
+  const [referenceThreads] = report.torchThreads;
+  const header = [
+    "workload",
+    ...report.engines.map((e) => `${e.name} (${e.backend}) ms`),
+    ...report.torchThreads.map((t) => `PyTorch ${t} thr ms`),
+    ...report.engines.map((e) => `${e.name} / torch ${referenceThreads} thr`),
+    ...report.engines.map((e) => `${e.name} max abs diff (max \\|torch\\|)`),
+  ];
+  const rows = report.workloads.map((w) => [
+    w.name,
+    ...report.engines.map((e) => timeCell(w.engines[e.name].measurement)),
+    ...report.torchThreads.map((t) => timeCell(w.torch[t])),
+    ...report.engines.map((e) => ratioCell(w.engines[e.name].measurement, w.torch[referenceThreads])),
+    ...report.engines.map((e) => agreementCell(w.engines[e.name].agreement)),
+  ]);
+  return [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
+}
+
+export function markdownReport(report: BenchReport): string {
+  const m = report.machine;
+  const torch = m.torch
+    ? `PyTorch ${m.torch} (default ${m.torchDefaultThreads} thread(s))`
+    : "PyTorch not available or not run";
+  const plan = (p: TimingPlan) => `${p.warmup} warm-up + median (min) of ${p.repeats}`;
+  return [
+    `# Benchmark ${report.date}`,
+    "",
+    `Command: \`${report.command}\``,
+    "",
+    `Machine: ${m.cpuModel} (${m.cpuSimd.join(" ")}), ${m.cores} cores, ${m.memoryGiB} GiB; ` +
+      `Node ${m.node}; tfjs ${m.tfjs}; ${torch}.`,
+    "",
+    `Timing, ms (lower is better): tfjs ${plan(report.timing.tfjs)}, PyTorch ${plan(report.timing.torch)}` +
+      (report.timing.quick ? "; --quick run." : "."),
+    "Max abs diff: tfjs vs PyTorch (1 thread) over all outputs of the workload's last run, from the same inputs.",
+    "",
+    markdownTable(report),
+    "",
+  ].join("\n");
+}

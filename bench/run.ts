@@ -1,0 +1,216 @@
+/**
+ * `npm run bench`: time the workloads of bench/workloads.ts on each tfjs engine variant and on PyTorch
+ * (1 and 2 threads), check that both compute the same values, and write bench/results/.
+ * Usage: node dist/bench/run.js [--only a,b] [--repeats N] [--quick] [--no-torch] [--out DIR]
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { type EngineInfo, initEngine } from "../src/engine/backend.js";
+import { writeFileAtomic } from "../src/io/atomic.js";
+import { writeSafetensors } from "../src/io/safetensors.js";
+import { compareOutputs, type TimingPlan, timeWorkload } from "./measure.js";
+import {
+  type BenchReport,
+  type EngineMeasurement,
+  type Measurement,
+  machineInfo,
+  markdownReport,
+  markdownTable,
+  type WorkloadReport,
+} from "./report.js";
+import { readTorchOutputs, runTorch, torchVersion } from "./torch.js";
+import { type BenchInputs, makeInputs, WORKLOADS, type Workload } from "./workloads.js";
+
+/** A tfjs configuration to time: one table column each. The native kernel pack adds an entry here. */
+interface EngineVariant {
+  name: string;
+  /** Selects the backend and kernels; variants run in list order in one process. */
+  setup: () => Promise<EngineInfo>;
+  /** Stock kernels need minutes for the heavy workloads, which --quick then skips. */
+  slow: boolean;
+}
+
+const ENGINE_VARIANTS: EngineVariant[] = [
+  { name: "tfjs-cpu", setup: () => initEngine({ backend: "cpu" }), slow: true },
+];
+
+const TORCH_THREADS = [1, 2];
+const SEED = 0;
+const DEFAULT_OUT = fileURLToPath(new URL("../../bench/results/", import.meta.url));
+const TORCH_MISSING = "PyTorch not available (install python3-torch)";
+
+/** Few repeats for tfjs because the stock kernels take seconds to a minute per run; torch is cheap to repeat. */
+const PLANS = {
+  full: { tfjs: { warmup: 1, repeats: 3 }, torch: { warmup: 2, repeats: 10 } },
+  quick: { tfjs: { warmup: 1, repeats: 2 }, torch: { warmup: 1, repeats: 5 } },
+};
+
+interface Options {
+  workloads: Workload[];
+  plans: { tfjs: TimingPlan; torch: TimingPlan };
+  quick: boolean;
+  torch: boolean;
+  outDir: string;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      only: { type: "string" },
+      repeats: { type: "string" },
+      quick: { type: "boolean", default: false },
+      "no-torch": { type: "boolean", default: false },
+      out: { type: "string" },
+    },
+  });
+  const known = WORKLOADS.map((w) => w.name);
+  const only = values.only?.split(",").map((name) => name.trim()) ?? known;
+  const unknown = only.filter((name) => !known.includes(name));
+  if (unknown.length > 0)
+    throw new Error(`unknown workload(s) ${unknown.join(", ")}; known: ${known.join(", ")}`);
+  const quick = values.quick;
+  const plans = structuredClone(quick ? PLANS.quick : PLANS.full);
+  if (values.repeats !== undefined) {
+    const repeats = Number(values.repeats);
+    if (!Number.isInteger(repeats) || repeats < 1)
+      throw new Error(`--repeats must be a positive integer, got "${values.repeats}"`);
+    plans.tfjs.repeats = repeats;
+    plans.torch.repeats = repeats;
+  }
+  return {
+    workloads: WORKLOADS.filter((w) => only.includes(w.name)),
+    plans,
+    quick,
+    torch: !values["no-torch"],
+    outDir: values.out === undefined ? DEFAULT_OUT : resolve(values.out),
+  };
+}
+
+interface TorchResults {
+  version: string | null;
+  defaultThreads: number | null;
+  /** By thread count, then workload. */
+  measurements: Record<string, Record<string, Measurement>>;
+  /** The 1-thread run's outputs, keyed "<workload>/<output>"; null when PyTorch did not run. */
+  outputs: Map<string, Float32Array> | null;
+}
+
+async function measureTorch(
+  options: Options,
+  inputs: BenchInputs,
+  scratchDir: string,
+): Promise<TorchResults> {
+  const skippedAll = (reason: string): TorchResults => ({
+    version: null,
+    defaultThreads: null,
+    measurements: Object.fromEntries(
+      TORCH_THREADS.map((t) => [
+        t,
+        Object.fromEntries(options.workloads.map((w) => [w.name, { status: "skipped", reason }])),
+      ]),
+    ),
+    outputs: null,
+  });
+  if (!options.torch) return skippedAll("not run (--no-torch)");
+  const version = await torchVersion();
+  if (version === null) {
+    console.log(`${TORCH_MISSING}; timing tfjs only`);
+    return skippedAll(TORCH_MISSING);
+  }
+  const inputsPath = join(scratchDir, "inputs.safetensors");
+  const outputsPath = join(scratchDir, "torch-outputs.safetensors");
+  await writeSafetensors(inputsPath, Object.fromEntries(inputs));
+  const results: TorchResults = { version, defaultThreads: null, measurements: {}, outputs: null };
+  for (const threads of TORCH_THREADS) {
+    const run = await runTorch({
+      threads,
+      workloads: options.workloads.map((w) => w.name),
+      plan: options.plans.torch,
+      inputsPath,
+      outputsPath: threads === TORCH_THREADS[0] ? outputsPath : undefined,
+    });
+    results.defaultThreads = run.defaultThreads;
+    results.measurements[threads] = Object.fromEntries(
+      Object.entries(run.results).map(([name, timing]) => [name, { status: "measured", timing }]),
+    );
+  }
+  results.outputs = await readTorchOutputs(outputsPath);
+  return results;
+}
+
+function measureEngine(
+  variant: EngineVariant,
+  workload: Workload,
+  options: Options,
+  inputs: BenchInputs,
+  torchOutputs: Map<string, Float32Array> | null,
+): EngineMeasurement {
+  if (workload.heavy && variant.slow && options.quick)
+    return { measurement: { status: "skipped", reason: "skipped (--quick)" }, agreement: null };
+  const prepared = workload.prepare(inputs);
+  try {
+    const { timing, outputs } = timeWorkload(workload.name, prepared, options.plans.tfjs);
+    const agreement = torchOutputs ? compareOutputs(workload.name, outputs, torchOutputs) : null;
+    const diff = agreement ? `, max abs diff vs torch ${agreement.maxAbsDiff.toExponential(1)}` : "";
+    console.log(
+      `[${variant.name}] ${workload.name}: median ${timing.medianMs.toFixed(1)} ms, ` +
+        `min ${timing.minMs.toFixed(1)} ms${diff}`,
+    );
+    return { measurement: { status: "measured", timing }, agreement };
+  } finally {
+    prepared.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  // Inputs come from the stock kernels, before any variant replaces them.
+  const stock = await initEngine({ backend: "cpu" });
+  const inputs = makeInputs(SEED);
+  const scratchDir = await mkdtemp(join(tmpdir(), "sseg-bench-"));
+  let torch: TorchResults;
+  try {
+    torch = await measureTorch(options, inputs, scratchDir);
+  } finally {
+    await rm(scratchDir, { recursive: true, force: true });
+  }
+
+  const engines: BenchReport["engines"] = [];
+  const workloads: WorkloadReport[] = options.workloads.map((w) => ({
+    name: w.name,
+    description: w.description,
+    engines: {},
+    torch: Object.fromEntries(TORCH_THREADS.map((t) => [t, torch.measurements[t][w.name]])),
+  }));
+  for (const variant of ENGINE_VARIANTS) {
+    const info = await variant.setup();
+    engines.push({ name: variant.name, backend: info.backend });
+    options.workloads.forEach((workload, i) => {
+      workloads[i].engines[variant.name] = measureEngine(variant, workload, options, inputs, torch.outputs);
+    });
+  }
+
+  const report: BenchReport = {
+    date,
+    command: ["node dist/bench/run.js", ...process.argv.slice(2)].join(" "),
+    machine: machineInfo(stock.tfjsVersion, torch.version, torch.defaultThreads),
+    engines,
+    torchThreads: TORCH_THREADS,
+    timing: { ...options.plans, quick: options.quick },
+    workloads,
+  };
+  const stamp = date.replace(/:/g, "-");
+  await writeFileAtomic(join(options.outDir, `bench-${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  await writeFileAtomic(join(options.outDir, "latest.md"), markdownReport(report));
+  console.log(`\n${markdownTable(report)}\n\nWrote ${options.outDir}/bench-${stamp}.json and latest.md`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,92 @@
+/** The `sseg` command line: argument parsing and printing only; every command calls the library. */
+import { spawn } from "node:child_process";
+import { Command, CommanderError } from "commander";
+import { VERSION } from "../version.js";
+import { registerDemo } from "./demo.js";
+
+/** Commands whose issues have not landed yet: listed in --help, and saying so plainly when run. */
+const PLANNED: [name: string, summary: string, owner: string][] = [
+  [
+    "segment",
+    "segment images with any list of class names (label PNGs, overlays, JSON)",
+    "inference issue (#8)",
+  ],
+  [
+    "pseudo",
+    "make class-agnostic pseudo-masks: frozen ViT features + per-image K-Means",
+    "pseudo-mask issue (#6)",
+  ],
+  [
+    "train",
+    "train the S-Seg MaskFormer from image–caption pairs and pseudo-masks",
+    "model and training issue (#7)",
+  ],
+  [
+    "eval",
+    "score a checkpoint on a segmentation dataset (mmseg mIoU)",
+    "inference and evaluation issue (#8)",
+  ],
+  ["selftrain", "S-Seg+: self-train a UperNet on S-Seg's own pseudo-labels", "S-Seg+ issue (#11)"],
+  ["data", "build data sets: real-photo composites, caption shards", "data issue (#5)"],
+];
+
+const NOT_BUILT = "sseg.notBuilt";
+
+export function buildProgram(): Command {
+  const program = new Command("sseg")
+    .description("Open-vocabulary semantic segmentation the S-Seg way, in TypeScript.")
+    .version(VERSION, "-v, --version")
+    .showHelpAfterError("(run sseg --help for usage)");
+  registerDemo(program);
+  for (const [name, summary, owner] of PLANNED) {
+    program
+      .command(name)
+      .description(`${summary} [not built yet]`)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .action(() => {
+        throw new CommanderError(
+          2,
+          NOT_BUILT,
+          `sseg ${name} is not built yet: it arrives with the ${owner}.`,
+        );
+      });
+  }
+  program
+    .command("bench")
+    .description("engine speed benchmarks side by side with PyTorch (JSON + markdown); see bench/README.md")
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .helpOption(false)
+    .action((_options, command: Command) => runBench(command.args));
+  return program;
+}
+
+/** The harness lives in bench/ (outside the library); run it as its own process with the given flags. */
+function runBench(args: string[]): Promise<void> {
+  const script = new URL("../../bench/run.js", import.meta.url).pathname;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: "inherit" });
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      process.exitCode = code ?? 1;
+      resolve();
+    });
+  });
+}
+
+/** Parse and run; errors print one line and set a non-zero exit code instead of a stack trace. */
+export async function run(argv: string[]): Promise<void> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === NOT_BUILT) console.error(err.message);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    console.error(`sseg: ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
+}

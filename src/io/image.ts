@@ -1,0 +1,309 @@
+import { readFile } from "node:fs/promises";
+import { extname } from "node:path";
+import sharp, { type OutputInfo } from "sharp";
+import { writeFileAtomic } from "./atomic.js";
+
+/** An 8-bit RGB image: row-major, 3 bytes per pixel, no padding. */
+export interface RgbImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/** Already-decoded pixels: RGB or RGBA, row-major; `channels` is inferred from the length when omitted. */
+export interface RawImageInput {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  channels?: number;
+}
+
+export type ImageInput = string | Uint8Array | RawImageInput;
+
+export interface ReadImageOptions {
+  /** Refuse images with more pixels than this (default 16384×16384) before decoding them. */
+  maxPixels?: number;
+}
+
+export const DEFAULT_MAX_PIXELS = 16384 * 16384;
+
+/** Every image-I/O failure; the message starts with the file name (or `<buffer>`, `<raw pixels>`). */
+export class ImageError extends Error {
+  override name = "ImageError";
+}
+
+const BUFFER_SOURCE = "<buffer>";
+const RAW_SOURCE = "<raw pixels>";
+
+/**
+ * Decode a JPEG/PNG/WebP/GIF (first frame) file or buffer, or take raw RGB(A) pixels, into 8-bit RGB the way
+ * PIL's `Image.open(...).convert("RGB")` does after EXIF orientation: alpha is dropped (not blended), grey,
+ * palette and 16-bit images become 8-bit RGB (16-bit keeps the high byte). Known difference from PIL:
+ * transparent GIF pixels come out black, where PIL gives their palette colour.
+ */
+export async function readImage(input: ImageInput, options: ReadImageOptions = {}): Promise<RgbImage> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!Number.isInteger(maxPixels) || maxPixels <= 0) {
+    throw new RangeError(`maxPixels must be a positive integer, got ${maxPixels}`);
+  }
+  if (typeof input === "string") return decodeImage(await readImageBytes(input), input, maxPixels);
+  if (input instanceof Uint8Array) return decodeImage(input, BUFFER_SOURCE, maxPixels);
+  return rawToRgb(input);
+}
+
+/** Read a whole image file, turning missing, unreadable and empty files into an `ImageError`. */
+export async function readImageBytes(path: string): Promise<Uint8Array> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ImageError(
+      code === "ENOENT" ? `${path}: file not found` : `${path}: cannot read file (${(err as Error).message})`,
+    );
+  }
+  if (bytes.length === 0) throw new ImageError(`${path}: file is empty (0 bytes)`);
+  return bytes;
+}
+
+async function decodeImage(bytes: Uint8Array, source: string, maxPixels: number): Promise<RgbImage> {
+  if (bytes.length === 0) throw new ImageError(`${source}: empty input (0 bytes)`);
+  // sharp's own pixel limit is off because the check below gives a clearer error; ICC profiles are ignored
+  // because cv2 and PIL, which produced the training data, ignore them too.
+  const options = { limitInputPixels: false, ignoreIcc: true };
+  let width: number;
+  let height: number;
+  try {
+    ({ width, height } = await sharp(bytes, options).metadata());
+  } catch (err) {
+    throw new ImageError(`${source}: not a supported image (${(err as Error).message})`);
+  }
+  if (width * height > maxPixels) {
+    throw new ImageError(
+      `${source}: image is ${width}×${height} = ${width * height} pixels, over the limit of ${maxPixels} pixels (option maxPixels)`,
+    );
+  }
+  let decoded: { data: Buffer; info: OutputInfo };
+  try {
+    decoded = await sharp(bytes, options)
+      .rotate()
+      .removeAlpha()
+      .toColourspace("srgb")
+      .raw({ depth: "uchar" })
+      .toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw new ImageError(`${source}: corrupt or truncated image (${(err as Error).message})`);
+  }
+  const { data, info } = decoded;
+  if (info.channels !== 3) {
+    throw new ImageError(
+      `${source}: unsupported colour layout (decoded to ${info.channels} channels, not RGB)`,
+    );
+  }
+  return {
+    width: info.width,
+    height: info.height,
+    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+  };
+}
+
+function rawToRgb(raw: RawImageInput): RgbImage {
+  const { data, width, height } = raw;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+    throw new ImageError(`${RAW_SOURCE}: width and height must be positive integers, got ${width}×${height}`);
+  }
+  const pixels = width * height;
+  const channels = raw.channels ?? data.length / pixels;
+  if ((channels !== 3 && channels !== 4) || data.length !== pixels * channels) {
+    throw new ImageError(
+      `${RAW_SOURCE}: ${data.length} bytes do not fit ${width}×${height} RGB (${pixels * 3} bytes) or RGBA (${pixels * 4} bytes)` +
+        (raw.channels === undefined ? "" : ` with channels=${raw.channels}`),
+    );
+  }
+  if (channels === 3) return { width, height, data: new Uint8Array(data) };
+  const rgb = new Uint8Array(pixels * 3);
+  for (let p = 0; p < pixels; p++) {
+    rgb[3 * p] = data[4 * p];
+    rgb[3 * p + 1] = data[4 * p + 1];
+    rgb[3 * p + 2] = data[4 * p + 2];
+  }
+  return { width, height, data: rgb };
+}
+
+export interface MmsegScale {
+  shortSide?: number;
+  longSide?: number;
+}
+
+/**
+ * The size mmseg's `Resize(img_scale=(longSide, shortSide), keep_ratio=True)` gives (mmcv `rescale_size`):
+ * the largest scale keeping the long side ≤ longSide and the short side ≤ shortSide, sides rounded half up.
+ */
+export function mmsegRescaleSize(
+  width: number,
+  height: number,
+  { shortSide = 448, longSide = 2048 }: MmsegScale = {},
+): { width: number; height: number } {
+  if (!(width > 0 && height > 0)) throw new RangeError(`image size must be positive, got ${width}×${height}`);
+  const scale = Math.min(longSide / Math.max(width, height), shortSide / Math.min(width, height));
+  return { width: Math.trunc(width * scale + 0.5), height: Math.trunc(height * scale + 0.5) };
+}
+
+/** OpenCV's fixed-point resize weights have 11 fractional bits (INTER_RESIZE_COEF_SCALE). */
+const COEF_SCALE = 2048;
+
+/** Source index and fixed-point weights (summing to COEF_SCALE) for every output position along one axis. */
+interface LinearTaps {
+  index: Int32Array;
+  weight0: Int32Array;
+  weight1: Int32Array;
+}
+
+/** cvRound: round half to even, like the SSE conversion OpenCV uses. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * OpenCV's INTER_LINEAR taps in single-precision: half-pixel centres; along x an out-of-range tap snaps to the
+ * edge pixel with weight 1, along y the fraction is kept and the rows are clamped instead (as OpenCV does).
+ */
+function linearTaps(srcSize: number, dstSize: number, snapEdges: boolean): LinearTaps {
+  // Inverted like OpenCV's 1/inv_scale: it can differ from srcSize / dstSize in the last bit.
+  const scale = 1 / (dstSize / srcSize);
+  const taps = {
+    index: new Int32Array(dstSize),
+    weight0: new Int32Array(dstSize),
+    weight1: new Int32Array(dstSize),
+  };
+  for (let d = 0; d < dstSize; d++) {
+    let fraction = Math.fround((d + 0.5) * scale - 0.5);
+    let index = Math.floor(fraction);
+    fraction = Math.fround(fraction - index);
+    if (snapEdges && index < 0) [index, fraction] = [0, 0];
+    if (snapEdges && index >= srcSize - 1) [index, fraction] = [srcSize - 1, 0];
+    taps.index[d] = index;
+    taps.weight0[d] = roundHalfEven(Math.fround(1 - fraction) * COEF_SCALE);
+    taps.weight1[d] = roundHalfEven(fraction * COEF_SCALE);
+  }
+  return taps;
+}
+
+function clampIndex(i: number, size: number): number {
+  return i < 0 ? 0 : i >= size ? size - 1 : i;
+}
+
+/**
+ * `cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR)` for uint8 RGB, as mmcv's `imresize` calls
+ * it: half-pixel centres, no antialiasing, 11-bit fixed-point weights and OpenCV's rounding shortcut in the
+ * vertical pass, so the output is bit-exact (at exactly half size this equals the 2×2 mean OpenCV switches to).
+ */
+export function resizeBilinear(img: RgbImage, width: number, height: number): RgbImage {
+  checkResizeSizes(img.width, img.height, width, height);
+  checkLength(img.data.length, img.width * img.height * 3, "RGB image");
+  const channels = 3;
+  const rowLength = width * channels;
+  const xTaps = linearTaps(img.width, width, true);
+  const yTaps = linearTaps(img.height, height, false);
+  const horizontalRows: (Int32Array | undefined)[] = new Array(img.height);
+  const horizontalRow = (y: number): Int32Array => {
+    let row = horizontalRows[y];
+    if (row) return row;
+    row = new Int32Array(rowLength);
+    const rowStart = y * img.width * channels;
+    for (let x = 0; x < width; x++) {
+      const left = rowStart + xTaps.index[x] * channels;
+      const right = rowStart + clampIndex(xTaps.index[x] + 1, img.width) * channels;
+      for (let c = 0; c < channels; c++) {
+        row[x * channels + c] =
+          img.data[left + c] * xTaps.weight0[x] + img.data[right + c] * xTaps.weight1[x];
+      }
+    }
+    horizontalRows[y] = row;
+    return row;
+  };
+  const out = new Uint8Array(height * rowLength);
+  for (let y = 0; y < height; y++) {
+    const top = horizontalRow(clampIndex(yTaps.index[y], img.height));
+    const bottom = horizontalRow(clampIndex(yTaps.index[y] + 1, img.height));
+    const w0 = yTaps.weight0[y];
+    const w1 = yTaps.weight1[y];
+    const outStart = y * rowLength;
+    for (let i = 0; i < rowLength; i++) {
+      // OpenCV's 16-bit shortcut: drop 4 bits, keep the high half of each product, round the last 2 bits.
+      out[outStart + i] = ((((top[i] >> 4) * w0) >> 16) + (((bottom[i] >> 4) * w1) >> 16) + 2) >> 2;
+    }
+  }
+  return { width, height, data: out };
+}
+
+/**
+ * `cv2.resize(labels, (newWidth, newHeight), interpolation=cv2.INTER_NEAREST)` for a single-channel label map:
+ * output pixel x takes source pixel floor(x · srcWidth / newWidth), so labels are never mixed.
+ */
+export function resizeNearest<T extends Uint8Array | Uint16Array>(
+  labels: T,
+  width: number,
+  height: number,
+  newWidth: number,
+  newHeight: number,
+): T {
+  checkResizeSizes(width, height, newWidth, newHeight);
+  checkLength(labels.length, width * height, "label map");
+  // Inverted like OpenCV's 1/inv_scale: it can differ from width / newWidth in the last bit.
+  const xScale = 1 / (newWidth / width);
+  const yScale = 1 / (newHeight / height);
+  const sourceX = new Int32Array(newWidth);
+  for (let x = 0; x < newWidth; x++) sourceX[x] = Math.min(Math.floor(x * xScale), width - 1);
+  const out = (
+    labels instanceof Uint16Array
+      ? new Uint16Array(newWidth * newHeight)
+      : new Uint8Array(newWidth * newHeight)
+  ) as T;
+  for (let y = 0; y < newHeight; y++) {
+    const rowStart = Math.min(Math.floor(y * yScale), height - 1) * width;
+    for (let x = 0; x < newWidth; x++) out[y * newWidth + x] = labels[rowStart + sourceX[x]];
+  }
+  return out;
+}
+
+function checkResizeSizes(width: number, height: number, newWidth: number, newHeight: number): void {
+  for (const size of [width, height, newWidth, newHeight]) {
+    if (!Number.isInteger(size) || size <= 0) {
+      throw new RangeError(
+        `resize sizes must be positive integers, got ${width}×${height} → ${newWidth}×${newHeight}`,
+      );
+    }
+  }
+}
+
+function checkLength(actual: number, expected: number, what: string): void {
+  if (actual !== expected) throw new RangeError(`${what} has ${actual} values, expected ${expected}`);
+}
+
+export type ImageFormat = "png" | "jpeg";
+
+const JPEG_QUALITY = 90;
+
+const FORMAT_BY_EXTENSION: Record<string, ImageFormat> = { ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg" };
+
+/** Encode as PNG or JPEG (format from the extension unless given) and write atomically. */
+export async function writeImage(
+  path: string,
+  img: RgbImage,
+  options: { format?: ImageFormat } = {},
+): Promise<void> {
+  const format = options.format ?? FORMAT_BY_EXTENSION[extname(path).toLowerCase()];
+  if (!format) {
+    throw new ImageError(`${path}: cannot tell the format from the extension; pass {format: "png" | "jpeg"}`);
+  }
+  if (img.data.length !== img.width * img.height * 3) {
+    throw new ImageError(
+      `${path}: image data has ${img.data.length} bytes, expected ${img.width}×${img.height}×3`,
+    );
+  }
+  const encoder = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+  const encoded = format === "png" ? encoder.png() : encoder.jpeg({ quality: JPEG_QUALITY });
+  await writeFileAtomic(path, await encoded.toBuffer());
+}
