@@ -14,6 +14,7 @@ import {
   resizeNearest,
   writeImage,
 } from "../../src/io/image.js";
+import { assertRejectsWith } from "../support/errors.js";
 
 const fixture = (name: string): string =>
   fileURLToPath(new URL(`../../../test/fixtures/images/${name}`, import.meta.url));
@@ -56,13 +57,8 @@ function maxAbsDiff(actual: ArrayLike<number>, expected: ArrayLike<number>): num
   return max;
 }
 
-async function assertImageError(promise: Promise<unknown>, ...fragments: string[]): Promise<void> {
-  await assert.rejects(promise, (err: Error) => {
-    assert.ok(err instanceof ImageError, `expected ImageError, got ${err.name}: ${err.message}`);
-    for (const fragment of fragments)
-      assert.ok(err.message.includes(fragment), `"${err.message}" lacks "${fragment}"`);
-    return true;
-  });
+function assertImageError(promise: Promise<unknown>, ...fragments: string[]): Promise<void> {
+  return assertRejectsWith(promise, ImageError, ...fragments);
 }
 
 describe("readImage", () => {

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { ImageError, type RgbImage, readImage } from "../../src/io/image.js";
 import { readLabelPng, renderOverlay, writeLabelPng } from "../../src/io/label-png.js";
 import { distinctColours, vocPalette } from "../../src/io/palette.js";
+import { assertRejectsWith } from "../support/errors.js";
 
 const fixture = (name: string): string =>
   fileURLToPath(new URL(`../../../test/fixtures/images/${name}`, import.meta.url));
@@ -22,13 +23,8 @@ const labelCases = JSON.parse(readFileSync(fixture("label_cases.json"), "utf8"))
 const tempDir = mkdtemp(join(tmpdir(), "sseg-labels-"));
 after(async () => rm(await tempDir, { recursive: true, force: true }));
 
-async function assertImageError(promise: Promise<unknown>, ...fragments: string[]): Promise<void> {
-  await assert.rejects(promise, (err: Error) => {
-    assert.ok(err instanceof ImageError, `expected ImageError, got ${err.name}: ${err.message}`);
-    for (const fragment of fragments)
-      assert.ok(err.message.includes(fragment), `"${err.message}" lacks "${fragment}"`);
-    return true;
-  });
+function assertImageError(promise: Promise<unknown>, ...fragments: string[]): Promise<void> {
+  return assertRejectsWith(promise, ImageError, ...fragments);
 }
 
 /** PNG IHDR fields: bit depth and colour type (0 grey, 2 RGB, 3 indexed, 4 grey+alpha, 6 RGBA). */

@@ -81,9 +81,7 @@ def main():
                image_keys=("x",), image_output=True)
 
     # BatchNorm: training (batch statistics + running-stat update) and eval (running statistics).
-    for mode in ("train", "eval"):
-        bn = randomize(nn.BatchNorm2d(4))
-        bn.train(mode == "train")
+    def batch_norm_case(name, bn, x):
         after = {}
 
         def fwd(m, x):
@@ -92,19 +90,14 @@ def main():
             after["after.running_var"] = m.running_var.detach().clone()
             return y
 
-        write_case(f"batch_norm2d_{mode}", {"x": torch.randn(3, 4, 5, 5) * 2 + 0.5}, fwd, bn,
-                   {"channels": 4, "training": mode == "train"}, image_keys=("x",), image_output=True, extra=after)
-    bn1 = randomize(nn.BatchNorm1d(5)).train()
-    after1 = {}
+        image = x.dim() == 4
+        write_case(name, {"x": x}, fwd, bn, {"channels": bn.num_features, "training": bn.training},
+                   image_keys=("x",) if image else (), image_output=image, extra=after)
 
-    def fwd1(m, x):
-        y = m(x)
-        after1["after.running_mean"] = m.running_mean.detach().clone()
-        after1["after.running_var"] = m.running_var.detach().clone()
-        return y
-
-    write_case("batch_norm1d_train", {"x": torch.randn(6, 5)}, fwd1, bn1, {"channels": 5, "training": True},
-               extra=after1)
+    for mode in ("train", "eval"):
+        batch_norm_case(f"batch_norm2d_{mode}", randomize(nn.BatchNorm2d(4)).train(mode == "train"),
+                        torch.randn(3, 4, 5, 5) * 2 + 0.5)
+    batch_norm_case("batch_norm1d_train", randomize(nn.BatchNorm1d(5)).train(), torch.randn(6, 5))
 
     # Conv2d: 3×3 stride 1 and 2, 1×1, and a 4×4/4 patch embedding; odd, non-square maps.
     for name, (cin, cout, k, s, p, h, w) in {
