@@ -1,6 +1,7 @@
 /** The benchmark report: what was measured on which machine, as JSON and as a markdown table. */
 import { readFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
+import type { EngineInfo } from "../src/engine/backend.js";
 import type { Agreement, Timing, TimingPlan } from "./measure.js";
 
 export type Measurement = { status: "measured"; timing: Timing } | { status: "skipped"; reason: string };
@@ -26,6 +27,8 @@ export interface MachineInfo {
   cpuSimd: string[];
   cores: number;
   memoryGiB: number;
+  /** 1/5/15-minute load average when the run started: other processes on the box skew the timings. */
+  loadAverage: number[];
   node: string;
   tfjs: string;
   /** Null when PyTorch was not available or not run. */
@@ -37,16 +40,15 @@ export interface BenchReport {
   date: string;
   command: string;
   machine: MachineInfo;
-  engines: { name: string; backend: string }[];
+  engines: ({ name: string } & EngineInfo)[];
   torchThreads: number[];
-  timing: { tfjs: TimingPlan; torch: TimingPlan; quick: boolean };
+  timing: { tfjs: TimingPlan; heavyOnSlowEngine: TimingPlan; torch: TimingPlan; quick: boolean };
   workloads: WorkloadReport[];
 }
 
 export function machineInfo(
-  tfjs: string,
-  torch: string | null,
-  torchDefaultThreads: number | null,
+  versions: { tfjs: string; torch: string | null; torchDefaultThreads: number | null },
+  loadAverage: number[],
 ): MachineInfo {
   const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
   const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, "m").exec(cpuinfo)?.[1].trim();
@@ -56,10 +58,9 @@ export function machineInfo(
     cpuSimd: ["sse4_2", "avx", "avx2", "fma", "avx512f"].filter((flag) => flags.has(flag)),
     cores: cpus().length,
     memoryGiB: Math.round(totalmem() / 2 ** 30),
+    loadAverage: loadAverage.map((load) => Number(load.toFixed(2))),
     node: process.version,
-    tfjs,
-    torch,
-    torchDefaultThreads,
+    ...versions,
   };
 }
 
@@ -106,17 +107,20 @@ export function markdownReport(report: BenchReport): string {
   const torch = m.torch
     ? `PyTorch ${m.torch} (default ${m.torchDefaultThreads} thread(s))`
     : "PyTorch not available or not run";
-  const plan = (p: TimingPlan) => `${p.warmup} warm-up + median (min) of ${p.repeats}`;
+  const plan = (p: TimingPlan) => `${p.warmup} warm-up + ${p.repeats} timed`;
   return [
     `# Benchmark ${report.date}`,
     "",
     `Command: \`${report.command}\``,
     "",
-    `Machine: ${m.cpuModel} (${m.cpuSimd.join(" ")}), ${m.cores} cores, ${m.memoryGiB} GiB; ` +
-      `Node ${m.node}; tfjs ${m.tfjs}; ${torch}.`,
+    `Machine: ${m.cpuModel} (${m.cpuSimd.join(" ")}), ${m.cores} cores, ${m.memoryGiB} GiB, ` +
+      `load average ${m.loadAverage.join(" ")} at start; Node ${m.node}; tfjs ${m.tfjs}; ${torch}.`,
     "",
-    `Timing, ms (lower is better): tfjs ${plan(report.timing.tfjs)}, PyTorch ${plan(report.timing.torch)}` +
-      (report.timing.quick ? "; --quick run." : "."),
+    `Timing, ms (lower is better), median (min): tfjs ${plan(report.timing.tfjs)}` +
+      (report.timing.quick
+        ? " (--quick: heavy workloads skipped on slow engines)"
+        : ` (heavy workloads on slow engines: ${plan(report.timing.heavyOnSlowEngine)})`) +
+      `; PyTorch ${plan(report.timing.torch)}.`,
     "Max abs diff: tfjs vs PyTorch (1 thread) over all outputs of the workload's last run, from the same inputs.",
     "",
     markdownTable(report),

@@ -4,7 +4,7 @@
  * Usage: node dist/bench/run.js [--only a,b] [--repeats N] [--quick] [--no-torch] [--out DIR]
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -29,12 +29,12 @@ interface EngineVariant {
   name: string;
   /** Selects the backend and kernels; variants run in list order in one process. */
   setup: () => Promise<EngineInfo>;
-  /** Stock kernels need minutes for the heavy workloads, which --quick then skips. */
+  /** Stock kernels need minutes per run of a heavy workload: time those once, and skip them with --quick. */
   slow: boolean;
 }
 
 const ENGINE_VARIANTS: EngineVariant[] = [
-  { name: "tfjs-cpu", setup: () => initEngine({ backend: "cpu" }), slow: true },
+  { name: "tfjs-cpu", setup: () => initEngine({ backend: "cpu", native: false }), slow: true },
 ];
 
 const TORCH_THREADS = [1, 2];
@@ -42,15 +42,23 @@ const SEED = 0;
 const DEFAULT_OUT = fileURLToPath(new URL("../../bench/results/", import.meta.url));
 const TORCH_MISSING = "PyTorch not available (install python3-torch)";
 
-/** Few repeats for tfjs because the stock kernels take seconds to a minute per run; torch is cheap to repeat. */
+interface Plans {
+  tfjs: TimingPlan;
+  heavyOnSlowEngine: TimingPlan;
+  torch: TimingPlan;
+}
+
+/** Few repeats for tfjs because the stock kernels take seconds per run; torch is cheap to repeat. */
 const PLANS = {
   full: { tfjs: { warmup: 1, repeats: 3 }, torch: { warmup: 2, repeats: 10 } },
   quick: { tfjs: { warmup: 1, repeats: 2 }, torch: { warmup: 1, repeats: 5 } },
 };
+/** A heavy workload on a slow engine takes 1–4 minutes per run: one run keeps the default bench short. */
+const HEAVY_ON_SLOW_ENGINE: TimingPlan = { warmup: 0, repeats: 1 };
 
 interface Options {
   workloads: Workload[];
-  plans: { tfjs: TimingPlan; torch: TimingPlan };
+  plans: Plans;
   quick: boolean;
   torch: boolean;
   outDir: string;
@@ -73,13 +81,15 @@ function parseOptions(argv: string[]): Options {
   if (unknown.length > 0)
     throw new Error(`unknown workload(s) ${unknown.join(", ")}; known: ${known.join(", ")}`);
   const quick = values.quick;
-  const plans = structuredClone(quick ? PLANS.quick : PLANS.full);
+  const plans: Plans = {
+    ...structuredClone(quick ? PLANS.quick : PLANS.full),
+    heavyOnSlowEngine: { ...HEAVY_ON_SLOW_ENGINE },
+  };
   if (values.repeats !== undefined) {
     const repeats = Number(values.repeats);
     if (!Number.isInteger(repeats) || repeats < 1)
       throw new Error(`--repeats must be a positive integer, got "${values.repeats}"`);
-    plans.tfjs.repeats = repeats;
-    plans.torch.repeats = repeats;
+    for (const plan of Object.values(plans)) plan.repeats = repeats;
   }
   return {
     workloads: WORKLOADS.filter((w) => only.includes(w.name)),
@@ -149,11 +159,13 @@ function measureEngine(
   inputs: BenchInputs,
   torchOutputs: Map<string, Float32Array> | null,
 ): EngineMeasurement {
-  if (workload.heavy && variant.slow && options.quick)
+  const heavyOnSlowEngine = workload.heavy && variant.slow;
+  if (heavyOnSlowEngine && options.quick)
     return { measurement: { status: "skipped", reason: "skipped (--quick)" }, agreement: null };
+  const plan = heavyOnSlowEngine ? options.plans.heavyOnSlowEngine : options.plans.tfjs;
   const prepared = workload.prepare(inputs);
   try {
-    const { timing, outputs } = timeWorkload(workload.name, prepared, options.plans.tfjs);
+    const { timing, outputs } = timeWorkload(workload.name, prepared, plan);
     const agreement = torchOutputs ? compareOutputs(workload.name, outputs, torchOutputs) : null;
     const diff = agreement ? `, max abs diff vs torch ${agreement.maxAbsDiff.toExponential(1)}` : "";
     console.log(
@@ -169,8 +181,9 @@ function measureEngine(
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  const loadAverage = loadavg();
   // Inputs come from the stock kernels, before any variant replaces them.
-  const stock = await initEngine({ backend: "cpu" });
+  const stock = await initEngine({ backend: "cpu", native: false });
   const inputs = makeInputs(SEED);
   const scratchDir = await mkdtemp(join(tmpdir(), "sseg-bench-"));
   let torch: TorchResults;
@@ -189,7 +202,7 @@ async function main(): Promise<void> {
   }));
   for (const variant of ENGINE_VARIANTS) {
     const info = await variant.setup();
-    engines.push({ name: variant.name, backend: info.backend });
+    engines.push({ name: variant.name, ...info });
     options.workloads.forEach((workload, i) => {
       workloads[i].engines[variant.name] = measureEngine(variant, workload, options, inputs, torch.outputs);
     });
@@ -198,7 +211,10 @@ async function main(): Promise<void> {
   const report: BenchReport = {
     date,
     command: ["node dist/bench/run.js", ...process.argv.slice(2)].join(" "),
-    machine: machineInfo(stock.tfjsVersion, torch.version, torch.defaultThreads),
+    machine: machineInfo(
+      { tfjs: stock.tfjsVersion, torch: torch.version, torchDefaultThreads: torch.defaultThreads },
+      loadAverage,
+    ),
     engines,
     torchThreads: TORCH_THREADS,
     timing: { ...options.plans, quick: options.quick },

@@ -54,7 +54,7 @@ export interface PreparedWorkload {
 export interface Workload {
   name: string;
   description: string;
-  /** A minute or more per run on the stock tfjs-cpu kernels, so --quick leaves it out on slow engines. */
+  /** Minutes per run on the stock tfjs-cpu kernels: timed once on slow engines, and left out by --quick. */
   heavy: boolean;
   prepare(inputs: BenchInputs): PreparedWorkload;
 }
@@ -175,7 +175,7 @@ function conv3x3(backward: boolean): Workload {
     description:
       `3×3 conv ${channels}→${channels}, ${size}×${size}, batch ${batch}, padding 1, no bias, ` +
       (backward ? "forward+backward, loss mean(y²), grads of input and weight" : "forward"),
-    heavy: false,
+    heavy: backward, // tfjs-cpu's Conv2DBackpropFilter alone takes ~3.5 minutes here
     prepare(inputs) {
       const conv = loadModule(makeConv(new Rng(0)), inputs, "conv.layer.");
       const x = variableOf(inputs, "conv.x") as tf.Variable<tf.Rank.R4>;

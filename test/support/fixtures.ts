@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs";
+import { installedKernels, setNativeKernelsEnabled } from "../../src/engine/kernels/registry.js";
 import { parseSafetensors, toFloat32 } from "../../src/io/safetensors.js";
 import type { Module, TensorData } from "../../src/nn/module.js";
 
@@ -75,18 +76,38 @@ export function assertClose(
 
 /**
  * Run `forward` on the fixture's inputs, check the output, then check the gradients of sum(output·cotangent)
- * w.r.t. the listed inputs and every parameter of `module` against PyTorch.
+ * w.r.t. the listed inputs and every parameter of `module` against PyTorch — once with the native kernels
+ * (when the pack is installed) and once with tfjs's stock kernels.
  */
 export function checkAgainstFixture(
   fixture: Fixture,
   forward: (inputs: Record<string, tf.Tensor>) => tf.Tensor,
-  options: {
-    module?: Module;
-    inputs?: string[];
-    gradInputs?: string[];
-    atol?: number;
-    gradAtol?: number;
-  } = {},
+  options: CheckOptions = {},
+): void {
+  const paths = installedKernels().length > 0 ? [true, false] : [false];
+  for (const native of paths) {
+    setNativeKernelsEnabled(native);
+    try {
+      checkOnePath(fixture, forward, options, native ? "native" : "stock");
+    } finally {
+      setNativeKernelsEnabled(true);
+    }
+  }
+}
+
+interface CheckOptions {
+  module?: Module;
+  inputs?: string[];
+  gradInputs?: string[];
+  atol?: number;
+  gradAtol?: number;
+}
+
+function checkOnePath(
+  fixture: Fixture,
+  forward: (inputs: Record<string, tf.Tensor>) => tf.Tensor,
+  options: CheckOptions,
+  path: string,
 ): void {
   const inputNames = options.inputs ?? ["x"];
   const gradInputs = options.gradInputs ?? inputNames;
@@ -117,9 +138,14 @@ export function checkAgainstFixture(
       },
       all.map(([, v]) => v),
     );
-    assertClose(output!, fixture.data("output"), `${fixture.name} output`, options.atol ?? 1e-5);
+    assertClose(output!, fixture.data("output"), `${fixture.name} output (${path})`, options.atol ?? 1e-5);
     for (const [key, v] of all) {
-      assertClose(grads[v.name], fixture.data(key), `${fixture.name} ${key}`, options.gradAtol ?? 1e-4);
+      assertClose(
+        grads[v.name],
+        fixture.data(key),
+        `${fixture.name} ${key} (${path})`,
+        options.gradAtol ?? 1e-4,
+      );
     }
     output!.dispose();
     for (const [, v] of inputVars) v.dispose();

@@ -1,0 +1,291 @@
+// Node-API surface of the kernel pack: argument checking and dispatch only. Every length is validated here
+// so a wrong call from JavaScript throws instead of reading or writing out of bounds.
+#include <node_api.h>
+
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "parallel.h"
+
+namespace {
+
+struct ArgError {
+  std::string message;
+};
+
+class Args {
+ public:
+  Args(napi_env env, napi_callback_info info, size_t expected) : env_(env), values_(expected) {
+    size_t argc = expected;
+    napi_get_cb_info(env, info, &argc, values_.data(), nullptr, nullptr);
+    if (argc < expected) throw ArgError{"expected " + std::to_string(expected) + " arguments"};
+  }
+
+  template <typename T>
+  T* typed(size_t i, napi_typedarray_type type, size_t* length, bool nullable = false) {
+    napi_valuetype vt;
+    napi_typeof(env_, values_[i], &vt);
+    if (nullable && (vt == napi_null || vt == napi_undefined)) {
+      *length = 0;
+      return nullptr;
+    }
+    bool is_typed = false;
+    napi_is_typedarray(env_, values_[i], &is_typed);
+    if (!is_typed) throw ArgError{"argument " + std::to_string(i) + " must be a typed array"};
+    napi_typedarray_type actual;
+    void* data;
+    napi_get_typedarray_info(env_, values_[i], &actual, length, &data, nullptr, nullptr);
+    if (actual != type) throw ArgError{"argument " + std::to_string(i) + " has the wrong typed-array type"};
+    return static_cast<T*>(data);
+  }
+  float* floats(size_t i, size_t* length, bool nullable = false) {
+    return typed<float>(i, napi_float32_array, length, nullable);
+  }
+  std::vector<int64_t> ints(size_t i) {
+    size_t length;
+    const int32_t* p = typed<int32_t>(i, napi_int32_array, &length);
+    return std::vector<int64_t>(p, p + length);
+  }
+  int64_t integer(size_t i) {
+    int64_t v;
+    if (napi_get_value_int64(env_, values_[i], &v) != napi_ok)
+      throw ArgError{"argument " + std::to_string(i) + " must be a number"};
+    return v;
+  }
+  double number(size_t i) {
+    double v;
+    if (napi_get_value_double(env_, values_[i], &v) != napi_ok)
+      throw ArgError{"argument " + std::to_string(i) + " must be a number"};
+    return v;
+  }
+  bool flag(size_t i) {
+    bool v;
+    if (napi_get_value_bool(env_, values_[i], &v) != napi_ok)
+      throw ArgError{"argument " + std::to_string(i) + " must be a boolean"};
+    return v;
+  }
+
+ private:
+  napi_env env_;
+  std::vector<napi_value> values_;
+};
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw ArgError{what};
+}
+
+template <typename F>
+napi_value guarded(napi_env env, const char* name, F&& body) {
+  try {
+    return body();
+  } catch (const ArgError& e) {
+    napi_throw_range_error(env, nullptr, (std::string("sseg native ") + name + ": " + e.message).c_str());
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, (std::string("sseg native ") + name + ": " + e.what()).c_str());
+  }
+  return nullptr;
+}
+
+napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+// gemm(a, b, out, aOffsets, bOffsets, m, n, k, transposeA, transposeB, bias|null, activation, alpha)
+napi_value Gemm(napi_env env, napi_callback_info info) {
+  return guarded(env, "gemm", [&] {
+    Args args(env, info, 13);
+    size_t la, lb, lc, lbias;
+    const float* a = args.floats(0, &la);
+    const float* b = args.floats(1, &lb);
+    float* c = args.floats(2, &lc);
+    const auto a_off = args.ints(3), b_off = args.ints(4);
+    const int64_t m = args.integer(5), n = args.integer(6), k = args.integer(7);
+    const bool ta = args.flag(8), tb = args.flag(9);
+    const float* bias = args.floats(10, &lbias, true);
+    const int64_t act = args.integer(11);
+    const float alpha = static_cast<float>(args.number(12));
+    const size_t batch = a_off.size();
+    require(m >= 0 && n >= 0 && k >= 0, "negative size");
+    require(b_off.size() == batch, "offset arrays differ in length");
+    require(lc == batch * m * n, "output length is not batch·m·n");
+    for (size_t i = 0; i < batch; ++i) {
+      require(a_off[i] >= 0 && static_cast<size_t>(a_off[i] + m * k) <= la, "A offset out of range");
+      require(b_off[i] >= 0 && static_cast<size_t>(b_off[i] + k * n) <= lb, "B offset out of range");
+    }
+    require(lbias == 0 || lbias == 1 || static_cast<int64_t>(lbias) == n, "bias must have 1 or n values");
+    require(act >= 0 && act <= 5, "unknown activation");
+    sseg::gemm(a, b, c, static_cast<int>(batch), a_off.data(), b_off.data(), static_cast<int>(m),
+               static_cast<int>(n), static_cast<int>(k), ta, tb, bias, static_cast<int>(lbias),
+               static_cast<sseg::Activation>(act), alpha);
+    return undefined(env);
+  });
+}
+
+// Largest element offset a strided view reaches, to bound-check it against its buffer.
+int64_t max_offset(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides) {
+  int64_t off = 0;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (strides[d] < 0) throw ArgError{"negative stride"};
+    off += (shape[d] - 1) * strides[d];
+  }
+  return off;
+}
+
+// binary(op, a, aStrides, b, bStrides, out, shape)
+napi_value Binary(napi_env env, napi_callback_info info) {
+  return guarded(env, "binary", [&] {
+    Args args(env, info, 7);
+    const int64_t op = args.integer(0);
+    size_t la, lb, lo;
+    const float* a = args.floats(1, &la);
+    const auto as = args.ints(2);
+    const float* b = args.floats(3, &lb);
+    const auto bs = args.ints(4);
+    float* out = args.floats(5, &lo);
+    const auto shape = args.ints(6);
+    const size_t rank = shape.size();
+    require(rank >= 1 && as.size() == rank && bs.size() == rank, "shape and strides differ in rank");
+    int64_t total = 1;
+    for (int64_t d : shape) {
+      require(d >= 1, "empty or negative dimension");
+      total *= d;
+    }
+    require(static_cast<size_t>(total) == lo, "output length does not match the shape");
+    require(static_cast<size_t>(max_offset(shape, as)) < la, "A strides run past its end");
+    require(static_cast<size_t>(max_offset(shape, bs)) < lb, "B strides run past its end");
+    require(op >= 0 && op <= 7, "unknown binary op");
+    sseg::binary(static_cast<sseg::BinaryOp>(op), a, as.data(), b, bs.data(), out, shape.data(),
+                 static_cast<int>(rank));
+    return undefined(env);
+  });
+}
+
+// unary(op, x, out, alpha)
+napi_value Unary(napi_env env, napi_callback_info info) {
+  return guarded(env, "unary", [&] {
+    Args args(env, info, 4);
+    const int64_t op = args.integer(0);
+    size_t lx, lo;
+    const float* x = args.floats(1, &lx);
+    float* out = args.floats(2, &lo);
+    require(lx == lo, "input and output lengths differ");
+    require(op >= 0 && op <= 17, "unknown unary op");
+    sseg::unary(static_cast<sseg::UnaryOp>(op), x, out, static_cast<int64_t>(lx), static_cast<float>(args.number(3)));
+    return undefined(env);
+  });
+}
+
+// softmax(x, out, rows, cols)
+napi_value Softmax(napi_env env, napi_callback_info info) {
+  return guarded(env, "softmax", [&] {
+    Args args(env, info, 4);
+    size_t lx, lo;
+    const float* x = args.floats(0, &lx);
+    float* out = args.floats(1, &lo);
+    const int64_t rows = args.integer(2), cols = args.integer(3);
+    require(rows >= 0 && cols >= 1 && static_cast<size_t>(rows * cols) == lx && lx == lo, "lengths do not match rows·cols");
+    sseg::softmax(x, out, rows, cols);
+    return undefined(env);
+  });
+}
+
+// softmaxGrad(y, dy, dx, rows, cols)
+napi_value SoftmaxGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, "softmaxGrad", [&] {
+    Args args(env, info, 5);
+    size_t ly, ldy, ldx;
+    const float* y = args.floats(0, &ly);
+    const float* dy = args.floats(1, &ldy);
+    float* dx = args.floats(2, &ldx);
+    const int64_t rows = args.integer(3), cols = args.integer(4);
+    require(rows >= 0 && cols >= 1 && static_cast<size_t>(rows * cols) == ly && ly == ldy && ly == ldx,
+            "lengths do not match rows·cols");
+    sseg::softmax_grad(y, dy, dx, rows, cols);
+    return undefined(env);
+  });
+}
+
+// transpose(x, out, shape, perm)
+napi_value Transpose(napi_env env, napi_callback_info info) {
+  return guarded(env, "transpose", [&] {
+    Args args(env, info, 4);
+    size_t lx, lo;
+    const float* x = args.floats(0, &lx);
+    float* out = args.floats(1, &lo);
+    const auto shape = args.ints(2), perm64 = args.ints(3);
+    const size_t rank = shape.size();
+    require(rank >= 1 && perm64.size() == rank, "perm and shape differ in rank");
+    std::vector<int> perm(rank);
+    std::vector<bool> seen(rank, false);
+    int64_t total = 1;
+    for (size_t d = 0; d < rank; ++d) {
+      require(perm64[d] >= 0 && static_cast<size_t>(perm64[d]) < rank && !seen[perm64[d]], "perm is not a permutation");
+      seen[perm64[d]] = true;
+      perm[d] = static_cast<int>(perm64[d]);
+      require(shape[d] >= 0, "negative dimension");
+      total *= shape[d];
+    }
+    require(static_cast<size_t>(total) == lx && lx == lo, "lengths do not match the shape");
+    sseg::transpose(x, out, shape.data(), perm.data(), static_cast<int>(rank));
+    return undefined(env);
+  });
+}
+
+// reduce(op, x, out, outer, reduced, inner)
+napi_value Reduce(napi_env env, napi_callback_info info) {
+  return guarded(env, "reduce", [&] {
+    Args args(env, info, 6);
+    const int64_t op = args.integer(0);
+    size_t lx, lo;
+    const float* x = args.floats(1, &lx);
+    float* out = args.floats(2, &lo);
+    const int64_t outer = args.integer(3), reduced = args.integer(4), inner = args.integer(5);
+    require(outer >= 0 && reduced >= 1 && inner >= 0, "bad reduction sizes");
+    require(static_cast<size_t>(outer * reduced * inner) == lx && static_cast<size_t>(outer * inner) == lo,
+            "lengths do not match outer·reduced·inner");
+    require(op >= 0 && op <= 4, "unknown reduction");
+    sseg::reduce(static_cast<sseg::ReduceOp>(op), x, out, outer, reduced, inner);
+    return undefined(env);
+  });
+}
+
+napi_value SetNumThreads(napi_env env, napi_callback_info info) {
+  return guarded(env, "setNumThreads", [&] {
+    Args args(env, info, 1);
+    const int64_t n = args.integer(0);
+    require(n >= 1 && n <= 64, "threads must be in 1..64");
+    sseg::set_num_threads(static_cast<int>(n));
+    return undefined(env);
+  });
+}
+
+napi_value NumThreads(napi_env env, napi_callback_info) {
+  napi_value v;
+  napi_create_int32(env, sseg::num_threads(), &v);
+  return v;
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  const struct {
+    const char* name;
+    napi_callback fn;
+  } functions[] = {
+      {"gemm", Gemm},         {"binary", Binary},       {"unary", Unary},
+      {"softmax", Softmax},   {"softmaxGrad", SoftmaxGrad}, {"transpose", Transpose},
+      {"reduce", Reduce},     {"setNumThreads", SetNumThreads}, {"numThreads", NumThreads},
+  };
+  for (const auto& f : functions) {
+    napi_value fn;
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &fn);
+    napi_set_named_property(env, exports, f.name, fn);
+  }
+  napi_value version;
+  napi_create_int32(env, 1, &version);
+  napi_set_named_property(env, exports, "abiVersion", version);
+  return exports;
+}

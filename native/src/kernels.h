@@ -1,0 +1,40 @@
+// The kernel entry points the Node-API layer (addon.cc) exposes. All tensors are dense row-major float32.
+#pragma once
+#include <cstdint>
+
+namespace sseg {
+
+enum class Activation { kLinear = 0, kRelu = 1, kRelu6 = 2, kSigmoid = 3, kElu = 4, kLeakyRelu = 5 };
+
+// C[i] = act(op(A[a_offset[i]]) · op(B[b_offset[i]]) + bias) for i < batch; op = transpose when flagged.
+// Offsets are in elements; bias has bias_len ∈ {0, 1, N} values.
+void gemm(const float* a, const float* b, float* c, int batch, const int64_t* a_offset, const int64_t* b_offset,
+          int m, int n, int k, bool transpose_a, bool transpose_b, const float* bias, int bias_len,
+          Activation act, float alpha);
+
+enum class BinaryOp { kAdd = 0, kSub, kMul, kDiv, kMax, kMin, kSquaredDifference, kPow };
+
+// out[idx] = op(a[idx·a_strides], b[idx·b_strides]) over out_shape (rank ≥ 1; stride 0 broadcasts).
+void binary(BinaryOp op, const float* a, const int64_t* a_strides, const float* b, const int64_t* b_strides,
+            float* out, const int64_t* out_shape, int rank);
+
+enum class UnaryOp {
+  kExp = 0, kLog, kTanh, kSigmoid, kErf, kSqrt, kRsqrt, kSquare, kNeg, kAbs, kRelu, kReciprocal, kLog1p,
+  kElu, kRelu6, kSin, kCos, kLeakyRelu
+};
+
+void unary(UnaryOp op, const float* x, float* out, int64_t n, float alpha);
+
+// Row-wise softmax of a (rows, cols) matrix, and its gradient dx = y·(dy − Σ dy·y).
+void softmax(const float* x, float* y, int64_t rows, int64_t cols);
+void softmax_grad(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols);
+
+// out = x permuted: out_shape[i] = in_shape[perm[i]].
+void transpose(const float* x, float* out, const int64_t* in_shape, const int* perm, int rank);
+
+enum class ReduceOp { kSum = 0, kMean, kMax, kMin, kProd };
+
+// out[o, i] = reduce over r of x[o, r, i] for a (outer, reduced, inner) view.
+void reduce(ReduceOp op, const float* x, float* out, int64_t outer, int64_t reduced, int64_t inner);
+
+}  // namespace sseg

@@ -1,0 +1,17 @@
+/** Installs the whole native kernel pack into tfjs's cpu backend. */
+import type { NativePack } from "../native.js";
+import { installElementwiseKernels } from "./elementwise.js";
+import { installMatmulKernels } from "./matmul.js";
+import { installReduceKernels } from "./reduce.js";
+import { installSoftmaxKernels } from "./softmax.js";
+import { installTransposeKernel } from "./transpose.js";
+
+export { kernelCalls, nativeKernelsEnabled, setNativeKernelsEnabled } from "./registry.js";
+
+export function installNativeKernels(pack: NativePack): void {
+  installMatmulKernels(pack);
+  installElementwiseKernels(pack);
+  installSoftmaxKernels(pack);
+  installTransposeKernel(pack);
+  installReduceKernels(pack);
+}

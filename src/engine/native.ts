@@ -1,0 +1,80 @@
+/**
+ * The one module that loads the native kernel pack (a Node-API addon built from native/). It picks the build
+ * for this CPU (AVX-512 or AVX2+FMA), prefers a local build (npm run build:native) over the shipped prebuilt
+ * binary, and reports why when nothing loads, so the engine can fall back to the stock tfjs kernels.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+/** The addon's functions; every array is a dense row-major Float32Array unless typed otherwise. */
+export interface NativePack {
+  abiVersion: number;
+  gemm(
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    aOffsets: Int32Array,
+    bOffsets: Int32Array,
+    m: number,
+    n: number,
+    k: number,
+    transposeA: boolean,
+    transposeB: boolean,
+    bias: Float32Array | null,
+    activation: number,
+    alpha: number,
+  ): void;
+  binary(op: number, a: Float32Array, aStrides: Int32Array, b: Float32Array, bStrides: Int32Array, out: Float32Array, shape: Int32Array): void;
+  unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;
+  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  softmaxGrad(y: Float32Array, dy: Float32Array, dx: Float32Array, rows: number, cols: number): void;
+  transpose(x: Float32Array, out: Float32Array, shape: Int32Array, perm: Int32Array): void;
+  reduce(op: number, x: Float32Array, out: Float32Array, outer: number, reduced: number, inner: number): void;
+  setNumThreads(n: number): void;
+  numThreads(): number;
+}
+
+/** The ABI the TypeScript side expects; a binary with another one is stale and is not used. */
+export const NATIVE_ABI_VERSION = 1;
+
+export type NativeLoad = { pack: NativePack; path: string } | { pack: null; reason: string };
+
+const NATIVE_DIR = new URL("../../../native/", import.meta.url);
+
+/** Which build this CPU can run, from /proc/cpuinfo flags (Linux x64 only). */
+export function cpuVariant(cpuinfo?: string): "x86-64-v4" | "x86-64-v3" | null {
+  const text = cpuinfo ?? (existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "utf8") : "");
+  const flags = new Set((text.match(/^flags\s*:(.*)$/m)?.[1] ?? "").trim().split(/\s+/));
+  if (["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx2", "fma"].every((f) => flags.has(f))) return "x86-64-v4";
+  if (["avx2", "fma", "bmi2"].every((f) => flags.has(f))) return "x86-64-v3";
+  return null;
+}
+
+export function loadNativePack(env: NodeJS.ProcessEnv = process.env): NativeLoad {
+  if (env["SSEG_NATIVE"] === "0") return { pack: null, reason: "disabled by SSEG_NATIVE=0" };
+  if (process.platform !== "linux" || process.arch !== "x64")
+    return { pack: null, reason: `no native build for ${process.platform}-${process.arch} (only linux-x64)` };
+  const variant = cpuVariant();
+  if (!variant) return { pack: null, reason: "this CPU lacks AVX2+FMA, which the native build needs" };
+  const candidates = [
+    new URL(`build/sseg-native-${variant}.node`, NATIVE_DIR).pathname,
+    new URL(`prebuilt/linux-x64/sseg-native-${variant}.node`, NATIVE_DIR).pathname,
+  ];
+  const failures: string[] = [];
+  const require = createRequire(import.meta.url);
+  for (const path of candidates) {
+    if (!existsSync(path)) continue;
+    try {
+      const pack = require(path) as NativePack;
+      if (pack.abiVersion !== NATIVE_ABI_VERSION) {
+        failures.push(`${path}: ABI ${pack.abiVersion}, expected ${NATIVE_ABI_VERSION} (rebuild: npm run build:native)`);
+        continue;
+      }
+      return { pack, path };
+    } catch (err) {
+      failures.push(`${path}: ${(err as Error).message}`);
+    }
+  }
+  if (failures.length === 0) return { pack: null, reason: `no native build found (run npm run build:native)` };
+  return { pack: null, reason: failures.join("; ") };
+}
