@@ -252,6 +252,50 @@ napi_value Reduce(napi_env env, napi_callback_info info) {
   });
 }
 
+// Geometry array: batch, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride_h, stride_w, pad_top, pad_left,
+// dil_h, dil_w.
+sseg::ConvGeometry geometry(const std::vector<int64_t>& v) {
+  require(v.size() == 15, "geometry must have 15 entries");
+  for (size_t i = 0; i < 15; ++i) require(i >= 11 && i <= 12 ? v[i] >= 0 : v[i] >= 1, "geometry entry out of range");
+  return {static_cast<int>(v[0]), static_cast<int>(v[1]), static_cast<int>(v[2]), static_cast<int>(v[3]),
+          static_cast<int>(v[4]), static_cast<int>(v[5]), static_cast<int>(v[6]), static_cast<int>(v[7]),
+          static_cast<int>(v[8]), static_cast<int>(v[9]), static_cast<int>(v[10]), static_cast<int>(v[11]),
+          static_cast<int>(v[12]), static_cast<int>(v[13]), static_cast<int>(v[14])};
+}
+
+size_t input_size(const sseg::ConvGeometry& g) { return static_cast<size_t>(g.batch) * g.in_h * g.in_w * g.in_c; }
+size_t output_size(const sseg::ConvGeometry& g) { return static_cast<size_t>(g.batch) * g.out_h * g.out_w * g.out_c; }
+size_t filter_size(const sseg::ConvGeometry& g) { return static_cast<size_t>(g.k_h) * g.k_w * g.in_c * g.out_c; }
+
+// conv2d(x, filter, y, geometry) / conv2dBackpropInput(dy, filter, dx, geometry) /
+// conv2dBackpropFilter(x, dy, dfilter, geometry): the three arrays' expected sizes, in argument order.
+template <void (*Kernel)(const float*, const float*, float*, const sseg::ConvGeometry&)>
+napi_value Conv(napi_env env, napi_callback_info info, const char* name,
+                size_t (*size0)(const sseg::ConvGeometry&), size_t (*size1)(const sseg::ConvGeometry&),
+                size_t (*size2)(const sseg::ConvGeometry&)) {
+  return guarded(env, name, [&] {
+    Args args(env, info, 4);
+    size_t l0, l1, l2;
+    const float* a = args.floats(0, &l0);
+    const float* b = args.floats(1, &l1);
+    float* out = args.floats(2, &l2);
+    const sseg::ConvGeometry g = geometry(args.ints(3));
+    require(l0 == size0(g) && l1 == size1(g) && l2 == size2(g), "array lengths do not match the geometry");
+    Kernel(a, b, out, g);
+    return undefined(env);
+  });
+}
+
+napi_value Conv2d(napi_env env, napi_callback_info info) {
+  return Conv<sseg::conv2d>(env, info, "conv2d", input_size, filter_size, output_size);
+}
+napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
+  return Conv<sseg::conv2d_backprop_input>(env, info, "conv2dBackpropInput", output_size, filter_size, input_size);
+}
+napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
+  return Conv<sseg::conv2d_backprop_filter>(env, info, "conv2dBackpropFilter", input_size, output_size, filter_size);
+}
+
 napi_value SetNumThreads(napi_env env, napi_callback_info info) {
   return guarded(env, "setNumThreads", [&] {
     Args args(env, info, 1);
@@ -278,6 +322,8 @@ NAPI_MODULE_INIT() {
       {"gemm", Gemm},         {"binary", Binary},       {"unary", Unary},
       {"softmax", Softmax},   {"softmaxGrad", SoftmaxGrad}, {"transpose", Transpose},
       {"reduce", Reduce},     {"setNumThreads", SetNumThreads}, {"numThreads", NumThreads},
+      {"conv2d", Conv2d},     {"conv2dBackpropInput", Conv2dBackpropInput},
+      {"conv2dBackpropFilter", Conv2dBackpropFilter},
   };
   for (const auto& f : functions) {
     napi_value fn;

@@ -40,42 +40,60 @@ void epilogue(float* row, int n, const float* bias, int bias_len, Activation act
   }
 }
 
-// Rows [r0, r1) of C = op(A) · op(B).
+template <typename Dst, typename Product>
+void store(Dst&& dst, const Product& product, bool accumulate) {
+  if (accumulate) dst.noalias() += product;
+  else dst.noalias() = product;
+}
+
+// Rows [r0, r1) of C (=|+=) op(A) · op(B).
 template <bool TA, bool TB>
-void gemm_rows(const float* a, const float* b, float* c, int m, int n, int k, int r0, int r1) {
+void gemm_rows(const float* a, const float* b, float* c, int m, int n, int k, int r0, int r1, bool accumulate) {
   ConstMap A(a, TA ? k : m, TA ? m : k);
   ConstMap B(b, TB ? n : k, TB ? k : n);
   Map C(c, m, n);
   const int rows = r1 - r0;
   if constexpr (TA) {
-    if constexpr (TB) C.middleRows(r0, rows).noalias() = A.transpose().middleRows(r0, rows) * B.transpose();
-    else C.middleRows(r0, rows).noalias() = A.transpose().middleRows(r0, rows) * B;
+    if constexpr (TB) store(C.middleRows(r0, rows), A.transpose().middleRows(r0, rows) * B.transpose(), accumulate);
+    else store(C.middleRows(r0, rows), A.transpose().middleRows(r0, rows) * B, accumulate);
   } else {
-    if constexpr (TB) C.middleRows(r0, rows).noalias() = A.middleRows(r0, rows) * B.transpose();
-    else C.middleRows(r0, rows).noalias() = A.middleRows(r0, rows) * B;
-  }
-}
-
-void gemm_rows_any(const float* a, const float* b, float* c, int m, int n, int k, bool ta, bool tb, int r0, int r1) {
-  if (k == 0) {
-    std::fill(c + static_cast<int64_t>(r0) * n, c + static_cast<int64_t>(r1) * n, 0.f);
-    return;
-  }
-  if (ta) {
-    tb ? gemm_rows<true, true>(a, b, c, m, n, k, r0, r1) : gemm_rows<true, false>(a, b, c, m, n, k, r0, r1);
-  } else {
-    tb ? gemm_rows<false, true>(a, b, c, m, n, k, r0, r1) : gemm_rows<false, false>(a, b, c, m, n, k, r0, r1);
+    if constexpr (TB) store(C.middleRows(r0, rows), A.middleRows(r0, rows) * B.transpose(), accumulate);
+    else store(C.middleRows(r0, rows), A.middleRows(r0, rows) * B, accumulate);
   }
 }
 
 }  // namespace
+
+void gemm_rows_any(const float* a, const float* b, float* c, int m, int n, int k, bool ta, bool tb, int r0, int r1,
+                   bool accumulate) {
+  if (k == 0) {
+    if (!accumulate) std::fill(c + static_cast<int64_t>(r0) * n, c + static_cast<int64_t>(r1) * n, 0.f);
+    return;
+  }
+  if (ta) {
+    tb ? gemm_rows<true, true>(a, b, c, m, n, k, r0, r1, accumulate)
+       : gemm_rows<true, false>(a, b, c, m, n, k, r0, r1, accumulate);
+  } else {
+    tb ? gemm_rows<false, true>(a, b, c, m, n, k, r0, r1, accumulate)
+       : gemm_rows<false, false>(a, b, c, m, n, k, r0, r1, accumulate);
+  }
+}
+
+void gemm_threaded(const float* a, const float* b, float* c, int m, int n, int k, bool ta, bool tb, bool accumulate) {
+  const int parts = std::max(1, m / 16);  // Eigen's packing makes row blocks of ≥ 16 worthwhile
+  parallel_for(parts, static_cast<int64_t>(m) * n * std::max(k, 1) / 8, [&](int64_t p0, int64_t p1) {
+    const int r0 = static_cast<int>(static_cast<int64_t>(m) * p0 / parts);
+    const int r1 = static_cast<int>(static_cast<int64_t>(m) * p1 / parts);
+    if (r1 > r0) gemm_rows_any(a, b, c, m, n, k, ta, tb, r0, r1, accumulate);
+  });
+}
 
 void gemm(const float* a, const float* b, float* c, int batch, const int64_t* a_offset, const int64_t* b_offset,
           int m, int n, int k, bool ta, bool tb, const float* bias, int bias_len, Activation act, float alpha) {
   const int64_t flops = static_cast<int64_t>(m) * n * std::max(k, 1);
   auto one = [&](int i, int r0, int r1) {
     float* ci = c + static_cast<int64_t>(i) * m * n;
-    gemm_rows_any(a + a_offset[i], b + b_offset[i], ci, m, n, k, ta, tb, r0, r1);
+    gemm_rows_any(a + a_offset[i], b + b_offset[i], ci, m, n, k, ta, tb, r0, r1, false);
     if (bias_len > 0 || act != Activation::kLinear) {
       for (int r = r0; r < r1; ++r) epilogue(ci + static_cast<int64_t>(r) * n, n, bias, bias_len, act, alpha);
     }
@@ -86,10 +104,10 @@ void gemm(const float* a, const float* b, float* c, int batch, const int64_t* a_
     });
     return;
   }
-  // Few large products: split each one's rows; Eigen's packing makes row blocks of ≥ 16 worthwhile.
+  // Few large products: split each one's rows between threads.
+  const int parts = std::max(1, m / 16);
   for (int i = 0; i < batch; ++i) {
-    parallel_for(std::max(1, m / 16), flops / 8, [&](int64_t p0, int64_t p1) {
-      const int parts = std::max(1, m / 16);
+    parallel_for(parts, flops / 8, [&](int64_t p0, int64_t p1) {
       const int r0 = static_cast<int>(static_cast<int64_t>(m) * p0 / parts);
       const int r1 = static_cast<int>(static_cast<int64_t>(m) * p1 / parts);
       if (r1 > r0) one(i, r0, r1);

@@ -12,6 +12,21 @@ void gemm(const float* a, const float* b, float* c, int batch, const int64_t* a_
           int m, int n, int k, bool transpose_a, bool transpose_b, const float* bias, int bias_len,
           Activation act, float alpha);
 
+// Rows [r0, r1) of C (=|+=) op(A) · op(B), single-threaded; and the whole product split across threads.
+void gemm_rows_any(const float* a, const float* b, float* c, int m, int n, int k, bool transpose_a, bool transpose_b,
+                   int r0, int r1, bool accumulate);
+void gemm_threaded(const float* a, const float* b, float* c, int m, int n, int k, bool transpose_a,
+                   bool transpose_b, bool accumulate);
+
+// NHWC convolution geometry; filters are [kh, kw, in_c, out_c] as in TensorFlow.
+struct ConvGeometry {
+  int batch, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w;
+};
+
+void conv2d(const float* x, const float* filter, float* y, const ConvGeometry& g);
+void conv2d_backprop_input(const float* dy, const float* filter, float* dx, const ConvGeometry& g);
+void conv2d_backprop_filter(const float* x, const float* dy, float* dfilter, const ConvGeometry& g);
+
 enum class BinaryOp { kAdd = 0, kSub, kMul, kDiv, kMax, kMin, kSquaredDifference, kPow };
 
 // out[idx] = op(a[idx·a_strides], b[idx·b_strides]) over out_shape (rank ≥ 1; stride 0 broadcasts).

@@ -44,7 +44,9 @@ async function setUpNative(options: EngineOptions): Promise<EngineInfo["native"]
   const loaded = loadNativePack();
   if (!loaded.pack) {
     if (!loaded.reason.startsWith("disabled"))
-      console.warn(`sseg: native kernels unavailable, using the slower stock tfjs kernels (${loaded.reason})`);
+      console.warn(
+        `sseg: native kernels unavailable, using the slower stock tfjs kernels (${loaded.reason})`,
+      );
     return { reason: loaded.reason };
   }
   if (options.threads !== undefined) loaded.pack.setNumThreads(options.threads);

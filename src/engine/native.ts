@@ -24,12 +24,24 @@ export interface NativePack {
     activation: number,
     alpha: number,
   ): void;
-  binary(op: number, a: Float32Array, aStrides: Int32Array, b: Float32Array, bStrides: Int32Array, out: Float32Array, shape: Int32Array): void;
+  binary(
+    op: number,
+    a: Float32Array,
+    aStrides: Int32Array,
+    b: Float32Array,
+    bStrides: Int32Array,
+    out: Float32Array,
+    shape: Int32Array,
+  ): void;
   unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;
   softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
   softmaxGrad(y: Float32Array, dy: Float32Array, dx: Float32Array, rows: number, cols: number): void;
   transpose(x: Float32Array, out: Float32Array, shape: Int32Array, perm: Int32Array): void;
   reduce(op: number, x: Float32Array, out: Float32Array, outer: number, reduced: number, inner: number): void;
+  /** NHWC convolution; geometry = batch, inH, inW, inC, outH, outW, outC, kH, kW, strideH, strideW, padTop, padLeft, dilH, dilW. */
+  conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, geometry: Int32Array): void;
+  conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: Int32Array): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dfilter: Float32Array, geometry: Int32Array): void;
   setNumThreads(n: number): void;
   numThreads(): number;
 }
@@ -45,7 +57,8 @@ const NATIVE_DIR = new URL("../../../native/", import.meta.url);
 export function cpuVariant(cpuinfo?: string): "x86-64-v4" | "x86-64-v3" | null {
   const text = cpuinfo ?? (existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "utf8") : "");
   const flags = new Set((text.match(/^flags\s*:(.*)$/m)?.[1] ?? "").trim().split(/\s+/));
-  if (["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx2", "fma"].every((f) => flags.has(f))) return "x86-64-v4";
+  if (["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx2", "fma"].every((f) => flags.has(f)))
+    return "x86-64-v4";
   if (["avx2", "fma", "bmi2"].every((f) => flags.has(f))) return "x86-64-v3";
   return null;
 }
@@ -67,7 +80,9 @@ export function loadNativePack(env: NodeJS.ProcessEnv = process.env): NativeLoad
     try {
       const pack = require(path) as NativePack;
       if (pack.abiVersion !== NATIVE_ABI_VERSION) {
-        failures.push(`${path}: ABI ${pack.abiVersion}, expected ${NATIVE_ABI_VERSION} (rebuild: npm run build:native)`);
+        failures.push(
+          `${path}: ABI ${pack.abiVersion}, expected ${NATIVE_ABI_VERSION} (rebuild: npm run build:native)`,
+        );
         continue;
       }
       return { pack, path };
@@ -75,6 +90,7 @@ export function loadNativePack(env: NodeJS.ProcessEnv = process.env): NativeLoad
       failures.push(`${path}: ${(err as Error).message}`);
     }
   }
-  if (failures.length === 0) return { pack: null, reason: `no native build found (run npm run build:native)` };
+  if (failures.length === 0)
+    return { pack: null, reason: `no native build found (run npm run build:native)` };
   return { pack: null, reason: failures.join("; ") };
 }

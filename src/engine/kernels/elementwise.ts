@@ -76,7 +76,11 @@ function binaryKernel(pack: NativePack, op: number): NativeKernel {
     const bv = floatValues(backend, b);
     const shape = broadcastShapes(a.shape, b.shape);
     if (!av || !bv || !shape || sizeOf(shape) === 0) return null;
-    const [loopShape, sa, sb] = coalesce(shape, broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape));
+    const [loopShape, sa, sb] = coalesce(
+      shape,
+      broadcastStrides(a.shape, shape),
+      broadcastStrides(b.shape, shape),
+    );
     const out = new Float32Array(sizeOf(shape));
     pack.binary(op, av, Int32Array.from(sa), bv, Int32Array.from(sb), out, Int32Array.from(loopShape));
     return output(backend, shape, out);

@@ -1,5 +1,6 @@
 /** Installs the whole native kernel pack into tfjs's cpu backend. */
 import type { NativePack } from "../native.js";
+import { installConvKernels } from "./conv.js";
 import { installElementwiseKernels } from "./elementwise.js";
 import { installMatmulKernels } from "./matmul.js";
 import { installReduceKernels } from "./reduce.js";
@@ -14,4 +15,5 @@ export function installNativeKernels(pack: NativePack): void {
   installSoftmaxKernels(pack);
   installTransposeKernel(pack);
   installReduceKernels(pack);
+  installConvKernels(pack);
 }

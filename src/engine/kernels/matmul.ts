@@ -1,5 +1,5 @@
 /** BatchMatMul and _FusedMatMul (bias + activation) on the native GEMM, with batch broadcasting. */
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import type { NativePack } from "../native.js";
 import {
   broadcastShapes,
@@ -12,7 +12,14 @@ import {
 } from "./registry.js";
 
 /** The addon's activation codes; prelu stays with tfjs. */
-const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, sigmoid: 3, elu: 4, leakyrelu: 5 };
+const ACTIVATIONS: Record<string, number> = {
+  linear: 0,
+  relu: 1,
+  relu6: 2,
+  sigmoid: 3,
+  elu: 4,
+  leakyrelu: 5,
+};
 
 function matmul(
   pack: NativePack,
@@ -75,7 +82,8 @@ export function installMatmulKernels(pack: NativePack): void {
       const n = (attrs.transposeB as boolean) ? inputs.b.shape.at(-2)! : inputs.b.shape.at(-1)!;
       const size = sizeOf(inputs.bias.shape);
       const rank = Math.max(inputs.a.shape.length, inputs.b.shape.length);
-      const lastAxisOnly = inputs.bias.shape.length <= rank && inputs.bias.shape.slice(0, -1).every((d) => d === 1);
+      const lastAxisOnly =
+        inputs.bias.shape.length <= rank && inputs.bias.shape.slice(0, -1).every((d) => d === 1);
       if (!bias || !(size === 1 || (size === n && lastAxisOnly))) return null;
     }
     return matmul(

@@ -1,8 +1,8 @@
 /** Sum/Mean/Max/Min/Prod over any axes: reduced axes that form one block reduce in place, others after a transpose. */
 import * as tf from "@tensorflow/tfjs";
 import type { NativePack } from "../native.js";
-import { simplifyTranspose } from "./transpose.js";
 import { floatValues, installKernel, type NativeKernel, output, sizeOf } from "./registry.js";
+import { simplifyTranspose } from "./transpose.js";
 
 /** tfjs kernel name → [the addon's ReduceOp code, the attribute holding the axes]. */
 const REDUCTIONS: Record<string, [number, string]> = {
@@ -18,7 +18,7 @@ function reduceKernel(pack: NativePack, op: number, axisAttr: string): NativeKer
     const xv = floatValues(backend, inputs.x);
     const shape = [...inputs.x.shape];
     if (!xv || sizeOf(shape) === 0) return null;
-    const axes = tf.util.parseAxisParam(attrs[axisAttr] as number | number[], shape) // null means every axis.sort((a, b) => a - b);
+    const axes = tf.util.parseAxisParam(attrs[axisAttr] as number | number[], shape); // null means every axis.sort((a, b) => a - b);
     const outShape = attrs.keepDims
       ? shape.map((d, i) => (axes.includes(i) ? 1 : d))
       : shape.filter((_, i) => !axes.includes(i));
@@ -46,5 +46,6 @@ function reduceKernel(pack: NativePack, op: number, axisAttr: string): NativeKer
 }
 
 export function installReduceKernels(pack: NativePack): void {
-  for (const [name, [op, axisAttr]] of Object.entries(REDUCTIONS)) installKernel(name, reduceKernel(pack, op, axisAttr));
+  for (const [name, [op, axisAttr]] of Object.entries(REDUCTIONS))
+    installKernel(name, reduceKernel(pack, op, axisAttr));
 }

@@ -40,7 +40,8 @@ export function installedKernels(): string[] {
 /** Replace the cpu kernel `name`; `fallback` stands in when tfjs has no kernel of that name (our own kernels). */
 export function installKernel(name: string, native: NativeKernel, fallback?: tf.KernelFunc): void {
   if (originals.has(name)) return;
-  const original = tf.getKernel(name, "cpu") ?? (fallback && { kernelName: name, backendName: "cpu", kernelFunc: fallback });
+  const original =
+    tf.getKernel(name, "cpu") ?? (fallback && { kernelName: name, backendName: "cpu", kernelFunc: fallback });
   if (!original) throw new Error(`tfjs has no cpu kernel "${name}" to replace`);
   const counts = { native: 0, fallback: 0 };
   kernelCalls.set(name, counts);

@@ -1,0 +1,132 @@
+/** Conv2D, FusedConv2D and both Conv2D gradients (NHWC) on the native im2col + GEMM kernels. */
+import * as tf from "@tensorflow/tfjs";
+import type { NativePack } from "../native.js";
+import { type CpuBackend, floatValues, installKernel, output, sizeOf } from "./registry.js";
+
+type ConvInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
+
+/** The addon's geometry array (see native/src/addon.cc). */
+function geometry(info: ConvInfo): Int32Array {
+  return Int32Array.from([
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.outChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+    info.dilationHeight,
+    info.dilationWidth,
+  ]);
+}
+
+function convInfo(
+  xShape: number[],
+  filterShape: number[],
+  attrs: Record<string, unknown>,
+  dilations: number | [number, number] = (attrs.dilations as [number, number]) ?? 1,
+): ConvInfo | null {
+  if ((attrs.dataFormat ?? "NHWC") !== "NHWC") return null;
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as [number, number],
+    dilations,
+    attrs.pad as "same",
+    attrs.dimRoundingMode as "floor" | undefined,
+  );
+  const sizes = [
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.outChannels,
+  ];
+  return sizes.every((s) => s > 0) ? info : null;
+}
+
+function conv2d(
+  pack: NativePack,
+  backend: CpuBackend,
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  attrs: Record<string, unknown>,
+) {
+  const xv = floatValues(backend, x);
+  const fv = floatValues(backend, filter);
+  const info = xv && fv ? convInfo([...x.shape], [...filter.shape], attrs) : null;
+  if (!xv || !fv || !info) return null;
+  const y = new Float32Array(sizeOf(info.outShape));
+  pack.conv2d(xv, fv, y, geometry(info));
+  return { y, info };
+}
+
+/** tfjs activation name → the addon's unary op applied after the bias (null: not handled natively). */
+const FUSED_ACTIVATIONS: Record<string, number | undefined> = {
+  relu: 10,
+  relu6: 14,
+  sigmoid: 3,
+  elu: 13,
+  leakyrelu: 17,
+};
+
+export function installConvKernels(pack: NativePack): void {
+  installKernel("Conv2D", ({ inputs, backend, attrs }) => {
+    const result = conv2d(pack, backend, inputs.x, inputs.filter, attrs);
+    return result && output(backend, result.info.outShape, result.y);
+  });
+  installKernel("FusedConv2D", ({ inputs, backend, attrs }) => {
+    const activation = (attrs.activation as string) ?? "linear";
+    const act = FUSED_ACTIVATIONS[activation];
+    if ((activation !== "linear" && act === undefined) || inputs.preluActivationWeights) return null;
+    const bias = inputs.bias ? floatValues(backend, inputs.bias) : null;
+    if (inputs.bias && (!bias || !(bias.length === 1 || bias.length === inputs.filter.shape[3]))) return null;
+    if (inputs.bias && inputs.bias.shape.length > 4) return null;
+    const result = conv2d(pack, backend, inputs.x, inputs.filter, attrs);
+    if (!result) return null;
+    const { y, info } = result;
+    if (bias) {
+      const channels = info.outChannels;
+      const rows = y.length / channels;
+      pack.binary(
+        0,
+        y,
+        Int32Array.from([channels, 1]),
+        bias,
+        Int32Array.from([0, bias.length === 1 ? 0 : 1]),
+        y,
+        Int32Array.from([rows, channels]),
+      );
+    }
+    if (act !== undefined) pack.unary(act, y, y, (attrs.leakyreluAlpha as number) ?? 0.2);
+    return output(backend, info.outShape, y);
+  });
+  installKernel("Conv2DBackpropInput", ({ inputs, backend, attrs }) => {
+    const dy = floatValues(backend, inputs.dy);
+    const fv = floatValues(backend, inputs.filter);
+    const inputShape = attrs.inputShape as number[];
+    const info = dy && fv ? convInfo(inputShape, [...inputs.filter.shape], attrs, 1) : null;
+    if (!dy || !fv || !info) return null;
+    const dx = new Float32Array(sizeOf(inputShape));
+    pack.conv2dBackpropInput(dy, fv, dx, geometry(info));
+    return output(backend, inputShape, dx);
+  });
+  installKernel("Conv2DBackpropFilter", ({ inputs, backend, attrs }) => {
+    const xv = floatValues(backend, inputs.x);
+    const dy = floatValues(backend, inputs.dy);
+    const filterShape = attrs.filterShape as number[];
+    const info = xv && dy ? convInfo([...inputs.x.shape], filterShape, attrs, 1) : null;
+    if (!xv || !dy || !info) return null;
+    const df = new Float32Array(sizeOf(filterShape));
+    pack.conv2dBackpropFilter(xv, dy, df, geometry(info));
+    return output(backend, filterShape, df);
+  });
+}
