@@ -13,13 +13,17 @@ export interface Timing extends TimingPlan {
   minMs: number;
 }
 
-/** How far tfjs is from PyTorch (1 thread) on one workload, over all of its outputs. */
-export interface Agreement {
+export interface OutputAgreement {
   maxAbsDiff: number;
   /** The largest |value| PyTorch produced, to read the difference against. */
   maxAbsTorch: number;
-  /** The output holding the largest difference ("y", "loss", "grad.attn.qkv.weight", …). */
+}
+
+/** How far tfjs is from PyTorch (1 thread) on one workload: the output with the largest difference. */
+export interface Agreement extends OutputAgreement {
+  /** "y", "loss", "grad.attn.qkv.weight", … */
   worstOutput: string;
+  byOutput: Record<string, OutputAgreement>;
 }
 
 /** Median as in Python's statistics.median (mean of the middle two for an even count). */
@@ -43,7 +47,10 @@ export function timeWorkload(
   for (let i = 0; i < plan.warmup + plan.repeats; i++) {
     const tensorsBefore = tf.memory().numTensors;
     const start = performance.now();
-    outputs = tf.tidy(() => workload.run());
+    // Returning the arrays from tidy would make it walk every element looking for tensors.
+    tf.tidy(() => {
+      outputs = workload.run();
+    });
     const elapsedMs = performance.now() - start;
     if (i >= plan.warmup) timesMs.push(elapsedMs);
     const leaked = tf.memory().numTensors - tensorsBefore;
@@ -68,19 +75,28 @@ export function compareOutputs(
     ...ownNames.filter((name) => !torchNames.includes(name)),
   ];
   if (oneSided.length > 0) throw new Error(`${workload}: outputs on only one side: ${oneSided.join(", ")}`);
-  const agreement: Agreement = { maxAbsDiff: 0, maxAbsTorch: 0, worstOutput: "" };
+  const byOutput: Record<string, OutputAgreement> = {};
   for (const [name, values] of Object.entries(outputs)) {
     const reference = torchOutputs.get(prefix + name)!;
     if (reference.length !== values.length)
       throw new Error(`${workload}/${name}: tfjs has ${values.length} values, PyTorch ${reference.length}`);
-    for (let i = 0; i < values.length; i++) {
-      const diff = Math.abs(values[i] - reference[i]);
-      if (diff > agreement.maxAbsDiff || Number.isNaN(diff)) {
-        agreement.maxAbsDiff = diff;
-        agreement.worstOutput = name;
-      }
-      agreement.maxAbsTorch = Math.max(agreement.maxAbsTorch, Math.abs(reference[i]));
-    }
+    byOutput[name] = compareValues(values, reference);
   }
-  return agreement;
+  const worstOutput = Object.keys(byOutput).reduce((worst, name) =>
+    byOutput[name].maxAbsDiff > byOutput[worst].maxAbsDiff || Number.isNaN(byOutput[name].maxAbsDiff)
+      ? name
+      : worst,
+  );
+  return { ...byOutput[worstOutput], worstOutput, byOutput };
+}
+
+function compareValues(values: Float32Array, reference: Float32Array): OutputAgreement {
+  let maxAbsDiff = 0;
+  let maxAbsTorch = 0;
+  for (let i = 0; i < values.length; i++) {
+    const diff = Math.abs(values[i] - reference[i]);
+    if (diff > maxAbsDiff || Number.isNaN(diff)) maxAbsDiff = diff; // a NaN sticks: nothing compares above it
+    maxAbsTorch = Math.max(maxAbsTorch, Math.abs(reference[i]));
+  }
+  return { maxAbsDiff, maxAbsTorch };
 }

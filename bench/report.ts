@@ -75,11 +75,12 @@ function timeCell(m: Measurement | undefined): string {
 
 function ratioCell(engine: Measurement, torch: Measurement | undefined): string {
   if (engine.status !== "measured" || torch?.status !== "measured") return "–";
-  return `${(engine.timing.medianMs / torch.timing.medianMs).toFixed(1)}×`;
+  const ratio = engine.timing.medianMs / torch.timing.medianMs;
+  return `${ratio.toFixed(ratio < 10 ? 1 : 0)}×`;
 }
 
 function agreementCell(a: Agreement | null): string {
-  return a ? `${a.maxAbsDiff.toExponential(1)} (${a.maxAbsTorch.toPrecision(2)})` : "–";
+  return a ? `${a.maxAbsDiff.toExponential(1)} (${Number(a.maxAbsTorch.toPrecision(2))})` : "–";
 }
 
 /** workload | each engine ms | PyTorch per thread count ms | each engine / torch 1 thr | each engine's diff */
@@ -90,7 +91,7 @@ export function markdownTable(report: BenchReport): string {
     ...report.engines.map((e) => `${e.name} (${e.backend}) ms`),
     ...report.torchThreads.map((t) => `PyTorch ${t} thr ms`),
     ...report.engines.map((e) => `${e.name} / torch ${referenceThreads} thr`),
-    ...report.engines.map((e) => `${e.name} max abs diff (max \\|torch\\|)`),
+    ...report.engines.map((e) => `${e.name} max abs diff (max \\|torch\\| there)`),
   ];
   const rows = report.workloads.map((w) => [
     w.name,

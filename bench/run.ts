@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: time the workloads of bench/workloads.ts on each tfjs engine variant and on PyTorch
  * (1 and 2 threads), check that both compute the same values, and write bench/results/.
- * Usage: node dist/bench/run.js [--only a,b] [--repeats N] [--quick] [--no-torch] [--out DIR]
+ * Usage: node dist/bench/run.js [--only a,b] [--engines tfjs-cpu,tfjs-native] [--repeats N] [--quick] [--no-torch]
+ *        [--out DIR]
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
@@ -9,6 +10,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type EngineInfo, initEngine } from "../src/engine/backend.js";
+import { setNativeKernelsEnabled } from "../src/engine/kernels/registry.js";
 import { writeFileAtomic } from "../src/io/atomic.js";
 import { writeSafetensors } from "../src/io/safetensors.js";
 import { compareOutputs, type TimingPlan, timeWorkload } from "./measure.js";
@@ -27,15 +29,24 @@ import { type BenchInputs, makeInputs, WORKLOADS, type Workload } from "./worklo
 /** A tfjs configuration to time: one table column each. The native kernel pack adds an entry here. */
 interface EngineVariant {
   name: string;
-  /** Selects the backend and kernels; variants run in list order in one process. */
-  setup: () => Promise<EngineInfo>;
+  /** Selects the backend and kernels, or returns null when this machine cannot run the variant. */
+  setup: () => Promise<EngineInfo | null>;
   /** Stock kernels need minutes per run of a heavy workload: time those once, and skip them with --quick. */
   slow: boolean;
 }
 
 const ENGINE_VARIANTS: EngineVariant[] = [
-  { name: "tfjs-cpu", setup: () => initEngine({ backend: "cpu", native: false }), slow: true },
+  { name: "tfjs-cpu", setup: () => withNativeKernels(false), slow: true },
+  { name: "tfjs-native", setup: () => withNativeKernels(true), slow: false },
 ];
+
+/** The cpu backend with tfjs's own kernels, or with the native kernel pack (null when the pack did not load). */
+async function withNativeKernels(on: boolean): Promise<EngineInfo | null> {
+  const info = await initEngine({ backend: "cpu" });
+  if (on && !("path" in info.native)) return null;
+  setNativeKernelsEnabled(on);
+  return on ? info : { ...info, native: { reason: "stock tfjs kernels (native pack switched off)" } };
+}
 
 const TORCH_THREADS = [1, 2];
 const SEED = 0;
@@ -58,6 +69,7 @@ const HEAVY_ON_SLOW_ENGINE: TimingPlan = { warmup: 0, repeats: 1 };
 
 interface Options {
   workloads: Workload[];
+  engines: EngineVariant[];
   plans: Plans;
   quick: boolean;
   torch: boolean;
@@ -69,6 +81,7 @@ function parseOptions(argv: string[]): Options {
     args: argv,
     options: {
       only: { type: "string" },
+      engines: { type: "string" },
       repeats: { type: "string" },
       quick: { type: "boolean", default: false },
       "no-torch": { type: "boolean", default: false },
@@ -80,6 +93,11 @@ function parseOptions(argv: string[]): Options {
   const unknown = only.filter((name) => !known.includes(name));
   if (unknown.length > 0)
     throw new Error(`unknown workload(s) ${unknown.join(", ")}; known: ${known.join(", ")}`);
+  const knownEngines = ENGINE_VARIANTS.map((v) => v.name);
+  const engines = values.engines?.split(",").map((name) => name.trim()) ?? knownEngines;
+  const unknownEngines = engines.filter((name) => !knownEngines.includes(name));
+  if (unknownEngines.length > 0)
+    throw new Error(`unknown engine(s) ${unknownEngines.join(", ")}; known: ${knownEngines.join(", ")}`);
   const quick = values.quick;
   const plans: Plans = {
     ...structuredClone(quick ? PLANS.quick : PLANS.full),
@@ -93,6 +111,7 @@ function parseOptions(argv: string[]): Options {
   }
   return {
     workloads: WORKLOADS.filter((w) => only.includes(w.name)),
+    engines: ENGINE_VARIANTS.filter((v) => engines.includes(v.name)),
     plans,
     quick,
     torch: !values["no-torch"],
@@ -167,7 +186,9 @@ function measureEngine(
   try {
     const { timing, outputs } = timeWorkload(workload.name, prepared, plan);
     const agreement = torchOutputs ? compareOutputs(workload.name, outputs, torchOutputs) : null;
-    const diff = agreement ? `, max abs diff vs torch ${agreement.maxAbsDiff.toExponential(1)}` : "";
+    const diff = agreement
+      ? `, max abs diff vs torch ${agreement.maxAbsDiff.toExponential(1)} (${agreement.worstOutput})`
+      : "";
     console.log(
       `[${variant.name}] ${workload.name}: median ${timing.medianMs.toFixed(1)} ms, ` +
         `min ${timing.minMs.toFixed(1)} ms${diff}`,
@@ -182,8 +203,8 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   const loadAverage = loadavg();
-  // Inputs come from the stock kernels, before any variant replaces them.
-  const stock = await initEngine({ backend: "cpu", native: false });
+  // Inputs come from the stock kernels, so every variant sees the same values.
+  const stock = (await withNativeKernels(false))!;
   const inputs = makeInputs(SEED);
   const scratchDir = await mkdtemp(join(tmpdir(), "sseg-bench-"));
   let torch: TorchResults;
@@ -200,8 +221,12 @@ async function main(): Promise<void> {
     engines: {},
     torch: Object.fromEntries(TORCH_THREADS.map((t) => [t, torch.measurements[t][w.name]])),
   }));
-  for (const variant of ENGINE_VARIANTS) {
+  for (const variant of options.engines) {
     const info = await variant.setup();
+    if (!info) {
+      console.log(`${variant.name}: skipped (the native kernel pack did not load; see the warning above)`);
+      continue;
+    }
     engines.push({ name: variant.name, ...info });
     options.workloads.forEach((workload, i) => {
       workloads[i].engines[variant.name] = measureEngine(variant, workload, options, inputs, torch.outputs);
@@ -220,10 +245,11 @@ async function main(): Promise<void> {
     timing: { ...options.plans, quick: options.quick },
     workloads,
   };
-  const stamp = date.replace(/:/g, "-");
-  await writeFileAtomic(join(options.outDir, `bench-${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
-  await writeFileAtomic(join(options.outDir, "latest.md"), markdownReport(report));
-  console.log(`\n${markdownTable(report)}\n\nWrote ${options.outDir}/bench-${stamp}.json and latest.md`);
+  const jsonPath = join(options.outDir, `bench-${date.replace(/:/g, "-")}.json`);
+  const markdownPath = join(options.outDir, "latest.md");
+  await writeFileAtomic(jsonPath, `${JSON.stringify(report, null, 2)}\n`);
+  await writeFileAtomic(markdownPath, markdownReport(report));
+  console.log(`\n${markdownTable(report)}\n\nWrote ${jsonPath} and ${markdownPath}`);
 }
 
 main().catch((err: unknown) => {

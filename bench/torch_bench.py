@@ -125,7 +125,8 @@ def conv3x3(backward: bool):
     def prepare(inputs):
         # tfjs is NHWC: keep x NHWC and hand conv2d a channels_last view, so both sides use that layout
         x = inputs["conv.x"].detach().requires_grad_(backward)
-        weight = inputs["conv.layer.weight"].contiguous(memory_format=torch.channels_last).detach().requires_grad_(backward)
+        weight = inputs["conv.layer.weight"].contiguous(memory_format=torch.channels_last)
+        weight = weight.detach().requires_grad_(backward)
 
         def forward():
             return F.conv2d(x.permute(0, 3, 1, 2), weight, padding=1).permute(0, 2, 3, 1)
@@ -186,11 +187,8 @@ def main():
         timing, last = time_runs(WORKLOADS[name](inputs), args.warmup, args.repeats)
         results[name] = timing
         outputs.update({f"{name}/{key}": value for key, value in last.items()})
-        print(
-            f"[torch {args.threads} thr] {name}: median {timing['medianMs']:.1f} ms, min {timing['minMs']:.1f} ms",
-            file=sys.stderr,
-            flush=True,
-        )
+        median_ms, min_ms = timing["medianMs"], timing["minMs"]
+        print(f"[torch {args.threads} thr] {name}: median {median_ms:.1f} ms, min {min_ms:.1f} ms", file=sys.stderr)
     if args.outputs:
         save_safetensors(Path(args.outputs), outputs)
     report = {

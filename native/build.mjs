@@ -33,7 +33,8 @@ const sources = readdirSync(join(here, "src"))
   .filter((f) => f.endsWith(".cc"))
   .map((f) => join(here, "src", f));
 const common = ["-O3", "-std=c++17", "-fPIC", "-fvisibility=hidden", "-fno-math-errno", "-pthread", "-DNAPI_VERSION=8",
-  "-DEIGEN_NO_DEBUG", "-DEIGEN_DONT_PARALLELIZE", `-I${headers}`, `-isystem${eigen}`];
+  // EIGEN_FAST_MATH=0: Eigen's fast sqrt (x·rsqrt(x)) turns sqrt(Inf) into NaN and flushes tiny inputs.
+  "-DEIGEN_NO_DEBUG", "-DEIGEN_DONT_PARALLELIZE", "-DEIGEN_FAST_MATH=0", `-I${headers}`, `-isystem${eigen}`];
 
 async function buildVariant(march) {
   const objDir = join(here, "build", "obj", march);

@@ -18,7 +18,13 @@ struct Div { static float f(float x, float y) { return x / y; } };
 struct Max { static float f(float x, float y) { return std::isnan(x) || std::isnan(y) ? NAN : (x > y ? x : y); } };
 struct Min { static float f(float x, float y) { return std::isnan(x) || std::isnan(y) ? NAN : (x < y ? x : y); } };
 struct SquaredDifference { static float f(float x, float y) { return (x - y) * (x - y); } };
-struct Pow { static float f(float x, float y) { return std::pow(x, y); } };
+// JavaScript's Math.pow gives NaN for pow(1, NaN) and pow(±1, ±Inf), where C's pow gives 1.
+struct Pow {
+  static float f(float x, float y) {
+    if (std::isnan(y) || (std::isinf(y) && std::fabs(x) == 1.f)) return NAN;
+    return std::pow(x, y);
+  }
+};
 
 // One innermost run of length n with element strides sa, sb ∈ {0, 1} specialised (the common cases).
 template <typename Op>
@@ -100,7 +106,7 @@ void unary(UnaryOp op, const float* x, float* out, int64_t n, float alpha) {
     case UnaryOp::kReciprocal: return unary_parallel(x, out, n, [](auto& i, auto& o) { o = i.inverse(); });
     case UnaryOp::kLog1p: return unary_parallel(x, out, n, [](auto& i, auto& o) { o = i.log1p(); });
     case UnaryOp::kElu:
-      return unary_parallel(x, out, n, [](auto& i, auto& o) { o = (i >= 0.f).select(i, i.exp() - 1.f); });
+      return unary_parallel(x, out, n, [](auto& i, auto& o) { o = (i >= 0.f).select(i, i.expm1()); });
     case UnaryOp::kRelu6:
       return unary_parallel(x, out, n, [](auto& i, auto& o) { o = i.max(0.f).min(6.f); });
     case UnaryOp::kSin: return unary_parallel(x, out, n, [](auto& i, auto& o) { o = i.sin(); });

@@ -32,7 +32,7 @@ void epilogue(float* row, int n, const float* bias, int bias_len, Activation act
       for (int j = 0; j < n; ++j) row[j] = 1.f / (1.f + std::exp(-row[j]));
       break;
     case Activation::kElu:
-      for (int j = 0; j < n; ++j) row[j] = row[j] >= 0.f ? row[j] : std::exp(row[j]) - 1.f;
+      for (int j = 0; j < n; ++j) row[j] = row[j] >= 0.f ? row[j] : std::expm1(row[j]);
       break;
     case Activation::kLeakyRelu:
       for (int j = 0; j < n; ++j) row[j] = row[j] < 0.f ? alpha * row[j] : row[j];

@@ -1,13 +1,34 @@
 #include "parallel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 namespace sseg {
 namespace {
+
+// One parallel_for call. Chunks are claimed dynamically, so when another process holds the second core the
+// calling thread simply takes every chunk itself instead of waiting for a worker that is not running.
+struct Job {
+  const std::function<void(int64_t, int64_t)>* fn;
+  int64_t n;
+  int64_t chunks;
+  std::atomic<int64_t> next{0};
+  std::atomic<int64_t> finished{0};
+
+  void work() {
+    for (int64_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) {
+      (*fn)(n * c / chunks, n * (c + 1) / chunks);
+      finished.fetch_add(1, std::memory_order_release);
+    }
+  }
+};
+
+thread_local bool inside_parallel = false;  // nested parallel_for runs inline instead of re-entering the pool
 
 class Pool {
  public:
@@ -19,44 +40,43 @@ class Pool {
   void resize(int threads) {
     stop();
     stopping_ = false;
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { loop(i); });
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { loop(); });
   }
 
-  void run(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
-    const int parts = std::min<int64_t>(size(), n);
+  void run(int64_t n, int64_t chunks, const std::function<void(int64_t, int64_t)>& fn) {
+    auto job = std::make_shared<Job>();
+    job->fn = &fn;
+    job->n = n;
+    job->chunks = chunks;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      job_ = &fn;
-      n_ = n;
-      parts_ = parts;
-      pending_ = parts - 1;
+      job_ = job;
       ++generation_;
     }
     wake_.notify_all();
-    fn(0, chunk_end(0));
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
-    job_ = nullptr;
+    inside_parallel = true;
+    job->work();
+    inside_parallel = false;
+    // Every chunk is claimed; wait only for chunks a worker is still finishing.
+    while (job->finished.load(std::memory_order_acquire) < chunks) std::this_thread::yield();
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (job_ == job) job_.reset();
   }
 
  private:
-  int64_t chunk_end(int part) const { return n_ * (part + 1) / parts_; }
-
-  void loop(int index) {
+  void loop() {
+    inside_parallel = true;
     uint64_t seen = 0;
     for (;;) {
-      const std::function<void(int64_t, int64_t)>* job;
+      std::shared_ptr<Job> job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
         if (stopping_) return;
         seen = generation_;
-        if (index >= parts_) continue;
         job = job_;
       }
-      (*job)(n_ * index / parts_, chunk_end(index));
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
+      if (job) job->work();  // a stale job has no chunks left, so this returns at once
     }
   }
 
@@ -72,11 +92,8 @@ class Pool {
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
-  std::condition_variable wake_, done_;
-  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
-  int64_t n_ = 0;
-  int parts_ = 1;
-  int pending_ = 0;
+  std::condition_variable wake_;
+  std::shared_ptr<Job> job_;
   uint64_t generation_ = 0;
   bool stopping_ = false;
 };
@@ -91,24 +108,16 @@ Pool& pool() {
 void set_num_threads(int n) { pool().resize(std::max(1, n)); }
 int num_threads() { return pool().size(); }
 
-namespace {
-thread_local bool inside_parallel = false;  // nested parallel_for runs inline instead of deadlocking the pool
-}
-
 void parallel_for(int64_t n, int64_t work, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   if (inside_parallel || num_threads() == 1 || n == 1 || work < kParallelThreshold) {
     fn(0, n);
     return;
   }
-  inside_parallel = true;
-  pool().run(n, [&fn](int64_t begin, int64_t end) {
-    const bool outer = inside_parallel;
-    inside_parallel = true;
-    fn(begin, end);
-    inside_parallel = outer;
-  });
-  inside_parallel = false;
+  // Several chunks per thread (each still worth waking a thread for) balance load under contention.
+  const int64_t chunks = std::min<int64_t>(n, std::max<int64_t>(num_threads(), std::min<int64_t>(
+      4 * num_threads(), work / kParallelThreshold)));
+  pool().run(n, chunks, fn);
 }
 
 }  // namespace sseg

@@ -69,6 +69,9 @@ function conv2d(
   return { y, info };
 }
 
+const sameShape = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((d, i) => d === b[i]);
+
 /** tfjs activation name → the addon's unary op applied after the bias (null: not handled natively). */
 const FUSED_ACTIVATIONS: Record<string, number | undefined> = {
   relu: 10,
@@ -88,8 +91,11 @@ export function installConvKernels(pack: NativePack): void {
     const act = FUSED_ACTIVATIONS[activation];
     if ((activation !== "linear" && act === undefined) || inputs.preluActivationWeights) return null;
     const bias = inputs.bias ? floatValues(backend, inputs.bias) : null;
-    if (inputs.bias && (!bias || !(bias.length === 1 || bias.length === inputs.filter.shape[3]))) return null;
-    if (inputs.bias && inputs.bias.shape.length > 4) return null;
+    if (inputs.bias) {
+      const perChannel =
+        inputs.bias.shape.length <= 4 && inputs.bias.shape.slice(0, -1).every((d) => d === 1);
+      if (!bias || !perChannel || !(bias.length === 1 || bias.length === inputs.filter.shape[3])) return null;
+    }
     const result = conv2d(pack, backend, inputs.x, inputs.filter, attrs);
     if (!result) return null;
     const { y, info } = result;
@@ -114,7 +120,8 @@ export function installConvKernels(pack: NativePack): void {
     const fv = floatValues(backend, inputs.filter);
     const inputShape = attrs.inputShape as number[];
     const info = dy && fv ? convInfo(inputShape, [...inputs.filter.shape], attrs, 1) : null;
-    if (!dy || !fv || !info) return null;
+    // tfjs's conv gradient drops dimRoundingMode, so the recomputed geometry can disagree with dy.
+    if (!dy || !fv || !info || !sameShape(info.outShape, inputs.dy.shape)) return null;
     const dx = new Float32Array(sizeOf(inputShape));
     pack.conv2dBackpropInput(dy, fv, dx, geometry(info));
     return output(backend, inputShape, dx);
@@ -124,7 +131,7 @@ export function installConvKernels(pack: NativePack): void {
     const dy = floatValues(backend, inputs.dy);
     const filterShape = attrs.filterShape as number[];
     const info = xv && dy ? convInfo([...inputs.x.shape], filterShape, attrs, 1) : null;
-    if (!xv || !dy || !info) return null;
+    if (!xv || !dy || !info || !sameShape(info.outShape, inputs.dy.shape)) return null;
     const df = new Float32Array(sizeOf(filterShape));
     pack.conv2dBackpropFilter(xv, dy, df, geometry(info));
     return output(backend, filterShape, df);

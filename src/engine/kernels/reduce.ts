@@ -18,7 +18,8 @@ function reduceKernel(pack: NativePack, op: number, axisAttr: string): NativeKer
     const xv = floatValues(backend, inputs.x);
     const shape = [...inputs.x.shape];
     if (!xv || sizeOf(shape) === 0) return null;
-    const axes = tf.util.parseAxisParam(attrs[axisAttr] as number | number[], shape); // null means every axis.sort((a, b) => a - b);
+    // A null axis attribute means every axis.
+    const axes = tf.util.parseAxisParam(attrs[axisAttr] as number | number[], shape).sort((a, b) => a - b);
     const outShape = attrs.keepDims
       ? shape.map((d, i) => (axes.includes(i) ? 1 : d))
       : shape.filter((_, i) => !axes.includes(i));
