@@ -1,5 +1,6 @@
 // Node-API surface of the kernel pack: argument checking and dispatch only. Every length is validated here
 // so a wrong call from JavaScript throws instead of reading or writing out of bounds.
+#include <malloc.h>
 #include <node_api.h>
 
 #include <string>
@@ -315,6 +316,10 @@ napi_value NumThreads(napi_env env, napi_callback_info) {
 }  // namespace
 
 NAPI_MODULE_INIT() {
+  // Tensors are freed and re-allocated at the same sizes every step; serving them from the heap instead of
+  // fresh mmap'd pages saves a page fault per 4 KB (about a third of an element-wise op's time).
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   const struct {
     const char* name;
     napi_callback fn;

@@ -48,8 +48,13 @@ void binary_impl(const float* a, const int64_t* as, const float* b, const int64_
   const int64_t inner = shape[rank - 1];
   int64_t rows = 1;
   for (int d = 0; d < rank - 1; ++d) rows *= shape[d];
-  parallel_for(rows, rows * inner, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
+  // Work units are (row, slice of the row), so one long row is shared between threads too.
+  constexpr int64_t kSlice = 16384;
+  const int64_t slices = (inner + kSlice - 1) / kSlice;
+  const int64_t sa = as[rank - 1], sb = bs[rank - 1];
+  parallel_for(rows * slices, rows * inner, [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t r = u / slices, begin = (u % slices) * kSlice, len = std::min(kSlice, inner - begin);
       int64_t oa = 0, ob = 0, rest = r;
       for (int d = rank - 2; d >= 0; --d) {  // row index → offsets in a and b
         const int64_t idx = rest % shape[d];
@@ -57,7 +62,7 @@ void binary_impl(const float* a, const int64_t* as, const float* b, const int64_
         oa += idx * as[d];
         ob += idx * bs[d];
       }
-      run<Op>(a + oa, as[rank - 1], b + ob, bs[rank - 1], out + r * inner, inner);
+      run<Op>(a + oa + begin * sa, sa, b + ob + begin * sb, sb, out + r * inner + begin, len);
     }
   });
 }

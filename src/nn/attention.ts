@@ -46,6 +46,25 @@ function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
   return x.transpose([0, 2, 1, 3]).reshape([b, n, h * d]) as tf.Tensor3D;
 }
 
+/**
+ * The i-th of three stacked projections (q, k or v) of x (B, N, E) with weight (3E, E) and bias (3E), split
+ * into heads. Slicing the weight, not the projected activations, keeps the backward pass free of a large
+ * stack/concat: only the (E, E) weight slice's gradient is padded back.
+ */
+function projectHeads(
+  x: tf.Tensor3D,
+  weight: tf.Tensor,
+  bias: tf.Tensor | null,
+  i: number,
+  heads: number,
+): tf.Tensor4D {
+  const [b, n, e] = x.shape;
+  const w = tf.slice(weight, [i * e, 0], [e, e]);
+  const bi = bias ? tf.slice(bias, [i * e], [e]) : undefined;
+  const y = tf.fused.matMul({ a: x.reshape([b * n, e]), b: w, transposeB: true, bias: bi });
+  return splitHeads(y.reshape([b, n, e]), heads);
+}
+
 function checkHeads(dim: number, heads: number): void {
   if (dim % heads !== 0) throw new RangeError(`attention: dim ${dim} is not divisible by ${heads} heads`);
 }
@@ -75,10 +94,7 @@ export class Attention extends Module {
   /** x (B, N, C) → (B, N, C) */
   forward(x: tf.Tensor3D, extras: AttentionExtras = {}): tf.Tensor3D {
     return tf.tidy(() => {
-      const [b, n, c] = x.shape;
-      const d = c / this.heads;
-      const qkv = this.qkv.forward(x).reshape([b, n, 3, this.heads, d]).transpose([2, 0, 3, 1, 4]); // (3, B, h, N, d)
-      const [q, k, v] = tf.unstack(qkv, 0) as tf.Tensor4D[];
+      const [q, k, v] = [0, 1, 2].map((i) => projectHeads(x, this.qkv.weight, this.qkv.bias, i, this.heads));
       return this.proj.forward(mergeHeads(scaledDotProductAttention(q, k, v, extras))) as tf.Tensor3D;
     });
   }

@@ -3,6 +3,7 @@ import type { NativePack } from "../native.js";
 import { installConvKernels } from "./conv.js";
 import { installElementwiseKernels } from "./elementwise.js";
 import { installMatmulKernels } from "./matmul.js";
+import { installPadKernel } from "./pad.js";
 import { installReduceKernels } from "./reduce.js";
 import { installSoftmaxKernels } from "./softmax.js";
 import { installTransposeKernel } from "./transpose.js";
@@ -16,4 +17,5 @@ export function installNativeKernels(pack: NativePack): void {
   installTransposeKernel(pack);
   installReduceKernels(pack);
   installConvKernels(pack);
+  installPadKernel();
 }
