@@ -42,7 +42,13 @@ export interface BenchReport {
   machine: MachineInfo;
   engines: ({ name: string } & EngineInfo)[];
   torchThreads: number[];
-  timing: { tfjs: TimingPlan; heavyOnSlowEngine: TimingPlan; torch: TimingPlan; quick: boolean };
+  timing: {
+    tfjs: TimingPlan;
+    tfjsFast: TimingPlan;
+    heavyOnSlowEngine: TimingPlan;
+    torch: TimingPlan;
+    quick: boolean;
+  };
   workloads: WorkloadReport[];
 }
 
@@ -117,7 +123,7 @@ export function markdownReport(report: BenchReport): string {
     `Machine: ${m.cpuModel} (${m.cpuSimd.join(" ")}), ${m.cores} cores, ${m.memoryGiB} GiB, ` +
       `load average ${m.loadAverage.join(" ")} at start; Node ${m.node}; tfjs ${m.tfjs}; ${torch}.`,
     "",
-    `Timing, ms (lower is better), median (min): tfjs ${plan(report.timing.tfjs)}` +
+    `Timing, ms (lower is better), median (min): stock tfjs ${plan(report.timing.tfjs)}, native ${plan(report.timing.tfjsFast)}` +
       (report.timing.quick
         ? " (--quick: heavy workloads skipped on slow engines)"
         : ` (heavy workloads on slow engines: ${plan(report.timing.heavyOnSlowEngine)})`) +

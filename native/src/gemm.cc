@@ -79,13 +79,17 @@ void gemm_rows_any(const float* a, const float* b, float* c, int m, int n, int k
   }
 }
 
+// Each row block re-packs the whole of op(B), so one block per thread: more blocks only repeat that work.
 void gemm_threaded(const float* a, const float* b, float* c, int m, int n, int k, bool ta, bool tb, bool accumulate) {
   const int parts = std::max(1, m / 16);  // Eigen's packing makes row blocks of ≥ 16 worthwhile
-  parallel_for(parts, static_cast<int64_t>(m) * n * std::max(k, 1) / 8, [&](int64_t p0, int64_t p1) {
-    const int r0 = static_cast<int>(static_cast<int64_t>(m) * p0 / parts);
-    const int r1 = static_cast<int>(static_cast<int64_t>(m) * p1 / parts);
-    if (r1 > r0) gemm_rows_any(a, b, c, m, n, k, ta, tb, r0, r1, accumulate);
-  });
+  parallel_for(
+      parts, static_cast<int64_t>(m) * n * std::max(k, 1) / 8,
+      [&](int64_t p0, int64_t p1) {
+        const int r0 = static_cast<int>(static_cast<int64_t>(m) * p0 / parts);
+        const int r1 = static_cast<int>(static_cast<int64_t>(m) * p1 / parts);
+        if (r1 > r0) gemm_rows_any(a, b, c, m, n, k, ta, tb, r0, r1, accumulate);
+      },
+      num_threads());
 }
 
 void gemm(const float* a, const float* b, float* c, int batch, const int64_t* a_offset, const int64_t* b_offset,
@@ -104,14 +108,17 @@ void gemm(const float* a, const float* b, float* c, int batch, const int64_t* a_
     });
     return;
   }
-  // Few large products: split each one's rows between threads.
+  // Few large products: split each one's rows between threads, one block per thread (see gemm_threaded).
   const int parts = std::max(1, m / 16);
   for (int i = 0; i < batch; ++i) {
-    parallel_for(parts, flops / 8, [&](int64_t p0, int64_t p1) {
-      const int r0 = static_cast<int>(static_cast<int64_t>(m) * p0 / parts);
-      const int r1 = static_cast<int>(static_cast<int64_t>(m) * p1 / parts);
-      if (r1 > r0) one(i, r0, r1);
-    });
+    parallel_for(
+        parts, flops / 8,
+        [&](int64_t p0, int64_t p1) {
+          const int r0 = static_cast<int>(static_cast<int64_t>(m) * p0 / parts);
+          const int r1 = static_cast<int>(static_cast<int64_t>(m) * p1 / parts);
+          if (r1 > r0) one(i, r0, r1);
+        },
+        num_threads());
   }
 }
 

@@ -108,15 +108,16 @@ Pool& pool() {
 void set_num_threads(int n) { pool().resize(std::max(1, n)); }
 int num_threads() { return pool().size(); }
 
-void parallel_for(int64_t n, int64_t work, const std::function<void(int64_t, int64_t)>& fn) {
+void parallel_for(int64_t n, int64_t work, const std::function<void(int64_t, int64_t)>& fn, int64_t max_chunks) {
   if (n <= 0) return;
   if (inside_parallel || num_threads() == 1 || n == 1 || work < kParallelThreshold) {
     fn(0, n);
     return;
   }
   // Several chunks per thread (each still worth waking a thread for) balance load under contention.
-  const int64_t chunks = std::min<int64_t>(n, std::max<int64_t>(num_threads(), std::min<int64_t>(
+  int64_t chunks = std::min<int64_t>(n, std::max<int64_t>(num_threads(), std::min<int64_t>(
       4 * num_threads(), work / kParallelThreshold)));
+  if (max_chunks > 0) chunks = std::min(chunks, max_chunks);
   pool().run(n, chunks, fn);
 }
 
