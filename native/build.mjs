@@ -32,9 +32,21 @@ for (const [what, path, fix] of [
 const sources = readdirSync(join(here, "src"))
   .filter((f) => f.endsWith(".cc"))
   .map((f) => join(here, "src", f));
-const common = ["-O3", "-std=c++17", "-fPIC", "-fvisibility=hidden", "-fno-math-errno", "-pthread", "-DNAPI_VERSION=8",
+const common = [
+  "-O3",
+  "-std=c++17",
+  "-fPIC",
+  "-fvisibility=hidden",
+  "-fno-math-errno",
+  "-pthread",
+  "-DNAPI_VERSION=8",
   // EIGEN_FAST_MATH=0: Eigen's fast sqrt (x·rsqrt(x)) turns sqrt(Inf) into NaN and flushes tiny inputs.
-  "-DEIGEN_NO_DEBUG", "-DEIGEN_DONT_PARALLELIZE", "-DEIGEN_FAST_MATH=0", `-I${headers}`, `-isystem${eigen}`];
+  "-DEIGEN_NO_DEBUG",
+  "-DEIGEN_DONT_PARALLELIZE",
+  "-DEIGEN_FAST_MATH=0",
+  `-I${headers}`,
+  `-isystem${eigen}`,
+];
 
 async function buildVariant(march) {
   const objDir = join(here, "build", "obj", march);
@@ -54,8 +66,18 @@ async function buildVariant(march) {
   mkdirSync(outDir, { recursive: true });
   const target = join(outDir, `sseg-native-${march}.node`);
   const temp = `${target}.tmp`;
-  await run("g++", ["-shared", "-pthread", "-static-libstdc++", "-static-libgcc", "-s", "-Wl,--gc-sections",
-    "-Wl,--exclude-libs,ALL", ...objects.sort(), "-o", temp]);
+  await run("g++", [
+    "-shared",
+    "-pthread",
+    "-static-libstdc++",
+    "-static-libgcc",
+    "-s",
+    "-Wl,--gc-sections",
+    "-Wl,--exclude-libs,ALL",
+    ...objects.sort(),
+    "-o",
+    temp,
+  ]);
   renameSync(temp, target);
   console.log(`built ${target} (${(statSync(target).size / 1024).toFixed(0)} KB)`);
 }
