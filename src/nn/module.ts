@@ -98,10 +98,12 @@ export abstract class Module {
       }
     }
     if (problems.length > 0) throw new StateDictError(`Cannot load state dict:\n  ${problems.join("\n  ")}`);
-    for (const [name, v] of own) {
-      const src = entries.get(name);
-      if (src) v.assign(tf.tensor(src.data, [...src.shape], "float32"));
-    }
+    tf.tidy(() => {
+      for (const [name, v] of own) {
+        const src = entries.get(name);
+        if (src) v.assign(tf.tensor(src.data, [...src.shape], "float32"));
+      }
+    });
   }
 
   /** Set training mode on this module and all children (BatchNorm statistics, DropPath, dropout). */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
+import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
 import { Rng } from "../../src/engine/rng.js";
 import { BatchNorm } from "../../src/nn/batch-norm.js";
@@ -46,6 +47,17 @@ test("loadStateDict copies values and ignores num_batches_tracked", () => {
   assert.deepEqual(dst.layers.items[1].weight.dataSync(), src.layers.items[1].weight.dataSync());
   src.dispose();
   dst.dispose();
+});
+
+test("loadStateDict leaves no tensors behind", () => {
+  const net = new Net();
+  const state = new Map(
+    [...net.stateDict()].map(([k, v]) => [k, { shape: v.shape, data: v.dataSync() as Float32Array }]),
+  );
+  const before = tf.memory().numTensors;
+  net.loadStateDict(state);
+  assert.equal(tf.memory().numTensors, before);
+  net.dispose();
 });
 
 test("loadStateDict names every missing, unexpected and mis-shaped key", () => {
