@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { basename, extname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { initEngine } from "../engine/backend.js";
@@ -6,10 +6,10 @@ import { RandomInitSegmenter } from "../infer/random-segmenter.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { readImage, writeImage } from "../io/image.js";
 import { renderOverlay, writeLabelPng } from "../io/label-png.js";
+import { listImages } from "./inputs.js";
 
 const DEFAULT_CLASSES = "sky,tree,grass,water,building,road,animal,person";
 const SAMPLES_DIR = new URL("../../../samples/", import.meta.url).pathname;
-const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".webp", ".gif"]);
 
 interface DemoOptions {
   classes: string;
@@ -91,24 +91,4 @@ export async function parseClasses(spec: string): Promise<string[]> {
     .filter(Boolean);
   if (names.length === 0) throw new Error(`--classes: no class names in ${JSON.stringify(spec)}`);
   return names;
-}
-
-async function listImages(inputs: string[]): Promise<string[]> {
-  const files: string[] = [];
-  for (const input of inputs) {
-    const info = await stat(input).catch(() => {
-      throw new Error(`no such image file or folder: ${input}`);
-    });
-    if (info.isDirectory()) {
-      const entries = (await readdir(input))
-        .filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase()))
-        .sort();
-      files.push(...entries.map((f) => join(input, f)));
-    } else {
-      files.push(input);
-    }
-  }
-  if (files.length === 0)
-    throw new Error(`no images (${[...IMAGE_EXTENSIONS].join(" ")}) in ${inputs.join(", ")}`);
-  return files;
 }

@@ -3,6 +3,7 @@ import { spawn } from "node:child_process";
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
 import { registerDemo } from "./demo.js";
+import { registerPseudo } from "./pseudo.js";
 
 /** Commands whose issues have not landed yet: listed in --help, and saying so plainly when run. */
 const PLANNED: [name: string, summary: string, owner: string][] = [
@@ -10,11 +11,6 @@ const PLANNED: [name: string, summary: string, owner: string][] = [
     "segment",
     "segment images with any list of class names (label PNGs, overlays, JSON)",
     "inference issue (#8)",
-  ],
-  [
-    "pseudo",
-    "make class-agnostic pseudo-masks: frozen ViT features + per-image K-Means",
-    "pseudo-mask issue (#6)",
   ],
   [
     "train",
@@ -38,6 +34,7 @@ export function buildProgram(): Command {
     .version(VERSION, "-v, --version")
     .showHelpAfterError("(run sseg --help for usage)");
   registerDemo(program);
+  registerPseudo(program);
   for (const [name, summary, owner] of PLANNED) {
     program
       .command(name)

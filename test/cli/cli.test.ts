@@ -74,3 +74,16 @@ test("sseg demo names a missing image", () => {
   assert.equal(r.status, 1);
   assert.match(r.stderr, /no such image file or folder: \/nonexistent\/photo\.jpg/);
 });
+
+test("sseg pseudo writes a cluster label PNG, an overlay and a summary per image", async () => {
+  const out = await mkdtemp(join(tmpdir(), "sseg-pseudo-"));
+  const image = new URL("../../../test/fixtures/images/exif_orientation6.jpg", import.meta.url).pathname;
+  const r = sseg("pseudo", image, "--k", "3", "--size", "64", "--out", out);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /features rgb · K = 3/);
+  const summary = JSON.parse(await readFile(join(out, "summary.json"), "utf8"));
+  assert.equal(summary.results[0].masks, 3);
+  await readFile(join(out, "exif_orientation6.clusters.png"));
+  await readFile(join(out, "exif_orientation6.overlay.png"));
+  assert.match(sseg("pseudo", image, "--k", "0").stderr, /--k: expected a positive integer, got "0"/);
+});

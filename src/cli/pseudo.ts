@@ -1,0 +1,145 @@
+import { basename, extname, join, resolve } from "node:path";
+import type { Command } from "commander";
+import { openVocLayout } from "../data/voc-layout.js";
+import { initEngine } from "../engine/backend.js";
+import { writeFileAtomic } from "../io/atomic.js";
+import { mmsegRescaleSize, readImage, resizeBilinear, resizeNearest, writeImage } from "../io/image.js";
+import { readLabelPng, renderOverlay, writeLabelPng } from "../io/label-png.js";
+import { FEATURE_SOURCES, openFeatureSource, pseudoMasks } from "../pseudo/index.js";
+import { OracleScore } from "../pseudo/oracle.js";
+import { listImages } from "./inputs.js";
+
+interface PseudoOptions {
+  oracle?: string;
+  split: string;
+  features: string;
+  k: string;
+  size: string;
+  seed: string;
+  out: string;
+}
+
+export function registerPseudo(program: Command): void {
+  program
+    .command("pseudo")
+    .description(
+      "make class-agnostic pseudo-masks: frozen features + per-image K-Means (writes cluster overlays)",
+    )
+    .argument("[images...]", "image files or folders")
+    .option("-f, --features <source>", `feature source: ${FEATURE_SOURCES.join(" | ")}`, "rgb")
+    .option("-k, --k <n>", "clusters per image", "8")
+    .option("--size <n>", "short side the image is resized to before clustering", "224")
+    .option("--seed <n>", "k-means++ seed", "0")
+    .option("-o, --out <dir>", "output folder", "out/pseudo")
+    .option(
+      "--oracle <dir>",
+      "score the masks on a VOC-layout set: each mask takes its best ground-truth class",
+    )
+    .option("--split <name>", "with --oracle: the ImageSets/Segmentation list", "val")
+    .action((images: string[], options: PseudoOptions) =>
+      options.oracle ? runOracle(options.oracle, options) : runPseudo(images, options),
+    );
+}
+
+function positiveInteger(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: expected a positive integer, got "${value}"`);
+  return n;
+}
+
+/** Pseudo-masks of every image of a VOC-layout set at the clustering size, upsampled to the label's size. */
+async function runOracle(root: string, options: PseudoOptions): Promise<void> {
+  const k = positiveInteger(options.k, "--k");
+  const shortSide = positiveInteger(options.size, "--size");
+  const set = await openVocLayout(root, options.split);
+  await initEngine();
+  const source = await openFeatureSource(options.features, { seed: Number(options.seed) });
+  const score = new OracleScore(set.classes.length);
+  const started = performance.now();
+  for (const [i, id] of set.ids.entries()) {
+    const original = await readImage(set.imagePath(id));
+    const gt = await readLabelPng(set.labelPath(id));
+    if (gt.width !== original.width || gt.height !== original.height)
+      throw new Error(
+        `${set.labelPath(id)}: label is ${gt.width}×${gt.height} but the image is ${original.width}×${original.height}`,
+      );
+    const size = mmsegRescaleSize(original.width, original.height, { shortSide, longSide: 4 * shortSide });
+    const masks = pseudoMasks(source, resizeBilinear(original, size.width, size.height), {
+      k,
+      seed: Number(options.seed),
+    });
+    score.add(resizeNearest(masks.labelMap, masks.width, masks.height, gt.width, gt.height), gt.labels);
+    if ((i + 1) % 50 === 0) console.log(`${i + 1}/${set.ids.length} images`);
+  }
+  const { withBackground, withoutBackground } = score.metrics();
+  const seconds = (performance.now() - started) / 1000;
+  const result = {
+    features: source.name,
+    k,
+    shortSide,
+    dataset: root,
+    split: options.split,
+    images: set.ids.length,
+    miouWithBackground: withBackground.miou,
+    miouWithoutBackground: withoutBackground.miou,
+    aAcc: withBackground.aAcc,
+    seconds,
+  };
+  console.log(`| features | K | images | oracle mIoU with background | without background |`);
+  console.log(`| --- | --- | --- | --- | --- |`);
+  console.log(
+    `| ${source.name} | ${k} | ${set.ids.length} | ${(100 * withBackground.miou).toFixed(1)} | ${(100 * withoutBackground.miou).toFixed(1)} |`,
+  );
+  await writeFileAtomic(join(options.out, "oracle.json"), `${JSON.stringify(result, null, 2)}\n`);
+  source.dispose();
+}
+
+async function runPseudo(inputs: string[], options: PseudoOptions): Promise<void> {
+  if (inputs.length === 0)
+    throw new Error("sseg pseudo: give image files or folders, or --oracle <VOC-layout folder>");
+  const k = positiveInteger(options.k, "--k");
+  const shortSide = positiveInteger(options.size, "--size");
+  const seed = Number(options.seed);
+  const files = await listImages(inputs);
+  await initEngine();
+  const source = await openFeatureSource(options.features, { seed });
+  console.log(
+    `sseg pseudo · features ${source.name} · K = ${k} · short side ${shortSide} · ${files.length} image(s)`,
+  );
+  const summary = [];
+  for (const file of files) {
+    const started = performance.now();
+    const original = await readImage(file);
+    const size = mmsegRescaleSize(original.width, original.height, { shortSide, longSide: 4 * shortSide });
+    const image = resizeBilinear(original, size.width, size.height);
+    const result = pseudoMasks(source, image, { k, seed });
+    const name = basename(file, extname(file));
+    await writeLabelPng(
+      join(options.out, `${name}.clusters.png`),
+      result.labelMap,
+      result.width,
+      result.height,
+    );
+    await writeImage(
+      join(options.out, `${name}.overlay.png`),
+      await renderOverlay(image, result.labelMap, { alpha: 0.55 }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    console.log(
+      `${basename(file)} (${image.width}×${image.height}, ${seconds.toFixed(2)} s): ${result.masks.length} masks`,
+    );
+    summary.push({
+      image: file,
+      width: image.width,
+      height: image.height,
+      masks: result.masks.length,
+      seconds,
+    });
+  }
+  await writeFileAtomic(
+    join(options.out, "summary.json"),
+    `${JSON.stringify({ features: source.name, k, shortSide, results: summary }, null, 2)}\n`,
+  );
+  console.log(`\nwrote cluster label PNGs and overlays to ${resolve(options.out)}`);
+  source.dispose();
+}

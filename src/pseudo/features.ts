@@ -1,0 +1,140 @@
+/**
+ * Feature sources for pseudo-masks, one interface: per-patch features of an image on a stride-8 grid.
+ *   rgb            — mean RGB of each 8×8 cell plus its (x, y) position: the paper's raw-pixel baseline
+ *   dino:<file>    — a frozen DINO ViT-S/8 (official .pth, timm/HF safetensors): last-layer patch tokens
+ *   dino-keys:<file> — the same ViT's last-layer attention keys (as LOST / Deep Spectral Methods use)
+ *   random-vit     — a randomly initialised ViT-S/8 (a control: what the architecture alone gives)
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Rng } from "../engine/rng.js";
+import type { RgbImage } from "../io/image.js";
+import { VisionTransformer, vit_small_patch8 } from "../model/vit.js";
+import { loadWeights, toDinoVitStateDict } from "../weights/index.js";
+
+/** Features of one image: (gridH · gridW) rows of `dim` values, row-major over the grid. */
+export interface PatchFeatures {
+  features: Float32Array;
+  gridH: number;
+  gridW: number;
+  dim: number;
+}
+
+export interface FeatureSource {
+  readonly name: string;
+  /** Pixels per grid cell along each axis. */
+  readonly stride: number;
+  /** Cluster by cosine similarity (L2-normalised rows), as is usual for ViT features; RGB uses plain distance. */
+  readonly cosine: boolean;
+  /** The image's height and width must be multiples of `stride`. */
+  extract(image: RgbImage): PatchFeatures;
+  dispose(): void;
+}
+
+/** ImageNet statistics on 0–255 pixels (DINO's preprocessing). */
+const MEAN = [123.675, 116.28, 103.53];
+const STD = [58.395, 57.12, 57.375];
+/** Weight of the (x, y) position against colour in the rgb source (0–1 scales for both). */
+const RGB_POSITION_WEIGHT = 0.6;
+
+export const FEATURE_SOURCES = ["rgb", "dino:<weights file>", "dino-keys:<weights file>", "random-vit"];
+
+/** Open a feature source by its spec string (see FEATURE_SOURCES). */
+export async function openFeatureSource(
+  spec: string,
+  options: { seed?: number } = {},
+): Promise<FeatureSource> {
+  if (spec === "rgb") return new RgbFeatures();
+  if (spec === "random-vit") {
+    return new VitFeatures(
+      "random-vit",
+      new VisionTransformer(vit_small_patch8, { rng: new Rng(options.seed ?? 0) }),
+      "tokens",
+    );
+  }
+  const match = /^(dino|dino-keys):(.+)$/.exec(spec);
+  if (match) {
+    const vit = new VisionTransformer(vit_small_patch8);
+    vit.loadStateDict(toDinoVitStateDict(await loadWeights(match[2])));
+    return new VitFeatures(spec, vit, match[1] === "dino" ? "tokens" : "keys");
+  }
+  throw new RangeError(
+    `--features: unknown feature source "${spec}"; expected one of ${FEATURE_SOURCES.join(", ")}`,
+  );
+}
+
+function checkStride(image: RgbImage, stride: number, name: string): void {
+  if (image.width % stride !== 0 || image.height % stride !== 0 || image.width === 0 || image.height === 0)
+    throw new RangeError(
+      `${name}: image size ${image.width}×${image.height} is not a positive multiple of ${stride}`,
+    );
+}
+
+class RgbFeatures implements FeatureSource {
+  readonly name = "rgb";
+  readonly stride = 8;
+  readonly cosine = false;
+
+  extract(image: RgbImage): PatchFeatures {
+    checkStride(image, this.stride, this.name);
+    const gridW = image.width / this.stride;
+    const gridH = image.height / this.stride;
+    const dim = 5;
+    const features = new Float32Array(gridH * gridW * dim);
+    const cell = this.stride * this.stride * 255;
+    for (let y = 0; y < image.height; y++) {
+      for (let x = 0; x < image.width; x++) {
+        const p = (y * image.width + x) * 3;
+        const f = (Math.floor(y / this.stride) * gridW + Math.floor(x / this.stride)) * dim;
+        features[f] += image.data[p] / cell;
+        features[f + 1] += image.data[p + 1] / cell;
+        features[f + 2] += image.data[p + 2] / cell;
+      }
+    }
+    for (let gy = 0; gy < gridH; gy++) {
+      for (let gx = 0; gx < gridW; gx++) {
+        const f = (gy * gridW + gx) * dim;
+        features[f + 3] = (RGB_POSITION_WEIGHT * (gx + 0.5)) / gridW;
+        features[f + 4] = (RGB_POSITION_WEIGHT * (gy + 0.5)) / gridH;
+      }
+    }
+    return { features, gridH, gridW, dim };
+  }
+
+  dispose(): void {}
+}
+
+class VitFeatures implements FeatureSource {
+  readonly stride: number;
+  readonly cosine = true;
+
+  constructor(
+    readonly name: string,
+    private readonly vit: VisionTransformer,
+    private readonly which: "tokens" | "keys",
+  ) {
+    this.stride = vit.config.patchSize;
+    vit.eval();
+  }
+
+  extract(image: RgbImage): PatchFeatures {
+    checkStride(image, this.stride, this.name);
+    const [gridH, gridW] = [image.height / this.stride, image.width / this.stride];
+    const dim = this.vit.config.embedDim;
+    const features = tf.tidy(() => {
+      const x = tf
+        .tensor4d(image.data, [1, image.height, image.width, 3], "int32")
+        .cast("float32")
+        .sub(MEAN)
+        .div(STD) as tf.Tensor4D;
+      const out = this.vit.forward(x);
+      const patches =
+        this.which === "tokens" ? out.patchTokens : out.keys.slice([0, 1, 0], [1, gridH * gridW, dim]);
+      return patches.dataSync() as Float32Array;
+    });
+    return { features, gridH, gridW, dim };
+  }
+
+  dispose(): void {
+    this.vit.dispose();
+  }
+}
