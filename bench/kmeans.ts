@@ -9,7 +9,6 @@
  * plus noise, like DINO patch tokens) and "structureless" (uniform on the sphere: no clusters to find, so more
  * iterations and fewer points that Hamerly's bounds can skip).
  */
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,8 +18,8 @@ import { Rng } from "../src/engine/rng.js";
 import { writeSafetensors } from "../src/io/safetensors.js";
 import { type KMeansResult, kmeansBatch } from "../src/pseudo/kmeans.js";
 import { median } from "./measure.js";
+import { runPythonJson } from "./python.js";
 
-const PYTHON = "/usr/bin/python3";
 /** The script stays in bench/ (tsc does not copy it); this file runs from dist/bench/. */
 const SCRIPT = fileURLToPath(new URL("../../bench/kmeans_sklearn.py", import.meta.url));
 const [IMAGES, TOKENS, DIM] = [32, 784, 384];
@@ -113,19 +112,7 @@ function runSklearn(
   ];
   args.push("--tol", String(SETTINGS.tol), "--warmup", String(warmup), "--repeats", String(repeats));
   const env = threads === null ? process.env : { ...process.env, OMP_NUM_THREADS: String(threads) };
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, args, { env, stdio: ["ignore", "pipe", "inherit"] });
-    let stdout = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => {
-      if (code === 0) resolve(JSON.parse(stdout) as SklearnRun);
-      else reject(new Error(`${PYTHON} ${SCRIPT} exited with code ${code}`));
-    });
-  });
+  return runPythonJson<SklearnRun>(args, env);
 }
 
 async function main(): Promise<void> {

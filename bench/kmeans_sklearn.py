@@ -13,7 +13,7 @@ time, all threads).
 """
 import argparse
 import json
-import struct
+import sys
 import time
 from pathlib import Path
 
@@ -21,21 +21,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_info
 
-
-def load_f32_tensors(path: str) -> dict:
-    data = Path(path).read_bytes()
-    header_length = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8 : 8 + header_length])
-    body = memoryview(data)[8 + header_length :]
-    tensors = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        if entry["dtype"] != "F32":
-            raise ValueError(f"{path}: tensor {name} is {entry['dtype']}, expected F32")
-        begin, end = entry["data_offsets"]
-        tensors[name] = np.frombuffer(body[begin:end], dtype="<f4").reshape(entry["shape"])
-    return tensors
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "oracles"))
+from safetensors_io import load_f32_safetensors  # noqa: E402  (numpy only: importing torch would change OpenMP)
 
 
 def cluster_batch(images: np.ndarray, args) -> list:
@@ -56,7 +43,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     results = {}
-    for name, images in load_f32_tensors(args.inputs).items():
+    for name, images in load_f32_safetensors(args.inputs).items():
         times_ms, cpu_ms = [], []
         for run in range(args.warmup + args.repeats):
             start, start_cpu = time.perf_counter(), time.process_time()

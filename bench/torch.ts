@@ -1,12 +1,12 @@
 /** Runs bench/torch_bench.py as a subprocess of Debian's Python (python3-torch) and reads its results. */
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { readSafetensors, toFloat32 } from "../src/io/safetensors.js";
 import type { Timing, TimingPlan } from "./measure.js";
+import { PYTHON, runPythonJson } from "./python.js";
 
-const PYTHON = "/usr/bin/python3";
 /** The script stays in bench/ (tsc does not copy it); this file runs from dist/bench/. */
 const SCRIPT = fileURLToPath(new URL("../../bench/torch_bench.py", import.meta.url));
 
@@ -52,19 +52,7 @@ export function runTorch(options: {
     options.workloads.join(","),
     ...(options.outputsPath ? ["--outputs", options.outputsPath] : []),
   ];
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, args, { stdio: ["ignore", "pipe", "inherit"] });
-    let stdout = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => {
-      if (code === 0) resolve(JSON.parse(stdout) as TorchRun);
-      else reject(new Error(`${PYTHON} ${SCRIPT} --threads ${options.threads} exited with code ${code}`));
-    });
-  });
+  return runPythonJson<TorchRun>(args);
 }
 
 /** The outputs torch_bench.py wrote, keyed "<workload>/<output>". */

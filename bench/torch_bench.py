@@ -11,7 +11,6 @@ last run as "<workload>/<output>" so the harness can compare them with tfjs.
 import argparse
 import json
 import statistics
-import struct
 import sys
 import time
 from pathlib import Path
@@ -23,26 +22,14 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "oracles"))
 from common import save_safetensors  # noqa: E402  (the project's safetensors writer)
+from safetensors_io import load_f32_safetensors  # noqa: E402
 
 VIT_DIM, VIT_HEADS, VIT_MLP, VIT_EPS = 384, 6, 1536, 1e-6
 
 
 def load_safetensors(path: str) -> dict:
-    """The F32 tensors of a safetensors file (the harness writes nothing else)."""
-    data = Path(path).read_bytes()
-    header_length = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8 : 8 + header_length])
-    body = memoryview(data)[8 + header_length :]
-    tensors = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        if entry["dtype"] != "F32":
-            raise ValueError(f"{path}: tensor {name} is {entry['dtype']}, expected F32")
-        begin, end = entry["data_offsets"]
-        values = np.frombuffer(body[begin:end], dtype="<f4").reshape(entry["shape"])
-        tensors[name] = torch.from_numpy(values.copy())
-    return tensors
+    """The harness's F32 inputs as torch tensors."""
+    return {name: torch.from_numpy(values.copy()) for name, values in load_f32_safetensors(path).items()}
 
 
 class Attention(nn.Module):

@@ -42,3 +42,4 @@ def save_safetensors(path: Path, tensors: dict, metadata: dict | None = None) ->
         f.write(text.encode())
         for raw in blobs:
             f.write(raw)
+
