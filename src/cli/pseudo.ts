@@ -1,16 +1,17 @@
 import { basename, extname, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { openVocLayout } from "../data/voc-layout.js";
+import { openSegmentationDataset } from "../data/datasets.js";
 import { initEngine } from "../engine/backend.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { mmsegRescaleSize, readImage, resizeBilinear, resizeNearest, writeImage } from "../io/image.js";
-import { readLabelPng, renderOverlay, writeLabelPng } from "../io/label-png.js";
+import { renderOverlay, writeLabelPng } from "../io/label-png.js";
 import { FEATURE_SOURCES, openFeatureSource, pseudoMasks } from "../pseudo/index.js";
 import { OracleScore } from "../pseudo/oracle.js";
 import { listImages } from "./inputs.js";
 
 interface PseudoOptions {
   oracle?: string;
+  dataset: string;
   split: string;
   features: string;
   k: string;
@@ -35,7 +36,12 @@ export function registerPseudo(program: Command): void {
       "--oracle <dir>",
       "score the masks on a VOC-layout set: each mask takes its best ground-truth class",
     )
-    .option("--split <name>", "with --oracle: the ImageSets/Segmentation list", "val")
+    .option(
+      "--dataset <name>",
+      "with --oracle: voc | context | coco-object | folder (VOC layout + classes.txt)",
+      "folder",
+    )
+    .option("--split <name>", "with --oracle: the split to score", "val")
     .action((images: string[], options: PseudoOptions) =>
       options.oracle ? runOracle(options.oracle, options) : runPseudo(images, options),
     );
@@ -51,14 +57,18 @@ function positiveInteger(value: string, flag: string): number {
 async function runOracle(root: string, options: PseudoOptions): Promise<void> {
   const k = positiveInteger(options.k, "--k");
   const shortSide = positiveInteger(options.size, "--size");
-  const set = await openVocLayout(root, options.split);
+  if (options.dataset === "voc20" || options.dataset === "context59")
+    throw new Error(
+      `--dataset ${options.dataset}: use ${options.dataset.replace(/\d+$/, "")}; the oracle reports both with and without background`,
+    );
+  const set = await openSegmentationDataset(options.dataset, root, { split: options.split });
   await initEngine();
   const source = await openFeatureSource(options.features, { seed: Number(options.seed) });
   const score = new OracleScore(set.classes.length);
   const started = performance.now();
   for (const [i, id] of set.ids.entries()) {
     const original = await readImage(set.imagePath(id));
-    const gt = await readLabelPng(set.labelPath(id));
+    const gt = await set.readLabel(id);
     if (gt.width !== original.width || gt.height !== original.height)
       throw new Error(
         `${set.labelPath(id)}: label is ${gt.width}×${gt.height} but the image is ${original.width}×${original.height}`,
@@ -77,7 +87,8 @@ async function runOracle(root: string, options: PseudoOptions): Promise<void> {
     features: source.name,
     k,
     shortSide,
-    dataset: root,
+    dataset: set.name,
+    root: set.root,
     split: options.split,
     images: set.ids.length,
     miouWithBackground: withBackground.miou,
