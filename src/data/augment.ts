@@ -3,7 +3,7 @@
  * is returned as a `CropTransform` so that pseudo-masks and label maps can be cut exactly like the image.
  */
 import type { Rng } from "../engine/rng.js";
-import { type RgbImage, resizeBilinear, resizeNearest } from "../io/image.js";
+import { type RgbImage, resizeBilinear, resizeNearest, roundHalfEven } from "../io/image.js";
 import type { LabelArray, LabelMap } from "../io/label-png.js";
 
 /** A rectangle in pixels of the source image; x, y is its top-left corner. */
@@ -137,12 +137,6 @@ export function applyCropToLabelMap(labelMap: LabelMap, transform: CropTransform
 /** Uniform in [low, high), as torch's `uniform_`. */
 function uniform(rng: Rng, low: number, high: number): number {
   return low + (high - low) * rng.uniform();
-}
-
-/** Python's round(): halves go to the even neighbour. */
-function roundHalfEven(x: number): number {
-  const nearest = Math.round(x);
-  return nearest - x === 0.5 && nearest % 2 !== 0 ? nearest - 1 : nearest;
 }
 
 function cropPixels<T extends LabelArray>(pixels: T, width: number, channels: number, box: CropBox): T {

@@ -159,8 +159,8 @@ interface LinearTaps {
   weight1: Int32Array;
 }
 
-/** cvRound: round half to even, like the SSE conversion OpenCV uses. */
-function roundHalfEven(x: number): number {
+/** Round half to even: OpenCV's cvRound (SSE conversion) and Python's round() alike. */
+export function roundHalfEven(x: number): number {
   const r = Math.round(x);
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
