@@ -189,6 +189,11 @@ function measureEngine(
   inputs: BenchInputs,
   torchOutputs: Map<string, Float32Array> | null,
 ): EngineMeasurement {
+  if (workload.nativeOnly && variant.slow)
+    return {
+      measurement: { status: "skipped", reason: "not run (tens of minutes on stock kernels)" },
+      agreement: null,
+    };
   const heavyOnSlowEngine = workload.heavy && variant.slow;
   if (heavyOnSlowEngine && options.quick)
     return { measurement: { status: "skipped", reason: "skipped (--quick)" }, agreement: null };

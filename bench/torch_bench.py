@@ -23,6 +23,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "oracles"))
 from common import save_safetensors  # noqa: E402  (the project's safetensors writer)
 from safetensors_io import load_f32_safetensors  # noqa: E402
+from vit_fixtures import vit_small  # noqa: E402  (DINO's vision_transformer.py, as the ViT fixtures use it)
 
 VIT_DIM, VIT_HEADS, VIT_MLP, VIT_EPS = 384, 6, 1536, 1e-6
 
@@ -125,6 +126,16 @@ def conv3x3(backward: bool):
     return prepare
 
 
+def vit_model(size: int):
+    def prepare(inputs):
+        model = vit_small(patch_size=8).eval()
+        model.load_state_dict(with_prefix(inputs, "vit_s8.model."))
+        x = inputs[f"vit_s8.x{size}"].permute(0, 3, 1, 2).contiguous()  # the harness stores NHWC
+        return torch.no_grad()(lambda: {"tokens": model.get_intermediate_layers(x, n=1)[0]})
+
+    return prepare
+
+
 WORKLOADS = {
     "matmul_1024": matmul,
     "vit_fwd_b1": vit_block(1, False),
@@ -133,6 +144,8 @@ WORKLOADS = {
     "vit_fwdbwd_b4": vit_block(4, True),
     "conv_fwd_b8": conv3x3(False),
     "conv_fwdbwd_b8": conv3x3(True),
+    "vit_s8_224": vit_model(224),
+    "vit_s8_448": vit_model(448),
 }
 
 

@@ -4,6 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { init, Rng } from "../src/engine/rng.js";
+import { VisionTransformer, vit_small_patch8 } from "../src/model/vit.js";
 import { Attention } from "../src/nn/attention.js";
 import { Conv2d } from "../src/nn/conv2d.js";
 import { LayerNorm } from "../src/nn/layer-norm.js";
@@ -56,6 +57,8 @@ export interface Workload {
   description: string;
   /** Minutes per run on the stock tfjs-cpu kernels: timed once on slow engines, and left out by --quick. */
   heavy: boolean;
+  /** So slow on stock tfjs (tens of minutes) that it is not run there at all. */
+  nativeOnly?: boolean;
   prepare(inputs: BenchInputs): PreparedWorkload;
 }
 
@@ -80,6 +83,8 @@ export function makeInputs(seed: number): BenchInputs {
   for (const batch of [1, 4]) inputs.set(`vit.x.b${batch}`, normal([batch, VIT.tokens, VIT.dim]));
   addState(inputs, "conv.layer.", makeConv(rng.fork()));
   inputs.set("conv.x", normal([CONV.batch, CONV.size, CONV.size, CONV.channels]));
+  addState(inputs, "vit_s8.model.", new VisionTransformer(vit_small_patch8, { rng: rng.fork() }));
+  for (const size of [224, 448]) inputs.set(`vit_s8.x${size}`, normal([1, size, size, 3]));
   return inputs;
 }
 
@@ -199,6 +204,28 @@ function conv3x3(backward: boolean): Workload {
   };
 }
 
+/** The whole DINO ViT-S/8 (12 blocks), forward at batch 1: the pseudo-mask generator's cost per image. */
+function vitModel(size: number): Workload {
+  const tokens = (size / 8) ** 2 + 1;
+  return {
+    name: `vit_s8_${size}`,
+    description: `ViT-S/8 (12 blocks) forward, 1 image ${size}×${size} (${tokens} tokens), tokens after the final norm`,
+    heavy: true,
+    nativeOnly: true,
+    prepare(inputs) {
+      const vit = loadModule(new VisionTransformer(vit_small_patch8), inputs, "vit_s8.model.").eval();
+      const x = tensorOf(inputs, `vit_s8.x${size}`) as tf.Tensor4D;
+      return {
+        run: () => ({ tokens: vit.forward(x).tokens.dataSync<"float32">() }),
+        dispose: () => {
+          vit.dispose();
+          x.dispose();
+        },
+      };
+    },
+  };
+}
+
 /** In table order. */
 export const WORKLOADS: Workload[] = [
   matmul,
@@ -208,4 +235,6 @@ export const WORKLOADS: Workload[] = [
   vitBlock(4, true),
   conv3x3(false),
   conv3x3(true),
+  vitModel(224),
+  vitModel(448),
 ];
