@@ -21,7 +21,9 @@ import sharp from "sharp";
 import { ImageError } from "../io/image.js";
 import { type LabelMap, readLabelPng } from "../io/label-png.js";
 import { DataError } from "./pairs.js";
-import { openVocLayout } from "./voc-layout.js";
+import { openVocLayout, VOC_CLASSES, VOC20_CLASSES } from "./voc-layout.js";
+
+export { VOC20_CLASSES } from "./voc-layout.js";
 
 export const DATASET_NAMES = [
   "voc",
@@ -36,30 +38,6 @@ export type DatasetName = (typeof DATASET_NAMES)[number];
 
 /** mmseg's default ignore_index, used by every protocol here. */
 const IGNORE_INDEX = 255;
-
-/** GroupViT's VOC prompt names (`segmentation/datasets/pascal_voc.py`), background excluded. */
-export const VOC20_CLASSES = [
-  "aeroplane",
-  "bicycle",
-  "bird",
-  "boat",
-  "bottle",
-  "bus",
-  "car",
-  "cat",
-  "chair",
-  "cow",
-  "table",
-  "dog",
-  "horse",
-  "motorbike",
-  "person",
-  "plant",
-  "sheep",
-  "sofa",
-  "train",
-  "monitor",
-];
 
 /** GroupViT's Pascal Context prompt names (`segmentation/datasets/pascal_context.py`), background excluded. */
 export const CONTEXT59_CLASSES = [
@@ -286,7 +264,7 @@ async function openLayout(name: DatasetName, root: string, split: string): Promi
       requireListFile(join(dataRoot, "ImageSets", "Segmentation", `${split}.txt`));
       const layout = await openVocLayout(dataRoot, split);
       return name === "voc"
-        ? [layout, { classes: ["background", ...VOC20_CLASSES], reduceZeroLabel: false }]
+        ? [layout, { classes: VOC_CLASSES, reduceZeroLabel: false }]
         : [layout, { classes: VOC20_CLASSES, reduceZeroLabel: true }];
     }
     case "context":

@@ -7,9 +7,8 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 
-/** PASCAL VOC 2012's 21 classes, background first (mmseg's order). */
-export const VOC_CLASSES = [
-  "background",
+/** GroupViT's VOC prompt names (`segmentation/datasets/pascal_voc.py`), background excluded. */
+export const VOC20_CLASSES = [
   "aeroplane",
   "bicycle",
   "bird",
@@ -20,17 +19,20 @@ export const VOC_CLASSES = [
   "cat",
   "chair",
   "cow",
-  "diningtable",
+  "table",
   "dog",
   "horse",
   "motorbike",
   "person",
-  "pottedplant",
+  "plant",
   "sheep",
   "sofa",
   "train",
-  "tvmonitor",
+  "monitor",
 ];
+
+/** PASCAL VOC 2012's 21 classes in mmseg's order, background first, with the prompt names above. */
+export const VOC_CLASSES = ["background", ...VOC20_CLASSES];
 
 export interface VocLayoutSet {
   root: string;

@@ -20,7 +20,7 @@ import { fixturePath } from "../support/fixtures.js";
 const tensorsPth = fixturePath("weights/tensors.pth");
 const expectedPath = fixturePath("weights/tensors.expected.safetensors");
 /** The file the malicious pickles would create if they were ever run. */
-const MALICIOUS_OUTPUT = "/tmp/sseg-weights-pwned";
+const MALICIOUS_OUTPUT = "sseg-weights-pwned"; // relative: the shell command would run in the working directory
 
 async function tempFile(name: string, contents: Uint8Array | string): Promise<string> {
   const path = join(await mkdtemp(join(tmpdir(), "sseg-pth-")), name);

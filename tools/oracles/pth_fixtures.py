@@ -21,7 +21,7 @@ from torch import nn
 from common import FIXTURES, save_safetensors
 
 OUT = FIXTURES / "weights"
-MALICIOUS_OUTPUT = "/tmp/sseg-weights-pwned"  # the tests check that loading never creates it
+MALICIOUS_OUTPUT = "sseg-weights-pwned"  # relative to the working directory; the tests check it is never created
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # zip entry timestamps, so that reruns write identical files
 SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
                       torch.int64: "I64", torch.int32: "I32", torch.uint8: "U8", torch.bool: "BOOL"}
