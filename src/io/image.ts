@@ -206,19 +206,29 @@ export function resizeBilinear(img: RgbImage, width: number, height: number): Rg
   const rowLength = width * channels;
   const xTaps = linearTaps(img.width, width, true);
   const yTaps = linearTaps(img.height, height, false);
+  // Source offsets of both horizontal taps, computed once instead of per row (this loop is the data pipeline's hot spot).
+  const leftOffset = new Int32Array(width);
+  const rightOffset = new Int32Array(width);
+  for (let x = 0; x < width; x++) {
+    leftOffset[x] = xTaps.index[x] * channels;
+    rightOffset[x] = clampIndex(xTaps.index[x] + 1, img.width) * channels;
+  }
+  const src = img.data;
+  const { weight0, weight1 } = xTaps;
   const horizontalRows: (Int32Array | undefined)[] = new Array(img.height);
   const horizontalRow = (y: number): Int32Array => {
     let row = horizontalRows[y];
     if (row) return row;
     row = new Int32Array(rowLength);
     const rowStart = y * img.width * channels;
-    for (let x = 0; x < width; x++) {
-      const left = rowStart + xTaps.index[x] * channels;
-      const right = rowStart + clampIndex(xTaps.index[x] + 1, img.width) * channels;
-      for (let c = 0; c < channels; c++) {
-        row[x * channels + c] =
-          img.data[left + c] * xTaps.weight0[x] + img.data[right + c] * xTaps.weight1[x];
-      }
+    for (let x = 0, o = 0; x < width; x++, o += channels) {
+      const left = rowStart + leftOffset[x];
+      const right = rowStart + rightOffset[x];
+      const a = weight0[x];
+      const b = weight1[x];
+      row[o] = src[left] * a + src[right] * b;
+      row[o + 1] = src[left + 1] * a + src[right + 1] * b;
+      row[o + 2] = src[left + 2] * a + src[right + 2] * b;
     }
     horizontalRows[y] = row;
     return row;
