@@ -2,6 +2,7 @@
 import { spawn } from "node:child_process";
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
+import { registerData } from "./data.js";
 import { registerDemo } from "./demo.js";
 import { registerPseudo } from "./pseudo.js";
 
@@ -23,10 +24,14 @@ const PLANNED: [name: string, summary: string, owner: string][] = [
     "inference and evaluation issue (#8)",
   ],
   ["selftrain", "S-Seg+: self-train a UperNet on S-Seg's own pseudo-labels", "S-Seg+ issue (#11)"],
-  ["data", "build data sets: real-photo composites, caption shards", "data issue (#5)"],
 ];
 
 const NOT_BUILT = "sseg.notBuilt";
+
+/** The error a not-yet-built command ends with: exit code 2 and the issue that brings it. */
+function notBuilt(what: string, owner: string): CommanderError {
+  return new CommanderError(2, NOT_BUILT, `${what} is not built yet: it arrives with the ${owner}.`);
+}
 
 export function buildProgram(): Command {
   const program = new Command("sseg")
@@ -35,6 +40,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run sseg --help for usage)");
   registerDemo(program);
   registerPseudo(program);
+  registerData(program, notBuilt);
   for (const [name, summary, owner] of PLANNED) {
     program
       .command(name)
@@ -42,11 +48,7 @@ export function buildProgram(): Command {
       .allowUnknownOption()
       .allowExcessArguments()
       .action(() => {
-        throw new CommanderError(
-          2,
-          NOT_BUILT,
-          `sseg ${name} is not built yet: it arrives with the ${owner}.`,
-        );
+        throw notBuilt(`sseg ${name}`, owner);
       });
   }
   program
