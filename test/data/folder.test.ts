@@ -5,14 +5,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
 import { parseCsv } from "../../src/data/folder.js";
-import { DataError, type ImageCaptionPair, openPairSource, type PairSource } from "../../src/data/pairs.js";
+import { DataError, openPairSource } from "../../src/data/pairs.js";
 import { assertRejectsWith } from "../support/errors.js";
-
-async function collect(source: PairSource): Promise<ImageCaptionPair[]> {
-  const pairs: ImageCaptionPair[] = [];
-  for await (const pair of source) pairs.push(pair);
-  return pairs;
-}
+import { collect, describePair } from "../support/pairs.js";
 
 describe("captioned folders", () => {
   let dir: string;
@@ -46,25 +41,16 @@ describe("captioned folders", () => {
       ])}\n\n`,
     );
     const pairs = await collect(await openPairSource(path));
-    assert.deepEqual(
-      pairs.map(({ key, caption, meta, source, image }) => ({
-        key,
-        caption,
-        meta,
-        source,
-        width: image.width,
-      })),
-      [
-        {
-          key: "../photos/cat.jpg",
-          caption: "a cat",
-          meta: { url: "http://x/cat.jpg" },
-          source: path,
-          width: 10,
-        },
-        { key: "../photos/sub dir/bird.png", caption: "a bird", meta: undefined, source: path, width: 12 },
-      ],
-    );
+    assert.deepEqual(pairs.map(describePair), [
+      {
+        key: "../photos/cat.jpg",
+        caption: "a cat",
+        meta: { url: "http://x/cat.jpg" },
+        source: path,
+        width: 10,
+      },
+      { key: "../photos/sub dir/bird.png", caption: "a bird", meta: undefined, source: path, width: 12 },
+    ]);
   });
 
   it("a folder spec finds its captions.jsonl", async () => {

@@ -5,15 +5,10 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
 import { pack } from "tar-stream";
-import {
-  DataError,
-  type ImageCaptionPair,
-  openPairSource,
-  type PairSource,
-  type PairSourceOptions,
-} from "../../src/data/pairs.js";
+import { DataError, openPairSource, type PairSourceOptions } from "../../src/data/pairs.js";
 import { splitMemberName } from "../../src/data/webdataset.js";
 import { assertRejectsWith } from "../support/errors.js";
+import { collect, describePair } from "../support/pairs.js";
 
 interface Member {
   name: string;
@@ -48,12 +43,6 @@ async function sampleMembers(key: string, caption = `a photo of ${key}`): Promis
   ];
 }
 
-async function collect(source: PairSource): Promise<ImageCaptionPair[]> {
-  const pairs: ImageCaptionPair[] = [];
-  for await (const pair of source) pairs.push(pair);
-  return pairs;
-}
-
 async function keysOf(spec: string, options: PairSourceOptions = {}): Promise<string[]> {
   return (await collect(await openPairSource(spec, options))).map((pair) => pair.key);
 }
@@ -85,19 +74,10 @@ describe("webdataset shards", () => {
     const path = join(dir, "formats.tar");
     await writeFile(path, await tarBytes(members));
     const pairs = await collect(await openPairSource(path));
-    assert.deepEqual(
-      pairs.map(({ key, caption, meta, source, image }) => ({
-        key,
-        caption,
-        meta,
-        source,
-        width: image.width,
-      })),
-      [
-        { key: "a", caption: "a red square", meta: undefined, source: path, width: 5 },
-        { key: "b", caption: "ünïcödé caption", meta: { similarity: 0.31 }, source: path, width: 6 },
-      ],
-    );
+    assert.deepEqual(pairs.map(describePair), [
+      { key: "a", caption: "a red square", meta: undefined, source: path, width: 5 },
+      { key: "b", caption: "ünïcödé caption", meta: { similarity: 0.31 }, source: path, width: 6 },
+    ]);
     assert.equal(pairs[0].image.data.length, 5 * 3 * 3);
   });
 

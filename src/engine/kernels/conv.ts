@@ -41,16 +41,12 @@ function convInfo(
     attrs.pad as "same",
     attrs.dimRoundingMode as "floor" | undefined,
   );
-  const sizes = [
-    info.batchSize,
-    info.inHeight,
-    info.inWidth,
-    info.inChannels,
-    info.outHeight,
-    info.outWidth,
-    info.outChannels,
-  ];
-  return sizes.every((s) => s > 0) ? info : null;
+  // batch, input and output sizes: the first seven geometry entries must all be positive
+  return geometry(info)
+    .subarray(0, 7)
+    .every((s) => s > 0)
+    ? info
+    : null;
 }
 
 function conv2d(
