@@ -48,7 +48,7 @@ const UNARY: Record<string, number> = {
  * Merge neighbouring axes that both operands traverse contiguously (or both broadcast), so that e.g.
  * (B, N, D) × (B, N, 1) becomes a (B·N, D) × (B·N, 0-stride) loop.
  */
-export function coalesce(shape: number[], sa: number[], sb: number[]): [number[], number[], number[]] {
+function coalesce(shape: number[], sa: number[], sb: number[]): [number[], number[], number[]] {
   const outShape: number[] = [];
   const outA: number[] = [];
   const outB: number[] = [];

@@ -49,7 +49,9 @@ export function installKernel(name: string, native: NativeKernel, fallback?: tf.
   tf.registerKernel({
     ...original,
     kernelFunc: (args) => {
-      const out = enabled ? native({ ...args, attrs: args.attrs ?? {} } as unknown as KernelArgs) : null;
+      // Kernels without attributes get {} so native code can read attrs.x; others pass through uncopied.
+      const withAttrs = args.attrs ? args : { ...args, attrs: {} };
+      const out = enabled ? native(withAttrs as unknown as KernelArgs) : null;
       if (out) {
         counts.native++;
         return out;
