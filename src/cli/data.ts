@@ -1,6 +1,17 @@
-import type { Command, CommanderError } from "commander";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { buildComposites, DEFAULT_BUILD } from "../data/composites/build.js";
+import { debianCatalog, readCatalog } from "../data/composites/catalog.js";
 import { DATASET_NAMES } from "../data/datasets.js";
-import { type PairStats, pairStats, type SegmentationStats, segmentationStats } from "../data/stats.js";
+import {
+  type CompositeStats,
+  compositeStats,
+  isCompositesFolder,
+  type PairStats,
+  pairStats,
+  type SegmentationStats,
+  segmentationStats,
+} from "../data/stats.js";
 
 interface StatsOptions {
   dataset?: string;
@@ -8,13 +19,8 @@ interface StatsOptions {
   json: boolean;
 }
 
-export function registerData(
-  program: Command,
-  notBuilt: (what: string, owner: string) => CommanderError,
-): void {
-  const data = program
-    .command("data")
-    .description("data sets: statistics now; real-photo composites with the data issue");
+export function registerData(program: Command): void {
+  const data = program.command("data").description("data sets: statistics, real-photo composites");
   data
     .command("stats")
     .description(
@@ -22,7 +28,7 @@ export function registerData(
     )
     .argument(
       "<source>",
-      "shards (a.tar, shards/{000..009}.tar), captions .jsonl/.csv or their folder; or a dataset root",
+      "shards (a.tar, shards/{000..009}.tar), captions .jsonl/.csv or their folder, a composites folder; or a dataset root",
     )
     .option("--dataset <name>", `read <source> as a segmentation set: ${DATASET_NAMES.join(" | ")}`)
     .option("--split <name>", "with --dataset: the split", "val")
@@ -30,24 +36,84 @@ export function registerData(
     .action(async (source: string, options: StatsOptions) => {
       const stats = options.dataset
         ? await segmentationStats(options.dataset, source, options.split)
-        : await pairStats(source);
+        : isCompositesFolder(source)
+          ? await compositeStats(source)
+          : await pairStats(source);
       console.log(options.json ? JSON.stringify(stats, null, 2) : format(stats));
     });
   data
     .command("composites")
-    .description("build real-photo composites from Debian packages [not built yet]")
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw notBuilt("sseg data composites", "data issue (#5)");
+    .description(
+      "build real-photo composites from Debian packages: training shards + a VOC-layout validation set",
+    )
+    .requiredOption("-o, --out <dir>", "output folder")
+    .option("--train <n>", "training pairs", String(DEFAULT_BUILD.train))
+    .option("--val <n>", "validation images", String(DEFAULT_BUILD.val))
+    .option("--size <n>", "side of the square composites in pixels", String(DEFAULT_BUILD.size))
+    .option("--seed <n>", "seed; sample i depends only on (seed, split, i)", String(DEFAULT_BUILD.seed))
+    .option("--shard-size <n>", "training pairs per shard", String(DEFAULT_BUILD.shardSize))
+    .option("--root <dir>", "where the Debian packages are installed or unpacked (dpkg-deb -x)", "/")
+    .option("--catalog <file>", "a JSON catalog of stamps, backgrounds and classes instead of the Debian one")
+    .action(async (options: CompositesOptions) => {
+      const catalog = options.catalog ? await readCatalog(options.catalog) : debianCatalog(options.root);
+      const summary = await buildComposites({
+        ...DEFAULT_BUILD,
+        catalog,
+        catalogName: options.catalog ?? "debian",
+        out: options.out,
+        train: integer(options.train, "--train"),
+        val: integer(options.val, "--val"),
+        size: integer(options.size, "--size"),
+        seed: integer(options.seed, "--seed"),
+        shardSize: integer(options.shardSize, "--shard-size"),
+        packageRoot: options.root,
+        onProgress: progressLine(),
+      });
+      console.log(
+        `${summary.train.images} training pairs in ${summary.shards.length} shard(s), ${summary.val.images} validation images → ${summary.out} (${summary.seconds.toFixed(0)} s; data card: ${join(summary.out, "README.md")})`,
+      );
     });
+}
+
+interface CompositesOptions {
+  out: string;
+  train: string;
+  val: string;
+  size: string;
+  seed: string;
+  shardSize: string;
+  root: string;
+  catalog?: string;
+}
+
+function integer(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new Error(`${flag}: expected an integer, got "${value}"`);
+  return n;
+}
+
+/** Progress on stderr: a rewritten line on a terminal, every 10 % otherwise. */
+function progressLine(): (split: string, done: number, total: number) => void {
+  return (split, done, total) => {
+    if (process.stderr.isTTY) {
+      process.stderr.write(`\r${split}: ${done}/${total}${done === total ? "\n" : ""}`);
+    } else if (done === total || done % Math.max(1, Math.round(total / 10)) === 0) {
+      process.stderr.write(`${split}: ${done}/${total}\n`);
+    }
+  };
 }
 
 function sizeLine(s: PairStats["sizes"]): string {
   return `image sizes: ${s.minWidth}–${s.maxWidth} × ${s.minHeight}–${s.maxHeight} (mean ${s.meanWidth.toFixed(0)} × ${s.meanHeight.toFixed(0)})`;
 }
 
-function format(stats: PairStats | SegmentationStats): string {
+function format(stats: PairStats | SegmentationStats | CompositeStats): string {
+  if (stats.kind === "composites") {
+    return [
+      stats.train ? `training pairs (train/)\n${format(stats.train)}` : "no training shards",
+      stats.val ? `validation set (val/)\n${format(stats.val)}` : "no validation set",
+    ].join("\n\n");
+  }
   if (stats.kind === "pairs") {
     const lengths = Object.entries(stats.captionWords)
       .sort(([a], [b]) => Number.parseInt(a, 10) - Number.parseInt(b, 10))

@@ -40,7 +40,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run sseg --help for usage)");
   registerDemo(program);
   registerPseudo(program);
-  registerData(program, notBuilt);
+  registerData(program);
   for (const [name, summary, owner] of PLANNED) {
     program
       .command(name)

@@ -2,6 +2,9 @@
  * `sseg data stats`: what a data source holds. For image–caption sources: sample count, image sizes, caption
  * lengths, skipped samples. For segmentation sets: images per class, pixels per class, image sizes.
  */
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { openSegmentationDataset } from "./datasets.js";
 import { openPairSource, summarizeSkipped } from "./pairs.js";
 
@@ -32,6 +35,13 @@ export interface SegmentationStats {
   sizes: SizeSummary;
   classes: { name: string; images: number; pixels: number }[];
   ignoredPixels: number;
+}
+
+/** Both halves of a `sseg data composites` folder. */
+export interface CompositeStats {
+  kind: "composites";
+  train?: PairStats;
+  val?: SegmentationStats;
 }
 
 class SizeAccumulator {
@@ -122,4 +132,27 @@ export async function segmentationStats(
     classes: set.classes.map((name, c) => ({ name, images: images[c], pixels: pixels[c] })),
     ignoredPixels,
   };
+}
+
+/** Whether `dir` is the output of `sseg data composites` (it has the manifest). */
+export function isCompositesFolder(dir: string): boolean {
+  return existsSync(join(dir, "composites.json"));
+}
+
+/** Pair statistics of a composites folder's training shards and per-class counts of its validation set. */
+export async function compositeStats(dir: string): Promise<CompositeStats> {
+  const manifest = JSON.parse(await readFile(join(dir, "composites.json"), "utf8"));
+  const shards: string[] = manifest.train?.shards ?? [];
+  const hasVal = existsSync(join(dir, "val", "ImageSets"));
+  return {
+    kind: "composites",
+    train: shards.length > 0 ? await pairStats(shardPattern(join(dir, "train"), shards.length)) : undefined,
+    val: hasVal ? await segmentationStats("folder", join(dir, "val")) : undefined,
+  };
+}
+
+/** `dir/{00000..0000N}.tar` for shards numbered from 0. */
+export function shardPattern(dir: string, count: number): string {
+  const last = String(count - 1).padStart(5, "0");
+  return count === 1 ? join(dir, "00000.tar") : join(dir, `{00000..${last}}.tar`);
 }
