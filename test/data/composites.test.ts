@@ -394,3 +394,23 @@ describe("the Debian catalog", () => {
     assert.equal(catalog.stamps.filter((s) => s.split === "val" && s.class === undefined).length, 0);
   });
 });
+
+describe("the composite sample in the repository", () => {
+  const sample = new URL("../../../data/composites-sample/", import.meta.url).pathname;
+
+  it("is readable as pairs and as a VOC-layout set, and matches its manifest", async () => {
+    const manifest = JSON.parse(await readFile(join(sample, "composites.json"), "utf8"));
+    const stats = await compositeStats(sample);
+    assert.equal(stats.train?.samples, manifest.train.images);
+    assert.equal(stats.train?.skipped, 0);
+    assert.equal(stats.val?.images, manifest.val.images);
+    assert.deepEqual(
+      stats.val?.classes.map((c) => c.name),
+      ["background", ...debianCatalog().classes.map((c) => c.name)],
+    );
+    for (const c of stats.val?.classes ?? []) assert.equal(c.pixels, manifest.val.pixels[c.name], c.name);
+    for (const name of ["tuxpaint-stamps-default", "mate-backgrounds", "plasma-workspace-wallpapers"]) {
+      assert.match(await readFile(join(sample, "LICENSES", `${name}.copyright`), "utf8"), /License: GPL-2/);
+    }
+  });
+});
