@@ -5,7 +5,7 @@ import { initEngine } from "../engine/backend.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { mmsegRescaleSize, readImage, resizeBilinear, resizeNearest, writeImage } from "../io/image.js";
 import { renderOverlay, writeLabelPng } from "../io/label-png.js";
-import { FEATURE_SOURCES, openFeatureSource, pseudoMasks } from "../pseudo/index.js";
+import { FEATURE_SOURCES, MaskCache, openFeatureSource, pseudoMasks } from "../pseudo/index.js";
 import { OracleScore } from "../pseudo/oracle.js";
 import { listImages } from "./inputs.js";
 
@@ -18,6 +18,7 @@ interface PseudoOptions {
   size: string;
   seed: string;
   out: string;
+  cache?: string;
 }
 
 export function registerPseudo(program: Command): void {
@@ -32,6 +33,10 @@ export function registerPseudo(program: Command): void {
     .option("--size <n>", "short side the image is resized to before clustering", "224")
     .option("--seed <n>", "k-means++ seed", "0")
     .option("-o, --out <dir>", "output folder", "out/pseudo")
+    .option(
+      "--cache <dir>",
+      "reuse cluster grids from earlier runs (keyed by image pixels, features, K, seed)",
+    )
     .option(
       "--oracle <dir>",
       "score the masks on a VOC-layout set: each mask takes its best ground-truth class",
@@ -65,6 +70,7 @@ async function runOracle(root: string, options: PseudoOptions): Promise<void> {
   await initEngine();
   const source = await openFeatureSource(options.features, { seed: Number(options.seed) });
   const score = new OracleScore(set.classes.length);
+  const cache = options.cache ? new MaskCache(options.cache) : undefined;
   const started = performance.now();
   for (const [i, id] of set.ids.entries()) {
     const original = await readImage(set.imagePath(id));
@@ -77,6 +83,7 @@ async function runOracle(root: string, options: PseudoOptions): Promise<void> {
     const masks = pseudoMasks(source, resizeBilinear(original, size.width, size.height), {
       k,
       seed: Number(options.seed),
+      cache,
     });
     score.add(resizeNearest(masks.labelMap, masks.width, masks.height, gt.width, gt.height), gt.labels);
     if ((i + 1) % 50 === 0) console.log(`${i + 1}/${set.ids.length} images`);
@@ -101,6 +108,7 @@ async function runOracle(root: string, options: PseudoOptions): Promise<void> {
   console.log(
     `| ${source.name} | ${k} | ${set.ids.length} | ${(100 * withBackground.miou).toFixed(1)} | ${(100 * withoutBackground.miou).toFixed(1)} |`,
   );
+  if (cache) console.log(cacheLine(cache));
   await writeFileAtomic(join(options.out, "oracle.json"), `${JSON.stringify(result, null, 2)}\n`);
   source.dispose();
 }
@@ -118,12 +126,13 @@ async function runPseudo(inputs: string[], options: PseudoOptions): Promise<void
     `sseg pseudo · features ${source.name} · K = ${k} · short side ${shortSide} · ${files.length} image(s)`,
   );
   const summary = [];
+  const cache = options.cache ? new MaskCache(options.cache) : undefined;
   for (const file of files) {
     const started = performance.now();
     const original = await readImage(file);
     const size = mmsegRescaleSize(original.width, original.height, { shortSide, longSide: 4 * shortSide });
     const image = resizeBilinear(original, size.width, size.height);
-    const result = pseudoMasks(source, image, { k, seed });
+    const result = pseudoMasks(source, image, { k, seed, cache });
     const name = basename(file, extname(file));
     await writeLabelPng(
       join(options.out, `${name}.clusters.png`),
@@ -152,5 +161,10 @@ async function runPseudo(inputs: string[], options: PseudoOptions): Promise<void
     `${JSON.stringify({ features: source.name, k, shortSide, results: summary }, null, 2)}\n`,
   );
   console.log(`\nwrote cluster label PNGs and overlays to ${resolve(options.out)}`);
+  if (cache) console.log(cacheLine(cache));
   source.dispose();
+}
+
+function cacheLine(cache: MaskCache): string {
+  return `mask cache ${cache.dir}: ${cache.hits} reused, ${cache.misses} computed`;
 }

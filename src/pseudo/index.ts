@@ -3,10 +3,12 @@
  * K-Means (K = 8), nearest upsampling to the image, one binary mask per cluster.
  */
 import { type RgbImage, resizeBilinear } from "../io/image.js";
+import type { MaskCache } from "./cache.js";
 import type { FeatureSource } from "./features.js";
 import { kmeans } from "./kmeans.js";
 import { gridLabelsToMasks, type PseudoMasks } from "./masks.js";
 
+export { MaskCache } from "./cache.js";
 export { FEATURE_SOURCES, type FeatureSource, openFeatureSource } from "./features.js";
 export { gridLabelsToMasks, type PseudoMasks } from "./masks.js";
 
@@ -15,6 +17,8 @@ export interface PseudoMaskOptions {
   k?: number;
   /** Seed of the k-means++ initialisation. */
   seed?: number;
+  /** Reuse grid labels computed before for the same pixels, source, K and seed. */
+  cache?: MaskCache;
 }
 
 /**
@@ -32,12 +36,13 @@ export function pseudoMasks(
   const height = Math.max(s, Math.floor(image.height / s) * s);
   const input =
     width === image.width && height === image.height ? image : resizeBilinear(image, width, height);
+  const seed = options.seed ?? 0;
+  const key = options.cache?.key(input, `${source.name}|k=${k}|seed=${seed}`);
+  const cached = key === undefined ? undefined : options.cache?.get(key);
+  if (cached) return gridLabelsToMasks(cached.labels, cached.gridW, cached.gridH, image.width, image.height);
   const { features, gridH, gridW, dim } = source.extract(input);
   const n = gridH * gridW;
-  const { labels } = kmeans(features, n, dim, {
-    k: Math.min(k, n),
-    seed: options.seed ?? 0,
-    normalize: source.cosine,
-  });
+  const { labels } = kmeans(features, n, dim, { k: Math.min(k, n), seed, normalize: source.cosine });
+  if (key !== undefined) options.cache?.set(key, { labels: Uint8Array.from(labels), gridW, gridH });
   return gridLabelsToMasks(labels, gridW, gridH, image.width, image.height);
 }
