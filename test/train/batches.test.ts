@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { ImageCaptionPair } from "../../src/data/pairs.js";
+import { openFeatureSource } from "../../src/pseudo/index.js";
+import { ClipTokenizer } from "../../src/text/tokenizer.js";
+import {
+  type BatchOptions,
+  normalize,
+  splitMasks,
+  type TrainingBatch,
+  trainingBatches,
+} from "../../src/train/batches.js";
+
+/** Pairs of 64×48 images with two colour regions whose boundary moves with the index. */
+async function* pairs(count: number): AsyncGenerator<ImageCaptionPair> {
+  for (let i = 0; i < count; i++) {
+    const width = 64;
+    const height = 48;
+    const data = new Uint8Array(width * height * 3);
+    for (let p = 0; p < width * height; p++) {
+      const x = p % width;
+      data.set(x < 20 + 3 * i ? [200, 40, 30] : [30, 60, 210], 3 * p);
+    }
+    yield { key: `k${i}`, image: { width, height, data }, caption: `a photo number ${i}`, source: "memory" };
+  }
+}
+
+async function collect(iterable: AsyncIterable<TrainingBatch>): Promise<TrainingBatch[]> {
+  const out: TrainingBatch[] = [];
+  for await (const batch of iterable) out.push(batch);
+  return out;
+}
+
+test("training batches: normalised crops, tokens and the crop's pseudo-masks, each pixel in one mask", async () => {
+  const tokenizer = await ClipTokenizer.load();
+  const options: BatchOptions = {
+    batchSize: 2,
+    size: 32,
+    maskStride: 4,
+    scale: [0.5, 1],
+    features: await openFeatureSource("rgb"),
+    k: 3,
+    seed: 7,
+  };
+  const batches = await collect(trainingBatches(pairs(5), tokenizer, options));
+  assert.equal(batches.length, 2, "the incomplete last batch is dropped");
+  const [first] = batches;
+  assert.deepEqual(first.keys, ["k0", "k1"]);
+  assert.equal(first.images.length, 2 * 32 * 32 * 3);
+  assert.equal(first.tokens.length, 2 * 77);
+  assert.equal(first.tokens[0], tokenizer.startOfTextId);
+  assert.equal(first.maskSize, 8);
+  for (const target of first.targets) {
+    assert.ok(target.count >= 1 && target.count <= 3);
+    const cover = new Uint8Array(64);
+    for (let m = 0; m < target.count; m++) {
+      const mask = target.masks.subarray(m * 64, (m + 1) * 64);
+      assert.ok(
+        mask.some((v) => v === 1),
+        "no empty mask",
+      );
+      mask.forEach((v, p) => {
+        cover[p] += v;
+      });
+    }
+    assert.ok(cover.every((c) => c === 1));
+  }
+  const again = await collect(trainingBatches(pairs(5), tokenizer, options));
+  assert.deepEqual(again, batches, "same seed, same batches");
+  const resumed = await collect(trainingBatches(pairs(5), tokenizer, options, 2));
+  assert.equal(resumed.length, 1);
+  assert.deepEqual(resumed[0], batches[1], "skipping samples resumes exactly");
+});
+
+test("normalize and splitMasks", () => {
+  const pixels = normalize(Uint8Array.from([124, 116, 104]));
+  assert.ok(Math.abs(pixels[0] - (124 - 123.675) / 58.395) < 1e-6);
+  const { count, masks } = splitMasks(Uint8Array.from([2, 2, 0, 2]), 3, 2);
+  assert.equal(count, 2, "cluster 1 left the crop");
+  assert.deepEqual([...masks], [0, 0, 1, 0, 1, 1, 0, 1]);
+});
