@@ -7,17 +7,21 @@ export interface Conv2dOptions {
   stride?: number;
   padding?: number;
   bias?: boolean;
+  /** 1 (default) or inChannels: a depthwise convolution, each output channel seeing one input channel. */
+  groups?: number;
 }
 
 /**
- * 2-D convolution on channels-last input [B, H, W, Cin] with torch.nn.Conv2d's weight layout [Cout, Cin, kh, kw],
- * symmetric zero padding and default init, so PyTorch weights load unchanged.
+ * 2-D convolution on channels-last input [B, H, W, Cin] with torch.nn.Conv2d's weight layout
+ * [Cout, Cin / groups, kh, kw], symmetric zero padding and default init, so PyTorch weights load unchanged.
+ * Groups are 1 or Cin (depthwise, Cout a multiple of Cin), the two that tfjs has kernels for.
  */
 export class Conv2d extends Module {
   readonly weight: tf.Variable;
   readonly bias: tf.Variable | null;
   readonly stride: number;
   readonly padding: number;
+  readonly groups: number;
 
   constructor(
     readonly inChannels: number,
@@ -28,11 +32,17 @@ export class Conv2d extends Module {
     super();
     this.stride = options.stride ?? 1;
     this.padding = options.padding ?? 0;
-    const fanIn = inChannels * kernelSize * kernelSize;
+    this.groups = options.groups ?? 1;
+    if (this.groups !== 1 && (this.groups !== inChannels || outChannels % inChannels !== 0))
+      throw new RangeError(
+        `Conv2d: groups must be 1 or inChannels with outChannels a multiple of it (depthwise); got groups ${this.groups} for ${inChannels} → ${outChannels} channels`,
+      );
+    const groupChannels = inChannels / this.groups;
+    const fanIn = groupChannels * kernelSize * kernelSize;
     const bound = 1 / Math.sqrt(fanIn); // kaiming_uniform(a=√5) reduces to this bound
     this.weight = this.param(
       "weight",
-      [outChannels, inChannels, kernelSize, kernelSize],
+      [outChannels, groupChannels, kernelSize, kernelSize],
       init.uniform(options.rng, outChannels * fanIn, -bound, bound),
     );
     this.bias =
@@ -42,6 +52,7 @@ export class Conv2d extends Module {
   }
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
+    if (this.groups !== 1) return this.depthwise(x);
     return tf.tidy(() => {
       const filter = this.weight.transpose([2, 3, 1, 0]) as tf.Tensor4D; // (kh, kw, Cin, Cout)
       const p = this.padding;
@@ -56,6 +67,24 @@ export class Conv2d extends Module {
         filter,
         strides: this.stride,
         pad: p === 0 ? "valid" : pad,
+        bias: this.bias ?? undefined,
+      });
+    });
+  }
+
+  /** torch's output channel c·m + j (m = Cout / Cin) is tfjs's depthwise channel c, multiplier j. */
+  private depthwise(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [cout, , kh, kw] = this.weight.shape;
+      const multiplier = cout / this.inChannels;
+      const filter = this.weight
+        .reshape([this.inChannels, multiplier, kh, kw])
+        .transpose([2, 3, 0, 1]) as tf.Tensor4D; // (kh, kw, Cin, multiplier)
+      return tf.fused.depthwiseConv2d({
+        x,
+        filter,
+        strides: this.stride,
+        pad: this.padding === 0 ? "valid" : this.padding,
         bias: this.bias ?? undefined,
       });
     });

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
-import { installedKernels, setNativeKernelsEnabled } from "../../src/engine/kernels/registry.js";
+import { installedKernels } from "../../src/engine/kernels/registry.js";
 import { Rng } from "../../src/engine/rng.js";
 import {
   VisionTransformer,
@@ -13,53 +13,17 @@ import {
   vit_small_patch8,
   vit_small_patch16,
 } from "../../src/model/vit.js";
-import type { TensorData } from "../../src/nn/module.js";
-import { assertClose, Fixture, fixturePath } from "../support/fixtures.js";
+import {
+  assertClose,
+  counterUniform,
+  Fixture,
+  fixturePath,
+  type ManifestEntry,
+  manifestStateDict,
+  onEveryKernelPath,
+} from "../support/fixtures.js";
 
 before(() => initEngine());
-
-/** tools/oracles/vit_fixtures.py's counter_uniform: u_i ∈ [-1, 1) from murmur3's fmix32 of (i + seed·φ). */
-function counterUniform(seed: number, n: number): Float64Array {
-  const out = new Float64Array(n);
-  const start = Math.imul(seed, 0x9e3779b9) >>> 0;
-  for (let i = 0; i < n; i++) {
-    let x = (i + start) >>> 0;
-    x ^= x >>> 16;
-    x = Math.imul(x, 0x85ebca6b) >>> 0;
-    x ^= x >>> 13;
-    x = Math.imul(x, 0xc2b2ae35) >>> 0;
-    x ^= x >>> 16;
-    out[i] = ((x >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
-}
-
-type ManifestEntry = [name: string, shape: number[], offset: number, scale: number];
-
-/** The oracle's weights, regenerated from the manifest of DINO's state-dict keys (too big to commit as values). */
-function manifestStateDict(manifest: ManifestEntry[]): Map<string, TensorData> {
-  return new Map(
-    manifest.map(([name, shape, offset, scale], i) => {
-      const u = counterUniform(
-        i + 1,
-        shape.reduce((a, b) => a * b, 1),
-      );
-      return [name, { shape, data: Float32Array.from(u, (v) => offset + scale * v) }];
-    }),
-  );
-}
-
-/** Run `check` once with the native kernel pack (when installed) and once with tfjs's stock kernels. */
-function onEveryKernelPath(check: (path: string) => void): void {
-  for (const native of installedKernels().length > 0 ? [true, false] : [false]) {
-    setNativeKernelsEnabled(native);
-    try {
-      check(native ? "native" : "stock");
-    } finally {
-      setNativeKernelsEnabled(true);
-    }
-  }
-}
 
 interface FixtureCase {
   batch: number;

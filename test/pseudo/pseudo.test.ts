@@ -1,8 +1,16 @@
 import assert from "node:assert/strict";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { before, test } from "node:test";
+import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
 import type { RgbImage } from "../../src/io/image.js";
+import { type TensorToWrite, writeSafetensors } from "../../src/io/safetensors.js";
+import type { TensorData } from "../../src/nn/module.js";
+import { resize } from "../../src/nn/resize.js";
 import { gridLabelsToMasks, openFeatureSource, pseudoMasks } from "../../src/pseudo/index.js";
+import { assertClose, Fixture, type ManifestEntry, manifestStateDict } from "../support/fixtures.js";
 
 before(() => initEngine());
 
@@ -80,4 +88,52 @@ test("unknown feature sources and bad sizes are clear errors", async () => {
     () => source.extract({ width: 12, height: 8, data: new Uint8Array(12 * 8 * 3) }),
     /12×8 is not a positive multiple of 8/,
   );
+});
+
+/** A converted-MobileNetV2-like file holding the generated weights of tools/oracles/mobilenet_v2_fixtures.mjs. */
+async function mobilenetFile(fx: Fixture, edit: (state: Map<string, TensorData>) => void = () => {}) {
+  const state = manifestStateDict(fx.config["weights"] as ManifestEntry[]);
+  edit(state);
+  const path = join(await mkdtemp(join(tmpdir(), "sseg-mobilenet-")), "mobilenet.safetensors");
+  await writeSafetensors(path, Object.fromEntries(state) as Record<string, TensorToWrite>);
+  return path;
+}
+
+test("mobilenet:<file> features: nsfwjs's stride-8 and upsampled stride-16 activations, each unit length", async () => {
+  const fx = new Fixture("model/mobilenet_v2.safetensors");
+  const source = await openFeatureSource(`mobilenet:${await mobilenetFile(fx)}`);
+  assert.deepEqual([source.stride, source.cosine], [8, true]);
+  const pixels = fx.data("input.48x80");
+  const features = source.extract({ width: 80, height: 48, data: Uint8Array.from(pixels.data) });
+  assert.deepEqual([features.gridH, features.gridW, features.dim], [6, 10, 128]);
+  const expected = tf.tidy(() => {
+    const unit = (t: tf.Tensor) => t.div(t.norm("euclidean", -1, true));
+    const stride16 = resize(fx.tensor("stride16.48x80") as tf.Tensor4D, [6, 10], { mode: "bilinear" });
+    const both = tf.concat([unit(fx.tensor("stride8.48x80")), unit(stride16)], 3);
+    return { shape: both.shape, data: both.dataSync() as Float32Array };
+  });
+  assertClose({ shape: expected.shape, data: features.features }, expected, "mobilenet features", 1e-5);
+  assert.throws(
+    () => source.extract({ width: 20, height: 16, data: new Uint8Array(20 * 16 * 3) }),
+    /20×16 is not a positive multiple of 8/,
+  );
+  source.dispose();
+});
+
+test("a mobilenet weights file with a wrong key, or none, is a clear error", async () => {
+  const fx = new Fixture("model/mobilenet_v2.safetensors");
+  const renamed = await mobilenetFile(fx, (state) => {
+    state.set("stem.conv.kernel", state.get("stem.conv.weight")!);
+    state.delete("stem.conv.weight");
+  });
+  await assert.rejects(
+    openFeatureSource(`mobilenet:${renamed}`),
+    (err: Error) =>
+      err.message.includes(`mobilenet:${renamed} is not a converted nsfwjs MobileNetV2`) &&
+      err.message.includes("tools/convert-nsfwjs-mobilenet.mjs") &&
+      err.message.includes('missing key "stem.conv.weight" (expected shape [32,3,3,3])') &&
+      err.message.includes('unexpected key "stem.conv.kernel"'),
+  );
+  const missing = join(tmpdir(), `sseg-no-such-dir-${process.pid}`, "mobilenet_v2_nsfwjs.safetensors");
+  await assert.rejects(openFeatureSource(`mobilenet:${missing}`), /cannot read \(ENOENT\)/);
 });

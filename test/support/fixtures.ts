@@ -84,15 +84,54 @@ export function checkAgainstFixture(
   forward: (inputs: Record<string, tf.Tensor>) => tf.Tensor,
   options: CheckOptions = {},
 ): void {
-  const paths = installedKernels().length > 0 ? [true, false] : [false];
-  for (const native of paths) {
+  onEveryKernelPath((path) => checkOnePath(fixture, forward, options, path));
+}
+
+/** Run `check` once with the native kernel pack (when installed) and once with tfjs's stock kernels. */
+export function onEveryKernelPath(check: (path: string) => void): void {
+  for (const native of installedKernels().length > 0 ? [true, false] : [false]) {
     setNativeKernelsEnabled(native);
     try {
-      checkOnePath(fixture, forward, options, native ? "native" : "stock");
+      check(native ? "native" : "stock");
     } finally {
       setNativeKernelsEnabled(true);
     }
   }
+}
+
+/**
+ * The oracle scripts' counter_uniform (tools/oracles/vit_fixtures.py, mobilenet_v2_fixtures.mjs):
+ * u_i ∈ [-1, 1) from murmur3's fmix32 of (i + seed·φ), for weights too big to commit as values.
+ */
+export function counterUniform(seed: number, n: number): Float64Array {
+  const out = new Float64Array(n);
+  const start = Math.imul(seed, 0x9e3779b9) >>> 0;
+  for (let i = 0; i < n; i++) {
+    let x = (i + start) >>> 0;
+    x ^= x >>> 16;
+    x = Math.imul(x, 0x85ebca6b) >>> 0;
+    x ^= x >>> 13;
+    x = Math.imul(x, 0xc2b2ae35) >>> 0;
+    x ^= x >>> 16;
+    out[i] = ((x >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+/** A weight manifest entry: the i-th key's values are offset + scale · counterUniform(i + 1). */
+export type ManifestEntry = [name: string, shape: number[], offset: number, scale: number];
+
+/** An oracle's weights, regenerated from the manifest of its state-dict keys. */
+export function manifestStateDict(manifest: ManifestEntry[]): Map<string, TensorData> {
+  return new Map(
+    manifest.map(([name, shape, offset, scale], i) => {
+      const u = counterUniform(
+        i + 1,
+        shape.reduce((a, b) => a * b, 1),
+      );
+      return [name, { shape, data: Float32Array.from(u, (v) => offset + scale * v) }];
+    }),
+  );
 }
 
 interface CheckOptions {

@@ -203,6 +203,18 @@ def main():
         write_case(f"resize_{name}", {"x": torch.randn(2, 3, h, w)}, lambda m, x: F.interpolate(x, **kwargs),
                    config=config, image_keys=("x",), image_output=True)
 
+    # Depthwise Conv2d (groups = Cin), last so the seeded cases above keep their values: MobileNetV2's
+    # bias-free 3×3 (stride 1 and 2), and a depth multiplier of 2 with bias.
+    for name, (cin, cout, k, s, p, bias, h, w) in {
+        "conv2d_depthwise_3x3": (4, 4, 3, 1, 1, False, 7, 6),
+        "conv2d_depthwise_3x3_s2": (5, 5, 3, 2, 1, False, 9, 8),
+        "conv2d_depthwise_x2": (3, 6, 3, 1, 0, True, 6, 7),
+    }.items():
+        write_case(name, {"x": torch.randn(2, cin, h, w)}, lambda m, x: m(x),
+                   randomize(nn.Conv2d(cin, cout, k, stride=s, padding=p, groups=cin, bias=bias)),
+                   {"in": cin, "out": cout, "kernel": k, "stride": s, "padding": p, "groups": cin, "bias": bias},
+                   image_keys=("x",), image_output=True)
+
 
 if __name__ == "__main__":
     main()
