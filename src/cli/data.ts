@@ -12,6 +12,7 @@ import {
   type SegmentationStats,
   segmentationStats,
 } from "../data/stats.js";
+import { Progress } from "./progress.js";
 
 interface StatsOptions {
   dataset?: string;
@@ -92,14 +93,16 @@ function integer(value: string, flag: string): number {
   return n;
 }
 
-/** Progress on stderr: a rewritten line on a terminal, every 10 % otherwise. */
+/** One progress line per split. */
 function progressLine(): (split: string, done: number, total: number) => void {
+  const bars = new Map<string, Progress>();
   return (split, done, total) => {
-    if (process.stderr.isTTY) {
-      process.stderr.write(`\r${split}: ${done}/${total}${done === total ? "\n" : ""}`);
-    } else if (done === total || done % Math.max(1, Math.round(total / 10)) === 0) {
-      process.stderr.write(`${split}: ${done}/${total}\n`);
+    let bar = bars.get(split);
+    if (!bar) {
+      bar = new Progress(split, total, "images");
+      bars.set(split, bar);
     }
+    bar.update(done);
   };
 }
 
