@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "deterministic.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -71,9 +72,7 @@ template <typename F>
 void unary_parallel(const float* x, float* out, int64_t n, F&& f) {
   parallel_for((n + 4095) / 4096, n * 4, [&](int64_t c0, int64_t c1) {
     const int64_t begin = c0 * 4096, end = std::min(n, c1 * 4096);
-    Eigen::Map<const Eigen::ArrayXf> in(x + begin, end - begin);
-    Eigen::Map<Eigen::ArrayXf> o(out + begin, end - begin);
-    f(in, o);
+    apply_packets(x + begin, out + begin, end - begin, f);
   });
 }
 

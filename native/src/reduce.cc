@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "deterministic.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -15,11 +16,10 @@ inline float max_nan(float a, float b) { return std::isnan(a) || std::isnan(b) ?
 inline float min_nan(float a, float b) { return std::isnan(a) || std::isnan(b) ? NAN : (b < a ? b : a); }
 
 float reduce_row(ReduceOp op, const float* x, int64_t n) {
-  Eigen::Map<const Eigen::ArrayXf> v(x, n);
   switch (op) {
-    case ReduceOp::kSum: return v.sum();
-    case ReduceOp::kMean: return v.sum() / static_cast<float>(n);
-    case ReduceOp::kProd: return v.prod();
+    case ReduceOp::kSum: return lane_sum(x, n);
+    case ReduceOp::kMean: return lane_sum(x, n) / static_cast<float>(n);
+    case ReduceOp::kProd: return lane_prod(x, n);
     case ReduceOp::kMax: {
       float m = x[0];
       for (int64_t i = 1; i < n; ++i) m = max_nan(m, x[i]);

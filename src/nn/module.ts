@@ -27,14 +27,15 @@ export abstract class Module {
 
   /** Register a trainable parameter with PyTorch's name and layout. */
   protected param(name: string, shape: readonly number[], values: Float32Array): tf.Variable {
-    const v = tf.variable(tf.tensor(values, [...shape], "float32"), true);
+    // In a tidy so the temporary tensor is released; the variable keeps its own reference to the data.
+    const v = tf.tidy(() => tf.variable(tf.tensor(values, [...shape], "float32"), true));
     this.params.set(name, v);
     return v;
   }
 
   /** Register a non-trainable state tensor (running statistics, fixed tables) that is saved with the weights. */
   protected buffer(name: string, shape: readonly number[], values: Float32Array): tf.Variable {
-    const v = tf.variable(tf.tensor(values, [...shape], "float32"), false);
+    const v = tf.tidy(() => tf.variable(tf.tensor(values, [...shape], "float32"), false));
     this.buffers.set(name, v);
     return v;
   }

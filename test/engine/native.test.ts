@@ -74,3 +74,38 @@ test("the addon refuses calls whose arrays do not match the sizes instead of rea
   assert.throws(() => pack.conv2d(small, small, small, new Int32Array(15)), /geometry entry out of range/);
   assert.throws(() => pack.unary(99, small, small, 0), /unknown unary op/);
 });
+
+test("unary math, softmax and reductions give the same bits whatever the buffers' alignment", (t) => {
+  const loaded = loadNativePack({});
+  if (!loaded.pack) return t.skip("no native pack on this machine");
+  const { pack } = loaded;
+  const n = 1000;
+  const source = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 3);
+  /** `values` copied to a buffer starting `shift` floats past a fresh allocation, and an output likewise. */
+  const shifted = (values: Float32Array, shift: number) => {
+    const backing = new Float32Array(values.length + 16);
+    backing.set(values, shift);
+    return backing.subarray(shift, shift + values.length);
+  };
+  const runs = (compute: (shift: number) => Float32Array) => {
+    const reference = compute(0);
+    for (let shift = 1; shift < 16; shift++) assert.deepEqual(compute(shift), reference, `shift ${shift}`);
+  };
+  for (const op of [0, 1, 2, 3, 4]) {
+    runs((shift) => {
+      const out = shifted(new Float32Array(n), (shift * 7) % 16);
+      pack.unary(op, shifted(source, shift).map(Math.abs), out, 0);
+      return Float32Array.from(out);
+    });
+  }
+  runs((shift) => {
+    const out = shifted(new Float32Array(n), (shift * 5) % 16);
+    pack.softmax(shifted(source, shift), out, 8, 125);
+    return Float32Array.from(out);
+  });
+  runs((shift) => {
+    const out = shifted(new Float32Array(8), (shift * 3) % 16);
+    pack.reduce(0, shifted(source, shift), out, 8, 125, 1);
+    return Float32Array.from(out);
+  });
+});

@@ -94,3 +94,15 @@ test("train()/eval() propagate to every child", () => {
   assert.equal(net.bn.training, true);
   net.dispose();
 });
+
+test("a disposed module frees every tensor it made, initial weights included, even after loading weights", () => {
+  const before = tf.memory().numTensors;
+  const net = new Net();
+  net.loadStateDict(
+    new Map(
+      [...net.stateDict()].map(([name, v]) => [name, { shape: v.shape, data: v.dataSync() as Float32Array }]),
+    ),
+  );
+  net.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
