@@ -1,0 +1,139 @@
+/**
+ * S-Seg's training losses, all differentiable in tfjs. Mask losses: MaskFormer v1's `sigmoid_focal_loss`
+ * and `dice_loss` (facebookresearch/MaskFormer `mask_former/modeling/criterion.py`, themselves DETR's),
+ * applied to matched prediction/target pairs after bilinearly upsampling the predictions to the target size.
+ * Contrastive loss: GroupViT's symmetric InfoNCE (NVlabs/GroupViT `models/multi_label_contrastive.py`,
+ * `loss`), on one process (no cross-GPU gathering). Re-expressed from the formulas; no upstream code is copied.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { resize } from "../nn/resize.js";
+
+/** RetinaNet's focal-loss weight of positive pixels, MaskFormer's default (its γ = 2 is written as a square). */
+export const FOCAL_ALPHA = 0.25;
+
+/** GroupViT's ceiling on the learned contrastive logit scale exp(θ). */
+export const MAX_LOGIT_SCALE = 100;
+
+/**
+ * Element-wise binary cross-entropy with logits, torch's formula max(x, 0) − x·t + log(1 + e^−|x|) and its
+ * backward (σ(x) − t)·dy. Built from kernels the native pack provides (tfjs's own softplus is not among them
+ * and runs ~100× slower), with the gradient given explicitly so it stays exact at x = 0, where relu and abs
+ * have kinks.
+ */
+export function binaryCrossEntropyWithLogits(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor {
+  const bce = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, t, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    save([x, t]);
+    return {
+      value: tf
+        .relu(x)
+        .sub(x.mul(t))
+        .add(tf.log1p(tf.exp(tf.abs(x).neg()))),
+      gradFunc: (dy: tf.Tensor, [xs, ts]: tf.Tensor[]) => [dy.mul(tf.sigmoid(xs).sub(ts)), dy.mul(xs.neg())],
+    };
+  });
+  return bce(logits, targets);
+}
+
+function checkPairs(logits: tf.Tensor, targets: tf.Tensor, what: string): void {
+  if (logits.rank !== 2 || targets.rank !== 2 || logits.shape.some((d, i) => d !== targets.shape[i]))
+    throw new RangeError(
+      `${what}: expected logits and targets of the same shape [N, pixels], got [${logits.shape}] and [${targets.shape}]`,
+    );
+}
+
+function checkNumMasks(numMasks: number, what: string): void {
+  if (!(numMasks > 0)) throw new RangeError(`${what}: numMasks must be positive, got ${numMasks}`);
+}
+
+/** Focal loss of each mask, averaged over its pixels: [N, P] logits and 0/1 targets → [N]. */
+export function sigmoidFocalLossPerMask(logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Tensor1D {
+  checkPairs(logits, targets, "sigmoidFocalLoss");
+  return tf.tidy(() => {
+    const prob = tf.sigmoid(logits);
+    const one = tf.scalar(1);
+    const notTargets = one.sub(targets);
+    const probOfTruth = prob.mul(targets).add(one.sub(prob).mul(notTargets)); // p_t
+    const alphaT = targets.mul(FOCAL_ALPHA).add(notTargets.mul(1 - FOCAL_ALPHA));
+    const modulation = one.sub(probOfTruth).square(); // (1 − p_t)^γ, γ = 2
+    return binaryCrossEntropyWithLogits(logits, targets).mul(modulation).mul(alphaT).mean(1) as tf.Tensor1D;
+  });
+}
+
+/** Dice loss of each mask, 1 − (2Σpt + 1)/(Σp + Σt + 1) with p = σ(logit): [N, P] → [N]. */
+export function diceLossPerMask(logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Tensor1D {
+  checkPairs(logits, targets, "diceLoss");
+  return tf.tidy(() => {
+    const prob = tf.sigmoid(logits);
+    const numerator = prob.mul(targets).sum(1).mul(2);
+    const denominator = prob.sum(1).add(targets.sum(1));
+    return tf.scalar(1).sub(numerator.add(1).div(denominator.add(1))) as tf.Tensor1D;
+  });
+}
+
+/** MaskFormer's `sigmoid_focal_loss`: per-mask pixel means, summed over the masks, divided by numMasks. */
+export function sigmoidFocalLoss(logits: tf.Tensor2D, targets: tf.Tensor2D, numMasks: number): tf.Scalar {
+  checkNumMasks(numMasks, "sigmoidFocalLoss");
+  return tf.tidy(() => sigmoidFocalLossPerMask(logits, targets).sum().div(numMasks));
+}
+
+/** MaskFormer's `dice_loss`: per-mask dice losses summed, divided by numMasks. */
+export function diceLoss(logits: tf.Tensor2D, targets: tf.Tensor2D, numMasks: number): tf.Scalar {
+  checkNumMasks(numMasks, "diceLoss");
+  return tf.tidy(() => diceLossPerMask(logits, targets).sum().div(numMasks));
+}
+
+/** Mask logits [N, h, w] bilinearly resized (align_corners=False) to [N, H, W], as MaskFormer's loss does. */
+export function upsampleMaskLogits(logits: tf.Tensor3D, [height, width]: [number, number]): tf.Tensor3D {
+  if (logits.rank !== 3)
+    throw new RangeError(`upsampleMaskLogits: expected [N, h, w] logits, got [${logits.shape}]`);
+  return tf.tidy(
+    () => resize(logits.expandDims(3) as tf.Tensor4D, [height, width]).squeeze([3]) as tf.Tensor3D,
+  );
+}
+
+/** x / max(‖x‖₂, 1e-12) along the last axis: torch's F.normalize. */
+function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => x.div(x.square().sum(1, true).sqrt().maximum(1e-12)));
+}
+
+/** Mean over rows of −log softmax(logits)[i, i]: cross-entropy with the diagonal as the labels. */
+function diagonalCrossEntropy(logits: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => {
+    const n = logits.shape[0];
+    return tf.logSoftmax(logits).mul(tf.eye(n)).sum().neg().div(n) as tf.Scalar;
+  });
+}
+
+/**
+ * GroupViT's image–text contrastive loss: ½(CE(s·z·uᵀ) + CE(s·u·zᵀ)) with z, u the L2-normalised image and
+ * text embeddings [B, D] (pair i is row i of both) and s = min(exp(θ), 100) for the learnable log-scale θ.
+ */
+export function contrastiveLoss(
+  imageEmb: tf.Tensor2D,
+  textEmb: tf.Tensor2D,
+  logitScale: tf.Scalar,
+): tf.Scalar {
+  if (
+    imageEmb.rank !== 2 ||
+    textEmb.rank !== 2 ||
+    imageEmb.shape[0] !== textEmb.shape[0] ||
+    imageEmb.shape[1] !== textEmb.shape[1] ||
+    imageEmb.shape[0] < 1
+  )
+    throw new RangeError(
+      `contrastiveLoss: expected image and text embeddings of the same shape [B ≥ 1, D], got [${imageEmb.shape}] and [${textEmb.shape}]`,
+    );
+  if (logitScale.rank !== 0)
+    throw new RangeError(`contrastiveLoss: logitScale must be a scalar, got shape [${logitScale.shape}]`);
+  return tf.tidy(() => {
+    const image = l2Normalize(imageEmb);
+    const text = l2Normalize(textEmb);
+    const scale = tf.exp(logitScale).minimum(MAX_LOGIT_SCALE);
+    const logitsPerImage = image.matMul(text, false, true).mul(scale) as tf.Tensor2D; // [B, B]
+    const logitsPerText = text.matMul(image, false, true).mul(scale) as tf.Tensor2D; // [B, B]
+    return diagonalCrossEntropy(logitsPerImage)
+      .add(diagonalCrossEntropy(logitsPerText))
+      .mul(0.5) as tf.Scalar;
+  });
+}

@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+import * as tf from "@tensorflow/tfjs";
+import { initEngine } from "../../src/engine/backend.js";
+import {
+  binaryCrossEntropyWithLogits,
+  contrastiveLoss,
+  diceLoss,
+  sigmoidFocalLoss,
+  upsampleMaskLogits,
+} from "../../src/train/losses.js";
+import { checkAgainstFixture, Fixture } from "../support/fixtures.js";
+
+before(() => initEngine());
+
+// tools/oracles/maskformer_loss_fixtures.py divides both mask losses by num_masks = 4.
+const NUM_MASKS = 4;
+
+test("sigmoidFocalLoss matches MaskFormer's sigmoid_focal_loss, value and gradient (saturated logits included)", () => {
+  checkAgainstFixture(
+    new Fixture("train/mask_focal.safetensors"),
+    ({ logits, targets }) =>
+      sigmoidFocalLoss(logits as tf.Tensor2D, targets as tf.Tensor2D, NUM_MASKS).reshape([1]),
+    { inputs: ["logits", "targets"], gradInputs: ["logits"], gradAtol: 1e-6 },
+  );
+});
+
+test("diceLoss matches MaskFormer's dice_loss, value and gradient", () => {
+  checkAgainstFixture(
+    new Fixture("train/mask_dice.safetensors"),
+    ({ logits, targets }) => diceLoss(logits as tf.Tensor2D, targets as tf.Tensor2D, NUM_MASKS).reshape([1]),
+    { inputs: ["logits", "targets"], gradInputs: ["logits"], gradAtol: 1e-6 },
+  );
+});
+
+for (const name of ["contrastive_base", "contrastive_clamped"]) {
+  test(`contrastiveLoss matches GroupViT's loss, gradients w.r.t. both embeddings and θ (${name})`, () => {
+    checkAgainstFixture(
+      new Fixture(`train/${name}.safetensors`),
+      // θ is stored with shape [1] (numpy stores 0-d arrays as 1-d).
+      ({ image, text, logit_scale }) =>
+        contrastiveLoss(image as tf.Tensor2D, text as tf.Tensor2D, logit_scale.reshape([])).reshape([1]),
+      { inputs: ["image", "text", "logit_scale"], atol: 1e-4 },
+    );
+  });
+}
+
+test("binaryCrossEntropyWithLogits: torch's values, gradient σ(x) − t even at x = 0, finite at ±100", () => {
+  const x = tf.variable(tf.tensor1d([0, 0, 100, -100, 100, -100, 2]));
+  const t = tf.tensor1d([1, 0, 1, 1, 0, 0, 0.3]);
+  const { value, grads } = tf.variableGrads(() => binaryCrossEntropyWithLogits(x, t).sum() as tf.Scalar, [x]);
+  const expected = [Math.LN2, Math.LN2, 0, 100, 100, 0, 2 - 0.6 + Math.log1p(Math.exp(-2))];
+  assert.ok(Math.abs(value.dataSync()[0] - expected.reduce((a, b) => a + b)) < 1e-4);
+  const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+  const expectedGrad = [-0.5, 0.5, 0, -1, 1, 0, sigmoid(2) - 0.3];
+  for (const [i, g] of grads[x.name].dataSync().entries())
+    assert.ok(Math.abs(g - expectedGrad[i]) < 1e-6, `gradient ${i}: ${g} ≠ ${expectedGrad[i]}`);
+  tf.dispose([x, t, value, grads[x.name]]);
+});
+
+test("upsampleMaskLogits resizes [N, h, w] bilinearly to the target size", () => {
+  const logits = tf.tensor3d([0, 1, 2, 3], [1, 2, 2]);
+  const up = upsampleMaskLogits(logits, [4, 4]);
+  assert.deepEqual(up.shape, [1, 4, 4]);
+  // align_corners=False: output row 1 samples source 0.25 → 0·0.75 + 2·0.25 in column 0.
+  assert.ok(Math.abs(up.dataSync()[4] - 0.5) < 1e-6);
+  tf.dispose([logits, up]);
+});
+
+test("the losses name bad shapes and normalisers", () => {
+  const a = tf.zeros([2, 5]) as tf.Tensor2D;
+  const b = tf.zeros([2, 4]) as tf.Tensor2D;
+  assert.throws(() => sigmoidFocalLoss(a, b, 1), /same shape \[N, pixels\], got \[2,5\] and \[2,4\]/);
+  assert.throws(() => diceLoss(a, a, 0), /numMasks must be positive, got 0/);
+  assert.throws(() => upsampleMaskLogits(a as unknown as tf.Tensor3D, [4, 4]), /expected \[N, h, w\]/);
+  const scale = tf.scalar(1);
+  assert.throws(() => contrastiveLoss(a, b, scale), /same shape \[B ≥ 1, D\], got \[2,5\] and \[2,4\]/);
+  assert.throws(
+    () => contrastiveLoss(a, a, tf.ones([1]) as tf.Scalar),
+    /logitScale must be a scalar, got shape \[1\]/,
+  );
+  tf.dispose([a, b, scale]);
+});
