@@ -8,8 +8,9 @@ export interface ResizeOptions {
 
 /**
  * Resize channels-last maps [B, H, W, C] with torch's F.interpolate semantics (default align_corners=False).
- * Built from gathers and weighted sums, so gradients are exact (tfjs's own ResizeBilinearGrad ignores
- * half-pixel centres).
+ * Each axis is one matrix product with its interpolation matrix (out × in, built from torch's taps), so
+ * gradients are exact (tfjs's own ResizeBilinearGrad ignores half-pixel centres) and run on the GEMM kernel
+ * (a gather's gradient is a slow per-row loop in tfjs).
  */
 export function resize(x: tf.Tensor4D, size: [number, number], options: ResizeOptions = {}): tf.Tensor4D {
   return resizeImpl(x, size, options, [undefined, undefined]);
@@ -38,23 +39,36 @@ function resizeImpl(
   });
 }
 
+/** The (outSize × inSize) matrix whose rows hold each output's tap weights. */
+function interpolationMatrix(
+  inSize: number,
+  outSize: number,
+  mode: InterpolationMode,
+  alignCorners: boolean | undefined,
+  scaleFactor: number | undefined,
+): tf.Tensor3D {
+  const matrix = new Float32Array(outSize * inSize);
+  for (const tap of interpolationTaps(inSize, outSize, mode, { alignCorners, scaleFactor })) {
+    for (let o = 0; o < outSize; o++)
+      matrix[o * inSize + tap.index[o]] += mode === "nearest" ? 1 : tap.weight[o];
+  }
+  return tf.tensor3d(matrix, [1, outSize, inSize]);
+}
+
 function resizeAxis(
   x: tf.Tensor,
-  axis: number,
+  axis: 1 | 2,
   outSize: number,
   mode: InterpolationMode,
   alignCorners: boolean | undefined,
   scaleFactor: number | undefined,
 ): tf.Tensor {
-  const inSize = x.shape[axis];
+  const [b, h, w, c] = x.shape;
+  const inSize = axis === 1 ? h : w;
   if (inSize === outSize && scaleFactor === undefined) return x;
-  const taps = interpolationTaps(inSize, outSize, mode, { alignCorners, scaleFactor });
-  const weightShape = x.shape.map((_, i) => (i === axis ? outSize : 1));
-  let out: tf.Tensor | null = null;
-  for (const tap of taps) {
-    const gathered = tf.gather(x, tf.tensor1d(tap.index, "int32"), axis);
-    const term = mode === "nearest" ? gathered : gathered.mul(tf.tensor(tap.weight, weightShape));
-    out = out ? out.add(term) : term;
-  }
-  return out!;
+  const matrix = interpolationMatrix(inSize, outSize, mode, alignCorners, scaleFactor);
+  // The batch of [in, rest] slices is multiplied by one broadcast [out, in] matrix.
+  const slices = axis === 1 ? x.reshape([b, h, w * c]) : x.reshape([b * h, w, c]);
+  const resized = tf.matMul(matrix, slices);
+  return axis === 1 ? resized.reshape([b, outSize, w, c]) : resized.reshape([b, h, outSize, c]);
 }
