@@ -1,0 +1,243 @@
+/**
+ * The optimiser and learning-rate schedule of S-Seg's training (spec §7, GroupViT's recipe): AdamW exactly
+ * as torch.optim.AdamW, parameter groups with and without weight decay, a checkpointable state, and timm's
+ * cosine schedule with linear warm-up.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+export interface ParamGroup {
+  name: string;
+  weightDecay: number;
+  params: [name: string, variable: tf.Variable][];
+}
+
+/**
+ * Substrings that mark an embedding table, a position table or the temperature. They are looked for in a
+ * parameter's own name and its module's name only (the last two dotted parts), so `token_embedding.weight`,
+ * `query_embed.weight` and `absolute_pos_embed` match but `patch_embed.proj.weight` (a convolution kernel)
+ * and `mask_embed.layers.0.weight` (an MLP) do not.
+ */
+const NO_DECAY_KEYWORDS = ["embed", "position", "relative_position_bias_table", "logit_scale"];
+
+/**
+ * Whether weight decay applies: not to 1-d or 0-d parameters (norm gains, biases, the logit scale), names
+ * ending in ".bias", or embedding/position tables — the rule of timm's `param_groups_weight_decay` plus its
+ * usual no-decay list. (GroupViT itself exempts only 1-d parameters and biases, so it decays its text
+ * embeddings and its 0-d logit_scale; this project does not.)
+ */
+export function usesWeightDecay(name: string, shape: readonly number[]): boolean {
+  if (shape.length <= 1 || name.endsWith(".bias")) return false;
+  const ownAndModule = name.split(".").slice(-2).join(".");
+  return !NO_DECAY_KEYWORDS.some((keyword) => ownAndModule.includes(keyword));
+}
+
+/** Two groups in the order torch users write them: "decay" with `weightDecay`, then "no_decay" with 0. */
+export function weightDecayGroups(
+  namedParameters: [string, tf.Variable][],
+  weightDecay = 0.05,
+): [ParamGroup, ParamGroup] {
+  const decay: ParamGroup = { name: "decay", weightDecay, params: [] };
+  const noDecay: ParamGroup = { name: "no_decay", weightDecay: 0, params: [] };
+  for (const entry of namedParameters) {
+    (usesWeightDecay(entry[0], entry[1].shape) ? decay : noDecay).params.push(entry);
+  }
+  return [decay, noDecay];
+}
+
+export interface AdamWOptions {
+  /** The learning rate of the next update; set it before each step from a schedule. */
+  learningRate: number;
+  betas?: [number, number];
+  eps?: number;
+}
+
+/** One parameter's optimiser state, as torch's `state[p]`: updates so far and the two moment estimates. */
+export interface AdamWParamState {
+  step: number;
+  expAvg: Float32Array;
+  expAvgSq: Float32Array;
+}
+
+/** Everything needed to resume exactly: per-parameter state by dotted name (absent: never updated). */
+export interface AdamWState {
+  params: Record<string, AdamWParamState>;
+}
+
+interface Slot {
+  name: string;
+  variable: tf.Variable;
+  weightDecay: number;
+  step: number;
+  expAvg: tf.Variable | null;
+  expAvgSq: tf.Variable | null;
+}
+
+/**
+ * torch.optim.AdamW (amsgrad off, maximize off) over named parameter groups. Each update, per parameter with
+ * a gradient: step += 1; p ← p·(1 − lr·wd); m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²;
+ * p ← p − lr/(1 − β₁^step) · m / (√v / √(1 − β₂^step) + ε). The step counts per parameter, as torch's.
+ * A tf.Optimizer, so it plugs into trainStep (src/engine/train-step.ts): gradients arrive keyed by the
+ * variables' tf names.
+ */
+export class AdamW extends tf.Optimizer {
+  static get className(): string {
+    return "AdamW";
+  }
+
+  learningRate: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  private readonly slots: Slot[] = [];
+  /** tf variable name → slot, for the gradients trainStep hands over. */
+  private readonly byVariable = new Map<string, Slot>();
+
+  constructor(
+    readonly groups: readonly ParamGroup[],
+    options: AdamWOptions,
+  ) {
+    super();
+    this.learningRate = options.learningRate;
+    [this.beta1, this.beta2] = options.betas ?? [0.9, 0.999];
+    this.eps = options.eps ?? 1e-8;
+    const names = new Set<string>();
+    for (const group of groups) {
+      for (const [name, variable] of group.params) {
+        if (names.has(name) || this.byVariable.has(variable.name)) {
+          throw new Error(`AdamW: parameter "${name}" appears in more than one place in the groups`);
+        }
+        names.add(name);
+        const slot: Slot = {
+          name,
+          variable,
+          weightDecay: group.weightDecay,
+          step: 0,
+          expAvg: null,
+          expAvgSq: null,
+        };
+        this.slots.push(slot);
+        this.byVariable.set(variable.name, slot);
+      }
+    }
+  }
+
+  /** One AdamW update of every parameter that has a gradient, in place, leaving no intermediate tensors. */
+  applyGradients(variableGradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]): void {
+    const gradients = Array.isArray(variableGradients)
+      ? variableGradients.map(({ name, tensor }): [string, tf.Tensor] => [name, tensor])
+      : Object.entries(variableGradients);
+    const stray = gradients.filter(([variableName]) => !this.byVariable.has(variableName));
+    if (stray.length > 0) {
+      // checked before any update, so a bad call leaves every parameter as it was
+      throw new Error(`AdamW: gradients for variables in no group: ${stray.map(([n]) => n).join(", ")}`);
+    }
+    const { learningRate: lr, beta1, beta2, eps } = this;
+    tf.tidy(() => {
+      for (const [variableName, gradient] of gradients) {
+        if (gradient == null) continue;
+        const slot = this.byVariable.get(variableName)!;
+        const { variable } = slot;
+        slot.expAvg ??= tf.variable(tf.zerosLike(variable), false);
+        slot.expAvgSq ??= tf.variable(tf.zerosLike(variable), false);
+        slot.step += 1;
+        const stepSize = lr / (1 - beta1 ** slot.step);
+        const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** slot.step);
+        slot.expAvg.assign(slot.expAvg.mul(beta1).add(gradient.mul(1 - beta1)));
+        slot.expAvgSq.assign(slot.expAvgSq.mul(beta2).add(gradient.square().mul(1 - beta2)));
+        const decayed = slot.weightDecay === 0 ? variable : variable.mul(1 - lr * slot.weightDecay);
+        const denominator = slot.expAvgSq.sqrt().div(biasCorrection2Sqrt).add(eps);
+        variable.assign(decayed.sub(slot.expAvg.div(denominator).mul(stepSize)));
+      }
+    });
+    this.incrementIterations();
+  }
+
+  /** A copy of the state as plain arrays, for a checkpoint. */
+  exportState(): AdamWState {
+    const params: Record<string, AdamWParamState> = {};
+    for (const { name, step, expAvg, expAvgSq } of this.slots) {
+      if (!expAvg || !expAvgSq) continue;
+      params[name] = {
+        step,
+        // copies: dataSync may hand out the backend's own buffer
+        expAvg: new Float32Array(expAvg.dataSync()),
+        expAvgSq: new Float32Array(expAvgSq.dataSync()),
+      };
+    }
+    return { params };
+  }
+
+  /** Restore an exported state: unknown names and wrong sizes are refused, absent parameters start afresh. */
+  importState(state: AdamWState): void {
+    const bySlotName = new Map(this.slots.map((slot) => [slot.name, slot]));
+    const problems: string[] = [];
+    for (const [name, entry] of Object.entries(state.params)) {
+      const slot = bySlotName.get(name);
+      if (!slot) problems.push(`unexpected parameter "${name}"`);
+      else if (entry.expAvg.length !== slot.variable.size || entry.expAvgSq.length !== slot.variable.size)
+        problems.push(
+          `parameter "${name}": state has ${entry.expAvg.length} values, the parameter ${slot.variable.size}`,
+        );
+      else if (!Number.isInteger(entry.step) || entry.step < 1)
+        problems.push(`parameter "${name}": step ${entry.step} is not a positive integer`);
+    }
+    if (problems.length > 0) throw new Error(`AdamW: cannot import state:\n  ${problems.join("\n  ")}`);
+    for (const slot of this.slots) {
+      slot.expAvg?.dispose();
+      slot.expAvgSq?.dispose();
+      const entry = state.params[slot.name];
+      const shape = slot.variable.shape;
+      slot.step = entry?.step ?? 0;
+      // copies, so the caller's arrays never alias the optimiser's state
+      slot.expAvg = entry ? tf.variable(tf.tensor(entry.expAvg.slice(), shape), false) : null;
+      slot.expAvgSq = entry ? tf.variable(tf.tensor(entry.expAvgSq.slice(), shape), false) : null;
+    }
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { learningRate: this.learningRate, beta1: this.beta1, beta2: this.beta2, eps: this.eps };
+  }
+
+  override dispose(): void {
+    for (const slot of this.slots) {
+      slot.expAvg?.dispose();
+      slot.expAvgSq?.dispose();
+      slot.expAvg = null;
+      slot.expAvgSq = null;
+    }
+    super.dispose();
+  }
+}
+
+export interface CosineSchedule {
+  /** Steps of linear warm-up from `warmupStartLr` to `baseLr`. */
+  warmupSteps: number;
+  /** Length of the cosine, counted from step 0 (warm-up included); from there on the rate stays at minLr. */
+  totalSteps: number;
+  baseLr: number;
+  minLr: number;
+  /** The rate at step 0 (default 0; GroupViT: 4e-6 before its batch scaling). */
+  warmupStartLr?: number;
+}
+
+/**
+ * The learning rate at `step` (0-based), as timm's CosineLRScheduler with GroupViT's settings
+ * (t_initial = totalSteps, warmup_t = warmupSteps, warmup_lr_init = warmupStartLr, warmup_prefix off,
+ * one cycle, steps not epochs): linear warm-up from warmupStartLr (0 unless given), then
+ * minLr + ½(baseLr − minLr)(1 + cos(π·step/totalSteps)), then minLr from totalSteps on. With warmup_prefix
+ * off the cosine is not shifted by the warm-up: it is already at step/totalSteps when warm-up ends (a small
+ * drop below baseLr), as in GroupViT.
+ */
+export function cosineWithWarmup(step: number, schedule: CosineSchedule): number {
+  const { warmupSteps, totalSteps, baseLr, minLr } = schedule;
+  const warmupStartLr = schedule.warmupStartLr ?? 0;
+  if (!(totalSteps > 0) || !(warmupSteps >= 0) || !(step >= 0)) {
+    throw new RangeError(
+      `cosineWithWarmup: need step ≥ 0, warmupSteps ≥ 0, totalSteps > 0; got step ${step}, ` +
+        `warmupSteps ${warmupSteps}, totalSteps ${totalSteps}`,
+    );
+  }
+  if (step < warmupSteps) return warmupStartLr + (step * (baseLr - warmupStartLr)) / warmupSteps;
+  if (step >= totalSteps) return minLr;
+  return minLr + 0.5 * (baseLr - minLr) * (1 + Math.cos((Math.PI * step) / totalSteps));
+}
