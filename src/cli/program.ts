@@ -5,6 +5,7 @@ import { VERSION } from "../version.js";
 import { registerData } from "./data.js";
 import { registerDemo } from "./demo.js";
 import { registerPseudo } from "./pseudo.js";
+import { registerTrain } from "./train.js";
 
 /** Commands whose issues have not landed yet: listed in --help, and saying so plainly when run. */
 const PLANNED: [name: string, summary: string, owner: string][] = [
@@ -12,11 +13,6 @@ const PLANNED: [name: string, summary: string, owner: string][] = [
     "segment",
     "segment images with any list of class names (label PNGs, overlays, JSON)",
     "inference issue (#8)",
-  ],
-  [
-    "train",
-    "train the S-Seg MaskFormer from image–caption pairs and pseudo-masks",
-    "model and training issue (#7)",
   ],
   [
     "eval",
@@ -41,6 +37,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerPseudo(program);
   registerData(program);
+  registerTrain(program);
   for (const [name, summary, owner] of PLANNED) {
     program
       .command(name)

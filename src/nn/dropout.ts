@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import type { Rng } from "../engine/rng.js";
+import { Rng } from "../engine/rng.js";
 import { Module } from "./module.js";
 
 /** A keep-mask of `size` Bernoulli(1 − p) values scaled by 1/(1 − p), drawn from our seeded RNG. */
@@ -14,10 +14,15 @@ function keepMask(rng: Rng, size: number, p: number): Float32Array {
 export class Dropout extends Module {
   constructor(
     readonly p: number,
-    private readonly rng: Rng,
+    private rng: Rng,
   ) {
     super();
     if (!(p >= 0 && p < 1)) throw new RangeError(`Dropout: p must be in [0, 1), got ${p}`);
+  }
+
+  /** Draw from a fresh generator: training reseeds every step so a resumed run drops the same units. */
+  reseed(seed: number): void {
+    this.rng = new Rng(seed);
   }
 
   forward(x: tf.Tensor): tf.Tensor {
@@ -30,10 +35,15 @@ export class Dropout extends Module {
 export class DropPath extends Module {
   constructor(
     readonly p: number,
-    private readonly rng: Rng,
+    private rng: Rng,
   ) {
     super();
     if (!(p >= 0 && p < 1)) throw new RangeError(`DropPath: p must be in [0, 1), got ${p}`);
+  }
+
+  /** As Dropout.reseed. */
+  reseed(seed: number): void {
+    this.rng = new Rng(seed);
   }
 
   forward(x: tf.Tensor): tf.Tensor {

@@ -107,6 +107,11 @@ export abstract class Module {
     });
   }
 
+  /** This module and every descendant, depth first. */
+  modules(): Module[] {
+    return [this, ...[...this.children.values()].flatMap((child) => child.modules())];
+  }
+
   /** Set training mode on this module and all children (BatchNorm statistics, DropPath, dropout). */
   train(mode = true): this {
     this.training = mode;

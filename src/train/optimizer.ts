@@ -189,8 +189,11 @@ export class AdamW extends tf.Optimizer {
       const shape = slot.variable.shape;
       slot.step = entry?.step ?? 0;
       // copies, so the caller's arrays never alias the optimiser's state
-      slot.expAvg = entry ? tf.variable(tf.tensor(entry.expAvg.slice(), shape), false) : null;
-      slot.expAvgSq = entry ? tf.variable(tf.tensor(entry.expAvgSq.slice(), shape), false) : null;
+      // in a tidy, so the temporary tensors are released once the variables hold their data
+      slot.expAvg = entry ? tf.tidy(() => tf.variable(tf.tensor(entry.expAvg.slice(), shape), false)) : null;
+      slot.expAvgSq = entry
+        ? tf.tidy(() => tf.variable(tf.tensor(entry.expAvgSq.slice(), shape), false))
+        : null;
     }
   }
 

@@ -1,0 +1,164 @@
+/**
+ * The S-Seg model (method spec §3, §6): a MaskFormer without a class head — Swin backbone, FPN pixel decoder,
+ * DETR transformer decoder predicting N masks and N semantic embeddings — plus a from-scratch text transformer,
+ * an image and a text projector into one contrastive space, and the learnable logit scale. This file only wires
+ * the components (each in its own file) and holds the two configurations, `paper` and `tiny`.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Rng } from "../engine/rng.js";
+import { Module } from "../nn/module.js";
+import { maskformerPixelDecoder, PixelDecoder, type PixelDecoderConfig } from "./pixel-decoder.js";
+import { LogitScale, Projector, type ProjectorConfig, projectorPaper } from "./projector.js";
+import { type SwinConfig, SwinTransformer, swin_nano, swin_small } from "./swin.js";
+import { TextTransformer, type TextTransformerConfig, textTransformerPaper } from "./text-transformer.js";
+import {
+  maskformerTransformerDecoder,
+  TransformerPredictor,
+  type TransformerPredictorConfig,
+} from "./transformer-decoder.js";
+
+export interface SSegConfig {
+  name: string;
+  /** Side of the square training crop. */
+  imageSize: number;
+  backbone: SwinConfig;
+  pixelDecoder: Omit<PixelDecoderConfig, "inChannels">;
+  decoder: Omit<TransformerPredictorConfig, "inChannels" | "maskDim" | "embedDim">;
+  text: TextTransformerConfig;
+  /** Both projectors: query/text width → hidden → the shared embedding width. */
+  projector: Omit<ProjectorConfig, "inDim">;
+}
+
+/** The paper's sizes: Swin-S, 64 queries, 448², a 12 × 256 text transformer, 256→4096→256 projectors. */
+export const paper: SSegConfig = {
+  name: "paper",
+  imageSize: 448,
+  backbone: swin_small,
+  pixelDecoder: maskformerPixelDecoder,
+  decoder: { ...maskformerTransformerDecoder },
+  text: textTransformerPaper,
+  projector: { hiddenDim: projectorPaper.hiddenDim, outDim: projectorPaper.outDim },
+};
+
+/**
+ * Trains on 2 CPU cores: Swin-nano (32 channels, 2 blocks per stage) with 4-token windows, which tile the
+ * 32/16/8/4 grids of a 128² crop exactly (no padding); a 64-wide FPN and a 128-wide, 3-layer decoder with 24
+ * queries (3× the K = 8 pseudo-masks); a 4-layer, 128-wide text transformer; 512-wide projectors.
+ * The composites are 256² with objects of 35–80 % of the frame, so 128² crops keep them tens of pixels wide.
+ */
+export const tiny: SSegConfig = {
+  name: "tiny",
+  imageSize: 128,
+  backbone: { ...swin_nano, windowSize: 4 },
+  pixelDecoder: { convDim: 64, maskDim: 64, normGroups: 16 },
+  decoder: {
+    hiddenDim: 128,
+    heads: 4,
+    feedforwardDim: 512,
+    layers: 3,
+    queries: 24,
+    dropout: 0.1,
+    enforceInputProjection: false,
+  },
+  text: { ...textTransformerPaper, width: 128, layers: 4, heads: 2 },
+  projector: { hiddenDim: 512, outDim: 128 },
+};
+
+export const CONFIGS: Record<string, SSegConfig> = { paper, tiny };
+
+/** What the image side produces for one batch. */
+export interface ImageOutputs {
+  /** Mask logits of every decoder layer, first layer first, each [B, Q, S/4, S/4]. */
+  layerMasks: tf.Tensor4D[];
+  /** The last layer's semantic embedding of each query: [B, Q, D]. */
+  queryEmbeddings: tf.Tensor3D;
+}
+
+export class SSegModel extends Module {
+  readonly backbone: SwinTransformer;
+  readonly pixelDecoder: PixelDecoder;
+  readonly predictor: TransformerPredictor;
+  readonly textEncoder: TextTransformer;
+  readonly imageProjector: Projector;
+  readonly textProjector: Projector;
+  readonly logitScale: LogitScale;
+
+  constructor(
+    readonly config: SSegConfig,
+    options: { seed?: number } = {},
+  ) {
+    super();
+    const rng = new Rng(options.seed ?? 0);
+    this.backbone = this.module("backbone", new SwinTransformer(config.backbone, { rng }));
+    const channels = this.backbone.outputShape();
+    this.pixelDecoder = this.module(
+      "sem_seg_head.pixel_decoder",
+      new PixelDecoder(
+        {
+          ...config.pixelDecoder,
+          inChannels: [
+            channels.res2.channels,
+            channels.res3.channels,
+            channels.res4.channels,
+            channels.res5.channels,
+          ],
+        },
+        { rng },
+      ),
+    );
+    const embedDim = config.decoder.hiddenDim;
+    this.predictor = this.module(
+      "sem_seg_head.predictor",
+      new TransformerPredictor(
+        {
+          ...config.decoder,
+          inChannels: channels.res5.channels,
+          maskDim: config.pixelDecoder.maskDim,
+          embedDim,
+        },
+        { rng },
+      ),
+    );
+    this.textEncoder = this.module("text_encoder", new TextTransformer(config.text, { rng }));
+    this.imageProjector = this.module(
+      "img_projector",
+      new Projector({ inDim: embedDim, ...config.projector }, { rng }),
+    );
+    this.textProjector = this.module(
+      "text_projector",
+      new Projector({ inDim: config.text.width, ...config.projector }, { rng }),
+    );
+    this.logitScale = this.module("logit_scale", new LogitScale());
+  }
+
+  /** Images [B, S, S, 3] (ImageNet-normalised) → every layer's mask logits and the queries' embeddings. */
+  forwardImages(images: tf.Tensor4D, options: { auxiliary?: boolean } = {}): ImageOutputs {
+    return tf.tidy(() => {
+      const features = this.backbone.forward(images);
+      const { maskFeatures } = this.pixelDecoder.forward(features);
+      const out = this.predictor.forward(features.res5, maskFeatures, options);
+      return { layerMasks: [...out.auxMasks, out.predMasks], queryEmbeddings: out.queryEmbeddings };
+    });
+  }
+
+  /** The image embedding of training: the mean of the N query embeddings, projected and L2-normalised: [B, E]. */
+  imageEmbedding(queryEmbeddings: tf.Tensor3D): tf.Tensor2D {
+    return tf.tidy(() => l2Normalize(this.imageProjector.forward(queryEmbeddings.mean(1))) as tf.Tensor2D);
+  }
+
+  /** Each query's embedding projected and L2-normalised, as at test time (GroupViT's `encode_image` feat): [B, Q, E]. */
+  queryEmbeddingsProjected(queryEmbeddings: tf.Tensor3D): tf.Tensor3D {
+    return tf.tidy(() => l2Normalize(this.imageProjector.forward(queryEmbeddings)) as tf.Tensor3D);
+  }
+
+  /** Token ids [B, T] → caption embeddings, projected and L2-normalised: [B, E]. */
+  textEmbedding(tokenIds: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(
+      () => l2Normalize(this.textProjector.forward(this.textEncoder.encode(tokenIds))) as tf.Tensor2D,
+    );
+  }
+}
+
+function l2Normalize(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => x.div(x.norm("euclidean", -1, true).maximum(1e-12)));
+}
