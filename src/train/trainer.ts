@@ -26,8 +26,8 @@ import { batchTensors, sSegLoss } from "./objective.js";
 import { AdamW, type AdamWState, cosineWithWarmup, weightDecayGroups } from "./optimizer.js";
 
 export interface TrainOptions {
-  /** Model configuration name (`tiny`, `paper`). */
-  config: string;
+  /** Model configuration: a name (`tiny`, `paper`) or the configuration itself. */
+  config: string | SSegConfig;
   /** Pair source: shards (`train/{00000..00019}.tar`), a captions .jsonl/.csv or its folder. */
   data: string;
   /** Run folder. */
@@ -126,7 +126,7 @@ function optimizerTensors(state: AdamWState): {
 
 /** Train (or resume) a run; returns when `steps` are done or the run is stopped. */
 export async function train(options: TrainOptions): Promise<TrainSummary> {
-  const config = CONFIGS[options.config];
+  const config = typeof options.config === "string" ? CONFIGS[options.config] : options.config;
   if (!config)
     throw new Error(
       `--config: unknown configuration "${options.config}"; expected ${Object.keys(CONFIGS).join(" | ")}`,

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { before, test } from "node:test";
+import { initEngine } from "../../src/engine/backend.js";
+import { type SSegConfig, tiny } from "../../src/model/sseg.js";
+import { loadCheckpoint } from "../../src/train/checkpoint.js";
+import { readLog } from "../../src/train/log.js";
+import { DEFAULT_TRAIN_OPTIONS, type TrainOptions, train } from "../../src/train/trainer.js";
+
+before(() => initEngine());
+
+const SAMPLE = `${new URL("../../../data/composites-sample/train/", import.meta.url).pathname}{00000..00002}.tar`;
+
+/** The tiny configuration shrunk further, so a few steps take seconds. */
+const micro: SSegConfig = {
+  ...tiny,
+  name: "micro",
+  imageSize: 64,
+  backbone: { ...tiny.backbone, embedDim: 16, depths: [1, 1, 2, 1], numHeads: [1, 1, 2, 2] },
+  pixelDecoder: { convDim: 16, maskDim: 16, normGroups: 4 },
+  decoder: { ...tiny.decoder, hiddenDim: 32, heads: 2, feedforwardDim: 64, layers: 2, queries: 6 },
+  text: { ...tiny.text, width: 32, layers: 1, heads: 1 },
+  projector: { hiddenDim: 32, outDim: 16 },
+};
+
+function options(out: string, overrides: Partial<TrainOptions> = {}): TrainOptions {
+  return {
+    ...DEFAULT_TRAIN_OPTIONS,
+    config: micro,
+    data: SAMPLE,
+    out,
+    steps: 4,
+    batchSize: 2,
+    warmupSteps: 1,
+    checkpointEvery: 100,
+    ...overrides,
+  };
+}
+
+test("training runs, logs every step, checkpoints atomically and draws its loss curve", async (t) => {
+  const out = await mkdtemp(join(tmpdir(), "sseg-train-"));
+  t.after(() => rm(out, { recursive: true, force: true }));
+  const summary = await train(options(out, { steps: 3, accumulate: 2 }));
+  assert.equal(summary.steps, 3);
+  assert.equal(summary.samplesSeen, 12, "3 steps × 2 micro-batches × 2 pairs");
+  const log = await readLog(join(out, "log.jsonl"));
+  assert.deepEqual(
+    log.map((r) => r.step),
+    [1, 2, 3],
+  );
+  for (const record of log) {
+    for (const name of ["total", "mask", "contrastive", "focal", "dice"])
+      assert.ok(Number.isFinite(record.losses[name]), `${name} at step ${record.step}`);
+  }
+  const checkpoint = await loadCheckpoint<{ samplesSeen: number }>(out);
+  assert.equal(checkpoint.state.step, 3);
+  assert.equal(checkpoint.state.samplesSeen, 12);
+  assert.ok(checkpoint.model.has("sem_seg_head.predictor.query_embed.weight"));
+  assert.ok((await readFile(join(out, "loss.png"))).length > 1000);
+});
+
+test("a stopped run resumed from its checkpoint continues exactly like an uninterrupted run", async (t) => {
+  const root = await mkdtemp(join(tmpdir(), "sseg-resume-"));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const whole = join(root, "whole");
+  const split = join(root, "split");
+  await train(options(whole));
+  let steps = 0;
+  const stopped = await train(options(split, { onStep: () => steps++, shouldStop: () => steps >= 2 }));
+  assert.equal(stopped.stoppedEarly, true);
+  assert.equal(stopped.steps, 2);
+  await train(options(split, { resume: true }));
+  const expected = await readLog(join(whole, "log.jsonl"));
+  const resumed = await readLog(join(split, "log.jsonl"));
+  assert.deepEqual(
+    resumed.map((r) => [r.step, r.losses, r.gradNorm]),
+    expected.map((r) => [r.step, r.losses, r.gradNorm]),
+  );
+  const a = await loadCheckpoint(whole);
+  const b = await loadCheckpoint(split);
+  for (const [name, tensor] of a.model) assert.deepEqual(b.model.get(name)?.data, tensor.data, name);
+  await assert.rejects(
+    train(options(join(root, "empty"), { resume: true })),
+    /has no checkpoint to resume from/,
+  );
+});
