@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
 import { registerData } from "./data.js";
 import { registerDemo } from "./demo.js";
+import { registerEval } from "./eval.js";
 import { registerPseudo } from "./pseudo.js";
 import { registerTrain } from "./train.js";
 
@@ -13,11 +14,6 @@ const PLANNED: [name: string, summary: string, owner: string][] = [
     "segment",
     "segment images with any list of class names (label PNGs, overlays, JSON)",
     "inference issue (#8)",
-  ],
-  [
-    "eval",
-    "score a checkpoint on a segmentation dataset (mmseg mIoU)",
-    "inference and evaluation issue (#8)",
   ],
   ["selftrain", "S-Seg+: self-train a UperNet on S-Seg's own pseudo-labels", "S-Seg+ issue (#11)"],
 ];
@@ -38,6 +34,7 @@ export function buildProgram(): Command {
   registerPseudo(program);
   registerData(program);
   registerTrain(program);
+  registerEval(program);
   for (const [name, summary, owner] of PLANNED) {
     program
       .command(name)
