@@ -1,7 +1,8 @@
 /**
  * MaskFormer's pixel decoder: `BasePixelDecoder`, a plain FPN from the backbone's four maps (strides 4–32) to
- * per-pixel **mask features** at stride 4. Ported from facebookresearch/MaskFormer
- * `mask_former/modeling/heads/pixel_decoder.py` (Apache-2.0), with detectron2's `Conv2d`-with-norm wrapper.
+ * per-pixel **mask features** at stride 4. Re-expressed from MaskFormer's design (CC BY-NC 4.0, not copied;
+ * facebookresearch/MaskFormer `mask_former/modeling/heads/pixel_decoder.py`), with the behaviour of detectron2's
+ * `Conv2d`-with-norm wrapper (Apache-2.0).
  * Parameter names are MaskFormer's (`adapter_{1,2,3}`, `layer_{1..4}`, each with `.norm`, and `mask_features`;
  * prefix `sem_seg_head.pixel_decoder.` in a MaskFormer checkpoint), so its weights load with `loadStateDict`.
  * Maps are channels-last ([B, H, W, C]); weights keep PyTorch's layout.

@@ -2,8 +2,9 @@
  * MaskFormer's transformer decoder (`TransformerPredictor`): N learned queries attend to the backbone's res5
  * through a 6-layer DETR decoder; each layer's output, through a shared LayerNorm, becomes one mask embedding
  * per query (mask logits = embedding · per-pixel mask features) and, for S-Seg, one semantic embedding per query.
- * Ported from facebookresearch/MaskFormer `mask_former/modeling/transformer/{transformer,transformer_predictor,
- * position_encoding}.py` (Apache-2.0), themselves from facebookresearch/detr, with MaskFormer's settings:
+ * Re-expressed from MaskFormer's design (CC BY-NC 4.0, not copied; facebookresearch/MaskFormer
+ * `mask_former/modeling/transformer/{transformer,transformer_predictor,position_encoding}.py`) and from the DETR
+ * decoder and position encoding it reuses (facebookresearch/detr, Apache-2.0), with MaskFormer's settings:
  * post-norm, no encoder layers (memory = the projected res5), return_intermediate (deep supervision).
  * Parameter names are MaskFormer's (`transformer.decoder.layers.{i}.…`, `transformer.decoder.norm`,
  * `query_embed`, `input_proj`, `mask_embed.layers.{i}`; prefix `sem_seg_head.predictor.` in a checkpoint), so a

@@ -1,6 +1,13 @@
 """PyTorch references for src/model/pixel-decoder.ts and src/model/transformer-decoder.ts: MaskFormer's head
-(BasePixelDecoder + TransformerPredictor), copied below from facebookresearch/MaskFormer, with S-Seg's change:
-no class head, a per-query `semantic_embed` Linear in its place.
+(its per-pixel FPN decoder and transformer predictor) with S-Seg's change: no class head, a per-query
+`semantic_embed` Linear in its place.
+
+Licensing. No MaskFormer code is copied: MaskFormer's own code is CC BY-NC 4.0 (its README), so the pixel
+decoder, the predictor and the encoder-less transformer wrapper below are re-expressed from MaskFormer's design
+(CC BY-NC 4.0, not copied), with the same modules, state-dict names and order of operations. The conv-with-norm
+module and its initialisation are likewise written here after the behaviour of detectron2's Conv2d and fvcore's
+c2_xavier_fill (both Apache-2.0). The only copied code is DETR's (facebookresearch/detr, Apache-2.0), verbatim and
+attributed where it appears.
 
 Writes two files:
   test/fixtures/model/maskformer_head.safetensors  a small seeded head in eval mode: its weight manifest (the
@@ -22,6 +29,7 @@ TypeScript tensors are (channels-last mask features), so they are not stored:
 import copy
 import json
 import math
+from collections import namedtuple
 from typing import Optional
 
 import numpy as np
@@ -35,111 +43,49 @@ from vit_fixtures import counter_uniform, load_manifest
 OUT = FIXTURES / "model"
 
 # ---------------------------------------------------------------------------------------------------------------
-# detectron2 (Copyright (c) Facebook, Inc. and its affiliates, Apache-2.0): the two pieces the head needs, in
-# their smallest form with the same state-dict names. layers/wrappers.py Conv2d: a torch Conv2d holding an
-# optional `norm` module (keys `weight`, `bias`, `norm.weight`, `norm.bias`) and an activation; get_norm("GN", c)
-# is nn.GroupNorm(32, c) (a group count is a parameter here so tiny widths work). fvcore's c2_xavier_fill.
+# Building blocks with detectron2's state-dict layout, written here (not copied): ConvNormAct behaves as
+# detectron2's layers/wrappers.py Conv2d (a torch Conv2d owning an optional `norm` module, so its keys are
+# `weight`, `bias`, `norm.weight`, `norm.bias`, followed by an optional activation), and caffe2_xavier_ as fvcore's
+# c2_xavier_fill. detectron2's get_norm("GN", c) is nn.GroupNorm(32, c); the group count is a parameter here so
+# tiny widths work. A tuple (tensors, mask) stands in for DETR's NestedTensor, the input of its position encoding.
+
+NestedTensor = namedtuple("NestedTensor", ["tensors", "mask"])
 
 
-class Conv2d(nn.Conv2d):
-    def __init__(self, *args, **kwargs):
-        norm = kwargs.pop("norm", None)
-        activation = kwargs.pop("activation", None)
-        super().__init__(*args, **kwargs)
+class ConvNormAct(nn.Conv2d):
+    """A 2-D convolution, then `norm` (a module or None), then `act` (a function or None)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, *, padding=0, bias=True, norm=None, act=None):
+        super().__init__(in_channels, out_channels, kernel_size, padding=padding, bias=bias)
         self.norm = norm
-        self.activation = activation
+        self.act = act
 
     def forward(self, x):
-        x = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        out = super().forward(x)
         if self.norm is not None:
-            x = self.norm(x)
-        if self.activation is not None:
-            x = self.activation(x)
-        return x
+            out = self.norm(out)
+        return out if self.act is None else self.act(out)
 
 
-def c2_xavier_fill(module: nn.Module) -> None:
-    nn.init.kaiming_uniform_(module.weight, a=1)
-    if module.bias is not None:
-        nn.init.constant_(module.bias, 0)
+def caffe2_xavier_(conv: nn.Conv2d) -> None:
+    """Caffe2's "XavierFill" is PyTorch's kaiming-uniform with a = 1 (bound √(3 / fan_in)); biases start at 0."""
+    nn.init.kaiming_uniform_(conv.weight, a=1)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# From facebookresearch/MaskFormer (Copyright (c) Facebook, Inc. and its affiliates, Apache-2.0), itself modified
-# from facebookresearch/detr: mask_former/modeling/heads/pixel_decoder.py (BasePixelDecoder),
-# transformer/position_encoding.py, transformer/transformer.py, transformer/transformer_predictor.py. Unchanged
-# except: no detectron2 config plumbing (input_shape is {name: (channels, stride)}, norm is a group count);
-# post-norm only (MaskFormer's PRE_NORM is False) and no attention masks (MaskFormer passes none); no encoder
-# (ENC_LAYERS = 0: the encoder is an empty loop with no norm, so memory is the projected input); the predictor
-# always returns every layer (DEEP_SUPERVISION = True) and its class_embed is replaced by semantic_embed.
-
-
-class BasePixelDecoder(nn.Module):
-    def __init__(self, input_shape, *, conv_dim: int, mask_dim: int, norm_groups: int):
-        super().__init__()
-
-        input_shape = sorted(input_shape.items(), key=lambda x: x[1][1])
-        self.in_features = [k for k, v in input_shape]  # starting from "res2" to "res5"
-        feature_channels = [v[0] for k, v in input_shape]
-
-        lateral_convs = []
-        output_convs = []
-
-        use_bias = False  # norm == "GN"
-        for idx, in_channels in enumerate(feature_channels):
-            if idx == len(self.in_features) - 1:
-                output_norm = nn.GroupNorm(norm_groups, conv_dim)
-                output_conv = Conv2d(
-                    in_channels, conv_dim, kernel_size=3, stride=1, padding=1, bias=use_bias,
-                    norm=output_norm, activation=F.relu,
-                )
-                c2_xavier_fill(output_conv)
-                self.add_module("layer_{}".format(idx + 1), output_conv)
-
-                lateral_convs.append(None)
-                output_convs.append(output_conv)
-            else:
-                lateral_norm = nn.GroupNorm(norm_groups, conv_dim)
-                output_norm = nn.GroupNorm(norm_groups, conv_dim)
-
-                lateral_conv = Conv2d(in_channels, conv_dim, kernel_size=1, bias=use_bias, norm=lateral_norm)
-                output_conv = Conv2d(
-                    conv_dim, conv_dim, kernel_size=3, stride=1, padding=1, bias=use_bias,
-                    norm=output_norm, activation=F.relu,
-                )
-                c2_xavier_fill(lateral_conv)
-                c2_xavier_fill(output_conv)
-                self.add_module("adapter_{}".format(idx + 1), lateral_conv)
-                self.add_module("layer_{}".format(idx + 1), output_conv)
-
-                lateral_convs.append(lateral_conv)
-                output_convs.append(output_conv)
-        # Place convs into top-down order (from low to high resolution)
-        # to make the top-down computation in forward clearer.
-        self.lateral_convs = lateral_convs[::-1]
-        self.output_convs = output_convs[::-1]
-
-        self.mask_dim = mask_dim
-        self.mask_features = Conv2d(conv_dim, mask_dim, kernel_size=3, stride=1, padding=1)
-        c2_xavier_fill(self.mask_features)
-
-    def forward_features(self, features):
-        # Reverse feature maps into top-down order (from low to high resolution)
-        for idx, f in enumerate(self.in_features[::-1]):
-            x = features[f]
-            lateral_conv = self.lateral_convs[idx]
-            output_conv = self.output_convs[idx]
-            if lateral_conv is None:
-                y = output_conv(x)
-            else:
-                cur_fpn = lateral_conv(x)
-                # Following FPN implementation, we use nearest upsampling here
-                y = cur_fpn + F.interpolate(y, size=cur_fpn.shape[-2:], mode="nearest")
-                y = output_conv(y)
-        return self.mask_features(y), None
+# Copied verbatim from facebookresearch/detr (Copyright (c) Facebook, Inc. and its affiliates. All Rights
+# Reserved; Apache License 2.0), commit 29901c5: models/position_encoding.py PositionEmbeddingSine;
+# models/transformer.py TransformerDecoder, TransformerDecoderLayer, _get_clones, _get_activation_fn; models/detr.py
+# MLP. (MaskFormer reuses these with formatting changes only; here they are taken from DETR itself.)
 
 
 class PositionEmbeddingSine(nn.Module):
+    """
+    This is a more standard version of the position embedding, very similar to the one
+    used by the Attention is all you need paper, generalized to work on images.
+    """
     def __init__(self, num_pos_feats=64, temperature=10000, normalize=False, scale=None):
         super().__init__()
         self.num_pos_feats = num_pos_feats
@@ -151,9 +97,10 @@ class PositionEmbeddingSine(nn.Module):
             scale = 2 * math.pi
         self.scale = scale
 
-    def forward(self, x, mask=None):
-        if mask is None:
-            mask = torch.zeros((x.size(0), x.size(2), x.size(3)), device=x.device, dtype=torch.bool)
+    def forward(self, tensor_list: NestedTensor):
+        x = tensor_list.tensors
+        mask = tensor_list.mask
+        assert mask is not None
         not_mask = ~mask
         y_embed = not_mask.cumsum(1, dtype=torch.float32)
         x_embed = not_mask.cumsum(2, dtype=torch.float32)
@@ -173,41 +120,8 @@ class PositionEmbeddingSine(nn.Module):
         return pos
 
 
-class Transformer(nn.Module):
-    def __init__(self, d_model=512, nhead=8, num_decoder_layers=6, dim_feedforward=2048, dropout=0.1,
-                 activation="relu", return_intermediate_dec=False):
-        super().__init__()
-
-        decoder_layer = TransformerDecoderLayer(d_model, nhead, dim_feedforward, dropout, activation)
-        decoder_norm = nn.LayerNorm(d_model)
-        self.decoder = TransformerDecoder(
-            decoder_layer, num_decoder_layers, decoder_norm, return_intermediate=return_intermediate_dec,
-        )
-
-        self._reset_parameters()
-
-        self.d_model = d_model
-        self.nhead = nhead
-
-    def _reset_parameters(self):
-        for p in self.parameters():
-            if p.dim() > 1:
-                nn.init.xavier_uniform_(p)
-
-    def forward(self, src, mask, query_embed, pos_embed):
-        # flatten NxCxHxW to HWxNxC
-        bs, c, h, w = src.shape
-        src = src.flatten(2).permute(2, 0, 1)
-        pos_embed = pos_embed.flatten(2).permute(2, 0, 1)
-        query_embed = query_embed.unsqueeze(1).repeat(1, bs, 1)
-
-        tgt = torch.zeros_like(query_embed)
-        memory = src  # the encoder has 0 layers and no norm
-        hs = self.decoder(tgt, memory, memory_key_padding_mask=mask, pos=pos_embed, query_pos=query_embed)
-        return hs.transpose(1, 2), memory.permute(1, 2, 0).view(bs, c, h, w)
-
-
 class TransformerDecoder(nn.Module):
+
     def __init__(self, decoder_layer, num_layers, norm=None, return_intermediate=False):
         super().__init__()
         self.layers = _get_clones(decoder_layer, num_layers)
@@ -215,15 +129,23 @@ class TransformerDecoder(nn.Module):
         self.norm = norm
         self.return_intermediate = return_intermediate
 
-    def forward(self, tgt, memory, memory_key_padding_mask: Optional[Tensor] = None,
-                pos: Optional[Tensor] = None, query_pos: Optional[Tensor] = None):
+    def forward(self, tgt, memory,
+                tgt_mask: Optional[Tensor] = None,
+                memory_mask: Optional[Tensor] = None,
+                tgt_key_padding_mask: Optional[Tensor] = None,
+                memory_key_padding_mask: Optional[Tensor] = None,
+                pos: Optional[Tensor] = None,
+                query_pos: Optional[Tensor] = None):
         output = tgt
 
         intermediate = []
 
         for layer in self.layers:
-            output = layer(output, memory, memory_key_padding_mask=memory_key_padding_mask, pos=pos,
-                           query_pos=query_pos)
+            output = layer(output, memory, tgt_mask=tgt_mask,
+                           memory_mask=memory_mask,
+                           tgt_key_padding_mask=tgt_key_padding_mask,
+                           memory_key_padding_mask=memory_key_padding_mask,
+                           pos=pos, query_pos=query_pos)
             if self.return_intermediate:
                 intermediate.append(self.norm(output))
 
@@ -240,7 +162,9 @@ class TransformerDecoder(nn.Module):
 
 
 class TransformerDecoderLayer(nn.Module):
-    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu"):
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1,
+                 activation="relu", normalize_before=False):
         super().__init__()
         self.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout)
         self.multihead_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout)
@@ -256,23 +180,28 @@ class TransformerDecoderLayer(nn.Module):
         self.dropout2 = nn.Dropout(dropout)
         self.dropout3 = nn.Dropout(dropout)
 
-        self.activation = F.relu
+        self.activation = _get_activation_fn(activation)
+        self.normalize_before = normalize_before
 
     def with_pos_embed(self, tensor, pos: Optional[Tensor]):
         return tensor if pos is None else tensor + pos
 
-    def forward(self, tgt, memory, memory_key_padding_mask: Optional[Tensor] = None,
-                pos: Optional[Tensor] = None, query_pos: Optional[Tensor] = None):
+    def forward_post(self, tgt, memory,
+                     tgt_mask: Optional[Tensor] = None,
+                     memory_mask: Optional[Tensor] = None,
+                     tgt_key_padding_mask: Optional[Tensor] = None,
+                     memory_key_padding_mask: Optional[Tensor] = None,
+                     pos: Optional[Tensor] = None,
+                     query_pos: Optional[Tensor] = None):
         q = k = self.with_pos_embed(tgt, query_pos)
-        tgt2 = self.self_attn(q, k, value=tgt)[0]
+        tgt2 = self.self_attn(q, k, value=tgt, attn_mask=tgt_mask,
+                              key_padding_mask=tgt_key_padding_mask)[0]
         tgt = tgt + self.dropout1(tgt2)
         tgt = self.norm1(tgt)
-        tgt2 = self.multihead_attn(
-            query=self.with_pos_embed(tgt, query_pos),
-            key=self.with_pos_embed(memory, pos),
-            value=memory,
-            key_padding_mask=memory_key_padding_mask,
-        )[0]
+        tgt2 = self.multihead_attn(query=self.with_pos_embed(tgt, query_pos),
+                                   key=self.with_pos_embed(memory, pos),
+                                   value=memory, attn_mask=memory_mask,
+                                   key_padding_mask=memory_key_padding_mask)[0]
         tgt = tgt + self.dropout2(tgt2)
         tgt = self.norm2(tgt)
         tgt2 = self.linear2(self.dropout(self.activation(self.linear1(tgt))))
@@ -280,57 +209,60 @@ class TransformerDecoderLayer(nn.Module):
         tgt = self.norm3(tgt)
         return tgt
 
+    def forward_pre(self, tgt, memory,
+                    tgt_mask: Optional[Tensor] = None,
+                    memory_mask: Optional[Tensor] = None,
+                    tgt_key_padding_mask: Optional[Tensor] = None,
+                    memory_key_padding_mask: Optional[Tensor] = None,
+                    pos: Optional[Tensor] = None,
+                    query_pos: Optional[Tensor] = None):
+        tgt2 = self.norm1(tgt)
+        q = k = self.with_pos_embed(tgt2, query_pos)
+        tgt2 = self.self_attn(q, k, value=tgt2, attn_mask=tgt_mask,
+                              key_padding_mask=tgt_key_padding_mask)[0]
+        tgt = tgt + self.dropout1(tgt2)
+        tgt2 = self.norm2(tgt)
+        tgt2 = self.multihead_attn(query=self.with_pos_embed(tgt2, query_pos),
+                                   key=self.with_pos_embed(memory, pos),
+                                   value=memory, attn_mask=memory_mask,
+                                   key_padding_mask=memory_key_padding_mask)[0]
+        tgt = tgt + self.dropout2(tgt2)
+        tgt2 = self.norm3(tgt)
+        tgt2 = self.linear2(self.dropout(self.activation(self.linear1(tgt2))))
+        tgt = tgt + self.dropout3(tgt2)
+        return tgt
+
+    def forward(self, tgt, memory,
+                tgt_mask: Optional[Tensor] = None,
+                memory_mask: Optional[Tensor] = None,
+                tgt_key_padding_mask: Optional[Tensor] = None,
+                memory_key_padding_mask: Optional[Tensor] = None,
+                pos: Optional[Tensor] = None,
+                query_pos: Optional[Tensor] = None):
+        if self.normalize_before:
+            return self.forward_pre(tgt, memory, tgt_mask, memory_mask,
+                                    tgt_key_padding_mask, memory_key_padding_mask, pos, query_pos)
+        return self.forward_post(tgt, memory, tgt_mask, memory_mask,
+                                 tgt_key_padding_mask, memory_key_padding_mask, pos, query_pos)
+
 
 def _get_clones(module, N):
     return nn.ModuleList([copy.deepcopy(module) for i in range(N)])
 
 
-class TransformerPredictor(nn.Module):
-    def __init__(self, in_channels, *, hidden_dim: int, num_queries: int, nheads: int, dropout: float,
-                 dim_feedforward: int, dec_layers: int, mask_dim: int, embed_dim: int,
-                 enforce_input_project: bool = False):
-        super().__init__()
-
-        # positional encoding
-        N_steps = hidden_dim // 2
-        self.pe_layer = PositionEmbeddingSine(N_steps, normalize=True)
-
-        transformer = Transformer(
-            d_model=hidden_dim, dropout=dropout, nhead=nheads, dim_feedforward=dim_feedforward,
-            num_decoder_layers=dec_layers, return_intermediate_dec=True,
-        )
-
-        self.num_queries = num_queries
-        self.transformer = transformer
-        hidden_dim = transformer.d_model
-
-        self.query_embed = nn.Embedding(num_queries, hidden_dim)
-
-        if in_channels != hidden_dim or enforce_input_project:
-            self.input_proj = Conv2d(in_channels, hidden_dim, kernel_size=1)
-            c2_xavier_fill(self.input_proj)
-        else:
-            self.input_proj = nn.Sequential()
-
-        # output FFNs (S-Seg: a semantic embedding per query where MaskFormer has class_embed)
-        self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
-        self.semantic_embed = nn.Linear(hidden_dim, embed_dim)
-
-    def forward(self, x, mask_features):
-        pos = self.pe_layer(x)
-
-        src = x
-        mask = None
-        hs, memory = self.transformer(self.input_proj(src), mask, self.query_embed.weight, pos)
-
-        # [l, bs, queries, embed]
-        mask_embed = self.mask_embed(hs)
-        outputs_seg_masks = torch.einsum("lbqc,bchw->lbqhw", mask_embed, mask_features)
-        return outputs_seg_masks, self.semantic_embed(hs)
+def _get_activation_fn(activation):
+    """Return an activation function given a string"""
+    if activation == "relu":
+        return F.relu
+    if activation == "gelu":
+        return F.gelu
+    if activation == "glu":
+        return F.glu
+    raise RuntimeError(F"activation should be relu/gelu, not {activation}.")
 
 
 class MLP(nn.Module):
-    """Very simple multi-layer perceptron (also called FFN)"""
+    """ Very simple multi-layer perceptron (also called FFN)"""
 
     def __init__(self, input_dim, hidden_dim, output_dim, num_layers):
         super().__init__()
@@ -343,7 +275,103 @@ class MLP(nn.Module):
             x = F.relu(layer(x)) if i < self.num_layers - 1 else layer(x)
         return x
 
-# End of the MaskFormer code.
+# End of the DETR code.
+# ---------------------------------------------------------------------------------------------------------------
+# MaskFormer's head, re-expressed from MaskFormer's design (CC BY-NC 4.0, not copied): written from the
+# architecture in the MaskFormer paper and the checkpoint layout (state-dict names), with MaskFormer's settings:
+# GroupNorm convs, post-norm decoder layers, no encoder layers (ENC_LAYERS = 0, so the memory is the projected
+# res5), every decoder layer's output returned (DEEP_SUPERVISION), no attention masks. The modules are created,
+# initialised and applied in the same order as in MaskFormer, so seeded weights and all results are the same.
+
+
+class PixelDecoder(nn.Module):
+    """An FPN without extra levels. Inputs {name: (channels, stride)}, finest first once sorted by stride: level
+    k = 1…n. The coarsest level n has only a 3×3 conv `layer_n`; every finer level k has a 1×1 lateral conv
+    `adapter_k` and a 3×3 conv `layer_k` (both conv → GroupNorm, the 3×3 ones then ReLU) and merges the coarser
+    result by nearest upsampling and addition. A 3×3 conv with bias, `mask_features`, maps level 1 to the
+    mask-feature width."""
+
+    def __init__(self, input_shape, *, conv_dim: int, mask_dim: int, norm_groups: int):
+        super().__init__()
+        levels = sorted(input_shape.items(), key=lambda item: item[1][1])
+        self.in_features = [name for name, _ in levels]  # res2 … res5
+        for level, (_, (channels, _stride)) in enumerate(levels, start=1):
+            if level < len(levels):
+                # both GroupNorms exist before either conv; convs are created, then both filled (RNG order)
+                lateral_gn, smooth_gn = nn.GroupNorm(norm_groups, conv_dim), nn.GroupNorm(norm_groups, conv_dim)
+                lateral = ConvNormAct(channels, conv_dim, 1, bias=False, norm=lateral_gn)
+                smooth = ConvNormAct(conv_dim, conv_dim, 3, padding=1, bias=False, norm=smooth_gn, act=F.relu)
+                caffe2_xavier_(lateral)
+                caffe2_xavier_(smooth)
+                self.add_module(f"adapter_{level}", lateral)
+            else:
+                smooth = ConvNormAct(channels, conv_dim, 3, padding=1, bias=False,
+                                     norm=nn.GroupNorm(norm_groups, conv_dim), act=F.relu)
+                caffe2_xavier_(smooth)
+            self.add_module(f"layer_{level}", smooth)
+        self.mask_features = ConvNormAct(conv_dim, mask_dim, 3, padding=1)
+        caffe2_xavier_(self.mask_features)
+
+    def forward(self, features):
+        """{name: [B, C, H, W]} → mask features [B, mask_dim, H/4, W/4]."""
+        n = len(self.in_features)
+        y = getattr(self, f"layer_{n}")(features[self.in_features[n - 1]])
+        for level in range(n - 1, 0, -1):  # coarse to fine
+            skip = getattr(self, f"adapter_{level}")(features[self.in_features[level - 1]])
+            y = getattr(self, f"layer_{level}")(skip + F.interpolate(y, size=skip.shape[-2:], mode="nearest"))
+        return self.mask_features(y)
+
+
+class DecoderOnlyTransformer(nn.Module):
+    """DETR's decoder (post-norm, shared final LayerNorm on every layer's output) without an encoder: the memory
+    is the input map itself. Xavier-uniform init of every matrix, as DETR's Transformer does."""
+
+    def __init__(self, d_model: int, nhead: int, num_layers: int, dim_feedforward: int, dropout: float):
+        super().__init__()
+        layer = TransformerDecoderLayer(d_model, nhead, dim_feedforward, dropout, "relu", False)
+        self.decoder = TransformerDecoder(layer, num_layers, nn.LayerNorm(d_model), return_intermediate=True)
+        for p in self.parameters():
+            if p.dim() > 1:
+                nn.init.xavier_uniform_(p)
+
+    def forward(self, src, pos, queries):
+        """src, pos [B, C, H, W]; queries [Q, C] → every layer's query states [L, B, Q, C]."""
+        batch = src.shape[0]
+        memory = src.flatten(2).permute(2, 0, 1)  # sequence-first [H·W, B, C]
+        memory_pos = pos.flatten(2).permute(2, 0, 1)
+        query_pos = queries.unsqueeze(1).repeat(1, batch, 1)  # [Q, B, C]
+        states = self.decoder(torch.zeros_like(query_pos), memory, pos=memory_pos, query_pos=query_pos)
+        return states.transpose(1, 2)
+
+
+class Predictor(nn.Module):
+    """Learned queries read res5 (projected to hidden_dim by a 1×1 conv when the widths differ, with the sine
+    position encoding of its grid as keys' positions); each layer's query states give mask embeddings (a 3-layer
+    MLP) dotted with the mask features, and S-Seg's semantic embeddings (one Linear)."""
+
+    def __init__(self, in_channels, *, hidden_dim: int, num_queries: int, nheads: int, dropout: float,
+                 dim_feedforward: int, dec_layers: int, mask_dim: int, embed_dim: int):
+        super().__init__()
+        self.pe_layer = PositionEmbeddingSine(hidden_dim // 2, normalize=True)
+        self.transformer = DecoderOnlyTransformer(hidden_dim, nheads, dec_layers, dim_feedforward, dropout)
+        self.query_embed = nn.Embedding(num_queries, hidden_dim)
+        if in_channels == hidden_dim:
+            self.input_proj = nn.Identity()
+        else:
+            self.input_proj = ConvNormAct(in_channels, hidden_dim, 1)
+            caffe2_xavier_(self.input_proj)
+        self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
+        self.semantic_embed = nn.Linear(hidden_dim, embed_dim)
+
+    def forward(self, res5, mask_features):
+        """→ mask logits [L, B, Q, H/4, W/4] and semantic embeddings [L, B, Q, embed_dim]."""
+        no_padding = torch.zeros((res5.shape[0], res5.shape[2], res5.shape[3]), dtype=torch.bool, device=res5.device)
+        pos = self.pe_layer(NestedTensor(res5, no_padding))
+        states = self.transformer(self.input_proj(res5), pos, self.query_embed.weight)
+        masks = torch.einsum("lbqc,bchw->lbqhw", self.mask_embed(states), mask_features)
+        return masks, self.semantic_embed(states)
+
+# End of the re-expressed MaskFormer head.
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -355,15 +383,15 @@ class Head(nn.Module):
         super().__init__()
         strides = (4, 8, 16, 32)
         shapes = {f"res{i + 2}": (c, s) for i, (c, s) in enumerate(zip(cfg["backbone_channels"], strides))}
-        self.pixel_decoder = BasePixelDecoder(shapes, conv_dim=cfg["conv_dim"], mask_dim=cfg["mask_dim"],
-                                              norm_groups=cfg["norm_groups"])
-        self.predictor = TransformerPredictor(
+        self.pixel_decoder = PixelDecoder(shapes, conv_dim=cfg["conv_dim"], mask_dim=cfg["mask_dim"],
+                                          norm_groups=cfg["norm_groups"])
+        self.predictor = Predictor(
             cfg["backbone_channels"][-1], hidden_dim=cfg["hidden_dim"], num_queries=cfg["num_queries"],
             nheads=cfg["nheads"], dropout=0.1, dim_feedforward=cfg["dim_feedforward"],
             dec_layers=cfg["dec_layers"], mask_dim=cfg["mask_dim"], embed_dim=cfg["embed_dim"])
 
     def forward(self, features):
-        mask_features, _ = self.pixel_decoder.forward_features(features)
+        mask_features = self.pixel_decoder(features)
         masks, embeddings = self.predictor(features["res5"], mask_features)
         return mask_features, masks, embeddings
 

@@ -1,14 +1,15 @@
 """PyTorch references for src/train/{matcher,losses,criterion}.ts: MaskFormer v1's Hungarian matcher and
 SetCriterion mask losses without the class term (S-Seg has no class head), and GroupViT's contrastive loss.
 
-Sources. MaskFormer is CC BY-NC 4.0 and GroupViT is under the NVIDIA Source Code License, so their code is
-re-expressed here with the same operations in the same order rather than copied; `dice_loss` and
-`sigmoid_focal_loss` follow DETR's versions (facebookresearch/detr models/segmentation.py, Apache-2.0), which
-MaskFormer reuses:
-  - facebookresearch/MaskFormer mask_former/modeling/matcher.py: batch_dice_loss, batch_sigmoid_focal_loss,
+Licensing. MaskFormer's own code is CC BY-NC 4.0 and GroupViT's is under the NVIDIA Source Code License, so none of
+it is copied here: the matching costs, the matcher, the per-layer loss selection and the criterion are re-expressed
+from MaskFormer's design (CC BY-NC 4.0, not copied), and the contrastive loss from GroupViT's design (NVIDIA Source
+Code License, not copied), with the same operations in the same order, so the fixtures are unchanged. The two loss
+functions MaskFormer takes from DETR, `dice_loss` and `sigmoid_focal_loss`, are copied verbatim from DETR itself
+(facebookresearch/detr models/segmentation.py, Apache-2.0). What is re-expressed, and from where:
+  - MaskFormer mask_former/modeling/matcher.py: batch_dice_loss, batch_sigmoid_focal_loss,
     HungarianMatcher.memory_efficient_forward (nearest-downsampled targets, scipy linear_sum_assignment);
-  - facebookresearch/MaskFormer mask_former/modeling/criterion.py: dice_loss, sigmoid_focal_loss,
-    SetCriterion.loss_masks and forward (aux losses, num_masks);
+  - MaskFormer mask_former/modeling/criterion.py: SetCriterion.loss_masks and forward (aux losses, num_masks);
   - NVlabs/GroupViT models/multi_label_contrastive.py: MultiLabelContrastive.loss on one process.
 
 Fixtures (test/fixtures/train/):
@@ -33,107 +34,143 @@ torch.manual_seed(0)
 FOCAL_WEIGHT, DICE_WEIGHT = 20.0, 1.0  # S-Seg / MaskFormer: cost_mask = mask_weight = 20, dice = 1
 
 
-# ---- matcher.py (class cost removed) ----
+# ---- matching (MaskFormer's matcher without the class cost; re-expressed, not copied) ----
 
-def batch_dice_cost(inputs, targets):
-    """[Q, P] logits × [K, P] targets → [Q, K] dice costs."""
-    inputs = inputs.sigmoid().flatten(1)
-    numerator = 2 * torch.einsum("nc,mc->nm", inputs, targets)
-    denominator = inputs.sum(-1)[:, None] + targets.sum(-1)[None, :]
-    return 1 - (numerator + 1) / (denominator + 1)
+def pairwise_dice_cost(logits, targets):
+    """Dice loss of every prediction against every target: logits [Q, P], binary targets [K, P] → [Q, K],
+    1 − (2·Σ p·t + 1) / (Σ p + Σ t + 1) with p = σ(logits)."""
+    p = logits.sigmoid().flatten(1)
+    overlap = torch.einsum("nc,mc->nm", p, targets)
+    sizes = p.sum(-1)[:, None] + targets.sum(-1)[None, :]
+    return 1 - (2 * overlap + 1) / (sizes + 1)
 
 
-def batch_focal_cost(inputs, targets, alpha=0.25, gamma=2):
-    """[Q, P] logits × [K, P] targets → [Q, K] mean focal losses, as two matrix products."""
-    hw = inputs.shape[1]
-    prob = inputs.sigmoid()
-    focal_pos = ((1 - prob) ** gamma) * F.binary_cross_entropy_with_logits(
-        inputs, torch.ones_like(inputs), reduction="none") * alpha
-    focal_neg = (prob ** gamma) * F.binary_cross_entropy_with_logits(
-        inputs, torch.zeros_like(inputs), reduction="none") * (1 - alpha)
-    return (torch.einsum("nc,mc->nm", focal_pos, targets) + torch.einsum("nc,mc->nm", focal_neg, 1 - targets)) / hw
+def pairwise_focal_cost(logits, targets, alpha=0.25, gamma=2):
+    """Pixel-mean sigmoid focal loss of every prediction against every target, [Q, P] × [K, P] → [Q, K]. A pixel
+    costs α(1 − p)^γ·BCE(x, 1) where the target is 1 and (1 − α)p^γ·BCE(x, 0) where it is 0, so the sums over
+    pixels are two matrix products."""
+    p = logits.sigmoid()
+    if_foreground = (1 - p) ** gamma * F.binary_cross_entropy_with_logits(
+        logits, torch.ones_like(logits), reduction="none") * alpha
+    if_background = p ** gamma * F.binary_cross_entropy_with_logits(
+        logits, torch.zeros_like(logits), reduction="none") * (1 - alpha)
+    summed = torch.einsum("nc,mc->nm", if_foreground, targets) + torch.einsum("nc,mc->nm", if_background, 1 - targets)
+    return summed / logits.shape[1]
 
 
 @torch.no_grad()
 def match(pred_masks, targets):
-    """pred_masks [B, Q, h, w]; targets: per image [K, H, W]. Returns per-image (pred indices, target indices)
-    and the per-image cost matrices [Q, K]."""
+    """pred_masks [B, Q, h, w]; targets: per image [K, H, W]. Per image, the targets are shrunk to h×w (nearest)
+    and the cost 20·focal + 1·dice is assigned by scipy. Returns per-image (pred indices, target indices) and the
+    per-image cost matrices [Q, K]."""
     indices, costs = [], []
-    for b in range(pred_masks.shape[0]):
-        out_mask = pred_masks[b]
-        tgt_mask = F.interpolate(targets[b][:, None], size=out_mask.shape[-2:], mode="nearest")
-        out_mask = out_mask.flatten(1)
-        tgt_mask = tgt_mask[:, 0].flatten(1)
-        cost = FOCAL_WEIGHT * batch_focal_cost(out_mask, tgt_mask) + DICE_WEIGHT * batch_dice_cost(out_mask, tgt_mask)
-        cost = cost.reshape(out_mask.shape[0], -1)
+    for logits, image_targets in zip(pred_masks, targets):
+        shrunk = F.interpolate(image_targets[:, None], size=logits.shape[-2:], mode="nearest")
+        flat_logits, flat_targets = logits.flatten(1), shrunk[:, 0].flatten(1)
+        cost = FOCAL_WEIGHT * pairwise_focal_cost(flat_logits, flat_targets) + DICE_WEIGHT * pairwise_dice_cost(
+            flat_logits, flat_targets)
         costs.append(cost)
         rows, cols = linear_sum_assignment(cost)
         indices.append((torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)))
     return indices, costs
 
 
-# ---- criterion.py (DETR's loss functions; "masks" loss only) ----
+# ---- loss functions: copied verbatim from facebookresearch/detr models/segmentation.py (commit 29901c5;
+# Copyright (c) Facebook, Inc. and its affiliates. All Rights Reserved; Apache License 2.0) ----
 
-def dice_loss(inputs, targets, num_masks):
-    inputs = inputs.sigmoid().flatten(1)
-    numerator = 2 * (inputs * targets).sum(-1)
+def dice_loss(inputs, targets, num_boxes):
+    """
+    Compute the DICE loss, similar to generalized IOU for masks
+    Args:
+        inputs: A float tensor of arbitrary shape.
+                The predictions for each example.
+        targets: A float tensor with the same shape as inputs. Stores the binary
+                 classification label for each element in inputs
+                (0 for the negative class and 1 for the positive class).
+    """
+    inputs = inputs.sigmoid()
+    inputs = inputs.flatten(1)
+    numerator = 2 * (inputs * targets).sum(1)
     denominator = inputs.sum(-1) + targets.sum(-1)
     loss = 1 - (numerator + 1) / (denominator + 1)
-    return loss.sum() / num_masks
+    return loss.sum() / num_boxes
 
 
-def sigmoid_focal_loss(inputs, targets, num_masks, alpha=0.25, gamma=2):
+def sigmoid_focal_loss(inputs, targets, num_boxes, alpha: float = 0.25, gamma: float = 2):
+    """
+    Loss used in RetinaNet for dense detection: https://arxiv.org/abs/1708.02002.
+    Args:
+        inputs: A float tensor of arbitrary shape.
+                The predictions for each example.
+        targets: A float tensor with the same shape as inputs. Stores the binary
+                 classification label for each element in inputs
+                (0 for the negative class and 1 for the positive class).
+        alpha: (optional) Weighting factor in range (0,1) to balance
+                positive vs negative examples. Default = -1 (no weighting).
+        gamma: Exponent of the modulating factor (1 - p_t) to
+               balance easy vs hard examples.
+    Returns:
+        Loss tensor
+    """
     prob = inputs.sigmoid()
     ce_loss = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
     p_t = prob * targets + (1 - prob) * (1 - targets)
     loss = ce_loss * ((1 - p_t) ** gamma)
-    alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
-    return (alpha_t * loss).mean(1).sum() / num_masks
+
+    if alpha >= 0:
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        loss = alpha_t * loss
+
+    return loss.mean(1).sum() / num_boxes
+
+# ---- end of the DETR code ----
 
 
-def loss_masks(pred_masks, targets, indices, num_masks):
-    batch_idx = torch.cat([torch.full_like(src, i) for i, (src, _) in enumerate(indices)])
-    src_idx = torch.cat([src for src, _ in indices])
-    tgt_batch_idx = torch.cat([torch.full_like(tgt, i) for i, (_, tgt) in enumerate(indices)])
-    tgt_idx = torch.cat([tgt for _, tgt in indices])
-    src_masks = pred_masks[batch_idx, src_idx]
-    # MaskFormer pads the targets to one size with nested_tensor_from_tensor_list; ours already share one.
-    target_masks = torch.stack([F.pad(t, (0, 0, 0, 0, 0, max(len(u) for u in targets) - len(t))) for t in targets])
-    target_masks = target_masks[tgt_batch_idx, tgt_idx]
-    src_masks = F.interpolate(src_masks[:, None], size=target_masks.shape[-2:], mode="bilinear", align_corners=False)
-    src_masks = src_masks[:, 0].flatten(1)
-    target_masks = target_masks.flatten(1).view(src_masks.shape)
-    return {"loss_mask": sigmoid_focal_loss(src_masks, target_masks, num_masks),
-            "loss_dice": dice_loss(src_masks, target_masks, num_masks)}
+# ---- criterion (MaskFormer's SetCriterion, "masks" loss only; re-expressed, not copied) ----
+
+def matched_mask_losses(pred_masks, targets, indices, num_masks):
+    """One decoder layer's focal and dice losses over its matched pairs: each matched prediction (of [B, Q, h, w])
+    is upsampled bilinearly to its target's size and compared pixel by pixel. Pairs run image by image, in each
+    image in the matcher's order."""
+    image = torch.cat([torch.full_like(pred, b) for b, (pred, _) in enumerate(indices)])
+    query = torch.cat([pred for pred, _ in indices])
+    matched_targets = torch.cat([image_targets[tgt] for image_targets, (_, tgt) in zip(targets, indices)])
+    logits = pred_masks[image, query]
+    logits = F.interpolate(logits[:, None], size=matched_targets.shape[-2:], mode="bilinear", align_corners=False)
+    logits = logits[:, 0].flatten(1)
+    matched_targets = matched_targets.flatten(1)
+    return {"loss_mask": sigmoid_focal_loss(logits, matched_targets, num_masks),
+            "loss_dice": dice_loss(logits, matched_targets, num_masks)}
 
 
 def set_criterion(layer_logits, targets):
-    """SetCriterion.forward with aux outputs: the last layer unsuffixed, earlier layers `_i`."""
+    """Every layer matched and scored on its own, the losses normalised by the batch's target count (at least 1).
+    Keys as MaskFormer names them: the last layer's unsuffixed and first, then earlier layer i's with `_i`."""
     num_masks = max(float(sum(len(t) for t in targets)), 1.0)
-    all_indices, all_costs = [None] * len(layer_logits), [None] * len(layer_logits)
-    losses = {}
-    order = [len(layer_logits) - 1] + list(range(len(layer_logits) - 1))
-    for layer in order:
-        indices, costs = match(layer_logits[layer], targets)
-        all_indices[layer], all_costs[layer] = indices, costs
-        suffix = "" if layer == len(layer_logits) - 1 else f"_{layer}"
-        for k, v in loss_masks(layer_logits[layer], targets, indices, num_masks).items():
-            losses[k + suffix] = v
-    weights = {k: FOCAL_WEIGHT if k.startswith("loss_mask") else DICE_WEIGHT for k in losses}
-    total = sum(weights[k] * v for k, v in losses.items())
+    last = len(layer_logits) - 1
+    all_indices, all_costs, losses = [None] * (last + 1), [None] * (last + 1), {}
+    for layer in [last, *range(last)]:
+        all_indices[layer], all_costs[layer] = match(layer_logits[layer], targets)
+        suffix = "" if layer == last else f"_{layer}"
+        for name, value in matched_mask_losses(layer_logits[layer], targets, all_indices[layer], num_masks).items():
+            losses[name + suffix] = value
+    total = sum((FOCAL_WEIGHT if name.startswith("loss_mask") else DICE_WEIGHT) * value
+                for name, value in losses.items())
     return losses, total, all_indices, all_costs, num_masks
 
 
-# ---- GroupViT's contrastive loss, one process ----
+# ---- contrastive loss (GroupViT's, on one process; re-expressed, not copied) ----
 
 def contrastive_loss(image_x, text_x, logit_scale):
-    labels = torch.arange(image_x.shape[0])
-    image_x = F.normalize(image_x, dim=-1)
-    text_x = F.normalize(text_x, dim=-1)
-    logits_per_img = image_x @ text_x.t()
-    logits_per_text = text_x @ image_x.t()
+    """Symmetric InfoNCE over matching image/text rows: cosine similarities scaled by exp(θ) clamped at 100,
+    cross-entropy towards the diagonal from both sides, averaged."""
+    diagonal = torch.arange(image_x.shape[0])
+    z = F.normalize(image_x, dim=-1)
+    u = F.normalize(text_x, dim=-1)
+    image_to_text = z @ u.t()
+    text_to_image = u @ z.t()
     scale = torch.clamp(logit_scale.exp(), max=100)
-    return 0.5 * (F.cross_entropy(logits_per_img * scale, labels) + F.cross_entropy(logits_per_text * scale, labels))
+    return 0.5 * (F.cross_entropy(image_to_text * scale, diagonal) + F.cross_entropy(text_to_image * scale, diagonal))
 
 
 # ---- cases ----

@@ -1,4 +1,5 @@
-"""PyTorch references for src/model/swin.ts: MaskFormer's Swin Transformer backbone, copied below.
+"""PyTorch references for src/model/swin.ts: the Swin Transformer backbone MaskFormer uses, which is Microsoft's
+Swin Transformer code (MIT License), copied below with its notice. No MaskFormer code (CC BY-NC 4.0) is copied.
 
 Writes two files:
   test/fixtures/model/swin_embed24.safetensors  a seeded small Swin (embed 24, depths [2, 2, 2, 2], heads
@@ -32,11 +33,11 @@ from vit_fixtures import counter_uniform
 
 OUT = FIXTURES / "model"
 torch.manual_seed(0)
-warnings.filterwarnings("ignore", message="torch.meshgrid")  # MaskFormer's meshgrid call predates `indexing`
+warnings.filterwarnings("ignore", message="torch.meshgrid")  # Swin's meshgrid call predates `indexing`
 
 # ---------------------------------------------------------------------------------------------------------------
 # timm's DropPath, to_2tuple and trunc_normal_ (timm is not installed; Apache-2.0, Ross Wightman), as the
-# MaskFormer code below imports them.
+# Swin code below imports them.
 
 
 def drop_path(x, drop_prob: float = 0.0, training: bool = False):
@@ -65,12 +66,36 @@ def to_2tuple(x):
 trunc_normal_ = nn.init.trunc_normal_
 
 # ---------------------------------------------------------------------------------------------------------------
-# From facebookresearch/MaskFormer mask_former/modeling/backbone/swin.py: "Swin Transformer, Copyright (c) 2021
-# Microsoft, Licensed under The MIT License, Written by Ze Liu, Yutong Lin, Yixuan Wei; Modified by Bowen Cheng
-# from https://github.com/SwinTransformer/Swin-Transformer-Semantic-Segmentation/blob/main/mmseg/models/backbones/
-# swin_transformer.py". Unchanged except: docstrings shortened; left out are the detectron2 wrapper
-# D2SwinTransformer (config parsing, output_shape), _freeze_stages/train (frozen_stages=-1 makes them no-ops) and
-# init_weights (it defines _init_weights but never applies it).
+# Swin Transformer, Copyright (c) 2021 Microsoft, licensed under the MIT License, written by Ze Liu, Yutong Lin,
+# Yixuan Wei: SwinTransformer/Swin-Transformer-Semantic-Segmentation mmseg/models/backbones/swin_transformer.py,
+# taken in the black-formatted form of facebookresearch/MaskFormer mask_former/modeling/backbone/swin.py, which keeps
+# Microsoft's MIT header and which MaskFormer's README excludes from its CC BY-NC 4.0 licence. Only Microsoft's code
+# is kept: docstrings shortened; left out are the mmseg/detectron2 registration and wrappers (MaskFormer's
+# D2SwinTransformer), _freeze_stages/train (frozen_stages=-1 makes them no-ops) and init_weights (never called
+# here); SwinTransformer.forward returns Microsoft's tuple of stage outputs (MaskFormer's edit, a dict keyed
+# "res2"…"res5", is not taken; nhwc_outputs below names the stages).
+#
+# MIT License
+#
+# Copyright (c) 2021 Microsoft
+#
+# Permission is hereby granted, free of charge, to any person obtaining a copy
+# of this software and associated documentation files (the "Software"), to deal
+# in the Software without restriction, including without limitation the rights
+# to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+# copies of the Software, and to permit persons to whom the Software is
+# furnished to do so, subject to the following conditions:
+#
+# The above copyright notice and this permission notice shall be included in all
+# copies or substantial portions of the Software.
+#
+# THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+# IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+# FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+# AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+# LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+# OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+# SOFTWARE.
 
 
 class Mlp(nn.Module):
@@ -578,7 +603,7 @@ class SwinTransformer(nn.Module):
             x = x.flatten(2).transpose(1, 2)
         x = self.pos_drop(x)
 
-        outs = {}
+        outs = []
         for i in range(self.num_layers):
             layer = self.layers[i]
             x_out, H, W, x, Wh, Ww = layer(x, Wh, Ww)
@@ -588,11 +613,11 @@ class SwinTransformer(nn.Module):
                 x_out = norm_layer(x_out)
 
                 out = x_out.view(-1, H, W, self.num_features[i]).permute(0, 3, 1, 2).contiguous()
-                outs["res{}".format(i + 2)] = out
+                outs.append(out)
 
-        return outs
+        return tuple(outs)
 
-# End of the MaskFormer code.
+# End of the Swin Transformer code.
 # ---------------------------------------------------------------------------------------------------------------
 
 # MaskFormer's ADE20k configs (configs/ade20k-150/swin/maskformer_swin_{tiny,small}_bs16_160k.yaml) and ours.
@@ -639,7 +664,7 @@ def load_manifest(model: nn.Module, manifest: list) -> None:
 
 
 def nhwc_outputs(model: SwinTransformer, images: torch.Tensor) -> dict:
-    return {name: nchw_to_nhwc(t) for name, t in model(images).items()}
+    return {name: nchw_to_nhwc(t) for name, t in zip(STAGES, model(images))}  # stages res2…res5, strides 4…32
 
 
 def scalar_of(outputs: dict) -> torch.Tensor:

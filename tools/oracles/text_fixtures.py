@@ -1,5 +1,10 @@
 """PyTorch references for src/model/text-transformer.ts and src/model/projector.ts: GroupViT's TextTransformer
-(copied below from NVlabs/GroupViT) and its ProjectMLP.
+and its ProjectMLP.
+
+Licensing. GroupViT as a whole is under the NVIDIA Source Code License (non-commercial), so no GroupViT code is
+copied here: TextTransformer and ProjectMLP are re-expressed from GroupViT's structure (same modules, state-dict
+names, initialisation and order of operations). The blocks they build on are OpenAI CLIP's, copied verbatim from
+openai/CLIP under its MIT licence (notice below).
 
 Writes three files:
   test/fixtures/model/text_transformer_w64_l2.safetensors  a 2-layer, width-64, 2-head TextTransformer with the full
@@ -30,119 +35,131 @@ OUT = FIXTURES / "model"
 torch.manual_seed(0)
 
 # ---------------------------------------------------------------------------------------------------------------
-# From NVlabs/GroupViT models/utils.py and models/transformer.py (MIT License, Copyright (c) 2021 OpenAI, modified by
-# Jiarui Xu; the full notice is in those files), unchanged except: `heads` is an argument (GroupViT: width // 64) so a
-# narrow test model still has several heads, and the checkpointing, registry and Result wrappers are left out.
+# Copied verbatim from openai/CLIP clip/model.py (commit d05afc4): LayerNorm, QuickGELU, ResidualAttentionBlock,
+# Transformer. Their licence:
+#
+# MIT License
+#
+# Copyright (c) 2021 OpenAI
+#
+# Permission is hereby granted, free of charge, to any person obtaining a copy
+# of this software and associated documentation files (the "Software"), to deal
+# in the Software without restriction, including without limitation the rights
+# to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+# copies of the Software, and to permit persons to whom the Software is
+# furnished to do so, subject to the following conditions:
+#
+# The above copyright notice and this permission notice shall be included in all
+# copies or substantial portions of the Software.
+#
+# THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+# IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+# FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+# AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+# LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+# OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+# SOFTWARE.
+
+
+class LayerNorm(nn.LayerNorm):
+    """Subclass torch's LayerNorm to handle fp16."""
+
+    def forward(self, x: torch.Tensor):
+        orig_type = x.dtype
+        ret = super().forward(x.type(torch.float32))
+        return ret.type(orig_type)
 
 
 class QuickGELU(nn.Module):
-
     def forward(self, x: torch.Tensor):
         return x * torch.sigmoid(1.702 * x)
 
 
 class ResidualAttentionBlock(nn.Module):
-
     def __init__(self, d_model: int, n_head: int, attn_mask: torch.Tensor = None):
         super().__init__()
 
         self.attn = nn.MultiheadAttention(d_model, n_head)
-        self.ln_1 = nn.LayerNorm(d_model)
-        self.mlp = nn.Sequential(
-            OrderedDict([('c_fc', nn.Linear(d_model, d_model * 4)), ('gelu', QuickGELU()),
-                         ('c_proj', nn.Linear(d_model * 4, d_model))]))
-        self.ln_2 = nn.LayerNorm(d_model)
+        self.ln_1 = LayerNorm(d_model)
+        self.mlp = nn.Sequential(OrderedDict([
+            ("c_fc", nn.Linear(d_model, d_model * 4)),
+            ("gelu", QuickGELU()),
+            ("c_proj", nn.Linear(d_model * 4, d_model))
+        ]))
+        self.ln_2 = LayerNorm(d_model)
         self.attn_mask = attn_mask
 
-    def attention(self, x: torch.Tensor, key_padding_mask: torch.Tensor):
+    def attention(self, x: torch.Tensor):
         self.attn_mask = self.attn_mask.to(dtype=x.dtype, device=x.device) if self.attn_mask is not None else None
-        return self.attn(x, x, x, need_weights=False, attn_mask=self.attn_mask, key_padding_mask=key_padding_mask)[0]
+        return self.attn(x, x, x, need_weights=False, attn_mask=self.attn_mask)[0]
 
-    def forward(self, x: torch.Tensor, key_padding_mask=None):
-        x = x + self.attention(self.ln_1(x), key_padding_mask=key_padding_mask)
+    def forward(self, x: torch.Tensor):
+        x = x + self.attention(self.ln_1(x))
         x = x + self.mlp(self.ln_2(x))
         return x
 
 
 class Transformer(nn.Module):
-
     def __init__(self, width: int, layers: int, heads: int, attn_mask: torch.Tensor = None):
         super().__init__()
         self.width = width
         self.layers = layers
         self.resblocks = nn.Sequential(*[ResidualAttentionBlock(width, heads, attn_mask) for _ in range(layers)])
-        proj_std = (self.width**-0.5) * ((2 * self.layers)**-0.5)
-        attn_std = self.width**-0.5
-        fc_std = (2 * self.width)**-0.5
-        for block in self.resblocks:
-            nn.init.normal_(block.attn.in_proj_weight, std=attn_std)
-            nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
-            nn.init.normal_(block.mlp.c_fc.weight, std=fc_std)
-            nn.init.normal_(block.mlp.c_proj.weight, std=proj_std)
 
     def forward(self, x: torch.Tensor):
-        for resblock in self.resblocks:
-            x = resblock(x)
-        return x
+        return self.resblocks(x)
 
-
-class TextTransformer(nn.Module):
-
-    def __init__(
-        self,
-        context_length: int,
-        width: int,
-        layers: int,
-        vocab_size,
-        heads=None,
-    ):
-
-        super().__init__()
-        heads = heads or width // 64
-        self.context_length = context_length
-        self.width = width
-        self.transformer = Transformer(
-            width=width,
-            layers=layers,
-            heads=heads,
-            attn_mask=self.build_attention_mask())
-
-        self.positional_embedding = nn.Parameter(torch.empty(self.context_length, width))
-        self.ln_final = nn.LayerNorm(width)
-        self.token_embedding = nn.Embedding(vocab_size, width)
-        nn.init.normal_(self.token_embedding.weight, std=0.02)
-
-        # initialization
-        nn.init.normal_(self.positional_embedding, std=0.01)
-
-    def build_attention_mask(self):
-        # lazily create causal attention mask, with full attention between the vision tokens
-        # pytorch uses additive attention mask; fill with -inf
-        mask = torch.empty(self.context_length, self.context_length)
-        mask.fill_(float('-inf'))
-        mask.triu_(1)  # zero out the lower diagonal
-        return mask
-
-    def forward(self, text):
-        x = self.token_embedding(text)
-        x = x + self.positional_embedding
-        x = x.permute(1, 0, 2)  # NLD -> LND
-        x = self.transformer(x)
-        x = x.permute(1, 0, 2)  # LND -> NLD
-        x = self.ln_final(x)
-
-        # x.shape = [batch_size, n_ctx, transformer.width]
-        # take features from the eot embedding (eot_token is the highest number in each sequence)
-        x = x[torch.arange(x.shape[0]), text.argmax(dim=-1)]
-        return x
-
-# End of the GroupViT/CLIP code.
+# End of the CLIP code.
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def init_text_transformer(transformer: Transformer) -> None:
+    """CLIP's initialisation of its text transformer's matrices (CLIP.initialize_parameters, the part for
+    `transformer`): normal, std width^-1/2 for the attention input projections, (2·width)^-1/2 for the MLP's first
+    layer, and width^-1/2 · (2·layers)^-1/2 for the two output projections, block after block."""
+    attn_std = transformer.width ** -0.5
+    fc_std = (2 * transformer.width) ** -0.5
+    proj_std = attn_std * (2 * transformer.layers) ** -0.5
+    for block in transformer.resblocks:
+        nn.init.normal_(block.attn.in_proj_weight, std=attn_std)
+        nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
+        nn.init.normal_(block.mlp.c_fc.weight, std=fc_std)
+        nn.init.normal_(block.mlp.c_proj.weight, std=proj_std)
+
+
+class TextTransformer(nn.Module):
+    """CLIP's text tower as a module of its own, the way GroupViT uses it (its models/transformer.py
+    TextTransformer, re-expressed here, not copied): token embeddings plus learned positional embeddings, the CLIP
+    Transformer above with a causal mask, a final LayerNorm, and each row's feature at its end-of-text token (the
+    row's largest id), without CLIP's text projection. Parameters are created, initialised and registered in
+    GroupViT's order and under its names (`transformer.*`, `positional_embedding`, `ln_final.*`,
+    `token_embedding.weight`). `heads` defaults to GroupViT's width // 64 and is an argument so that a narrow test
+    model still has several heads."""
+
+    def __init__(self, context_length: int, width: int, layers: int, vocab_size: int, heads=None):
+        super().__init__()
+        self.context_length = context_length
+        self.width = width
+        causal = torch.full((context_length, context_length), float("-inf")).triu(1)  # additive, −∞ above diagonal
+        self.transformer = Transformer(width, layers, heads or width // 64, attn_mask=causal)
+        init_text_transformer(self.transformer)
+        self.positional_embedding = nn.Parameter(torch.empty(context_length, width))
+        self.ln_final = nn.LayerNorm(width)
+        self.token_embedding = nn.Embedding(vocab_size, width)
+        nn.init.normal_(self.token_embedding.weight, std=0.02)
+        nn.init.normal_(self.positional_embedding, std=0.01)
+
+    def forward(self, text):
+        """Token ids [B, T] → [B, width]."""
+        x = self.token_embedding(text) + self.positional_embedding
+        x = self.transformer(x.permute(1, 0, 2)).permute(1, 0, 2)  # the blocks run sequence-first
+        x = self.ln_final(x)
+        return x[torch.arange(x.shape[0]), text.argmax(dim=-1)]
+
+
 class ProjectMLP(nn.Module):
-    """GroupViT's ProjectMLP (models/multi_label_contrastive.py) with its default two layers, re-typed rather than
-    copied (that file is under the NVIDIA Source Code License): the same modules under the same state-dict names,
+    """GroupViT's ProjectMLP (models/multi_label_contrastive.py) with its default two layers, re-expressed from
+    GroupViT's design (NVIDIA Source Code License, not copied): the same modules under the same state-dict names,
     1×1 Conv1d in → inner, BatchNorm1d, ReLU, 1×1 Conv1d inner → out, applied to [B, C] or [B, L, C]."""
 
     def __init__(self, in_dim=256, inner_dim=4096, out_dim=256):
