@@ -43,6 +43,7 @@ class Args {
   float* floats(size_t i, size_t* length, bool nullable = false) {
     return typed<float>(i, napi_float32_array, length, nullable);
   }
+  const int32_t* int32s(size_t i, size_t* length) { return typed<int32_t>(i, napi_int32_array, length); }
   std::vector<int64_t> ints(size_t i) {
     size_t length;
     const int32_t* p = typed<int32_t>(i, napi_int32_array, &length);
@@ -253,6 +254,45 @@ napi_value Reduce(napi_env env, napi_callback_info info) {
   });
 }
 
+// gather(x, indices, out, batch, outer, dim, slice): x is (batch, outer, dim, slice), indices (batch, perBatch).
+napi_value Gather(napi_env env, napi_callback_info info) {
+  return guarded(env, "gather", [&] {
+    Args args(env, info, 7);
+    size_t lx, li, lo;
+    const float* x = args.floats(0, &lx);
+    const int32_t* indices = args.int32s(1, &li);
+    float* out = args.floats(2, &lo);
+    const int64_t batch = args.integer(3), outer = args.integer(4), dim = args.integer(5), slice = args.integer(6);
+    require(batch >= 1 && outer >= 0 && dim >= 1 && slice >= 0, "bad gather sizes");
+    require(li % batch == 0, "indices do not split into batch rows");
+    const int64_t per_batch = static_cast<int64_t>(li) / batch;
+    require(static_cast<size_t>(batch * outer * dim * slice) == lx, "x length is not batch·outer·dim·slice");
+    require(static_cast<size_t>(batch * outer * per_batch * slice) == lo,
+            "output length is not batch·outer·indices per batch·slice");
+    for (size_t i = 0; i < li; ++i) require(indices[i] >= 0 && indices[i] < dim, "index out of range");
+    sseg::gather(x, indices, out, batch, outer, dim, per_batch, slice);
+    return undefined(env);
+  });
+}
+
+// unsortedSegmentSum(x, segmentIds, out, numSegments, inner): x is (ids, inner), out (numSegments, inner).
+napi_value UnsortedSegmentSum(napi_env env, napi_callback_info info) {
+  return guarded(env, "unsortedSegmentSum", [&] {
+    Args args(env, info, 5);
+    size_t lx, lids, lo;
+    const float* x = args.floats(0, &lx);
+    const int32_t* ids = args.int32s(1, &lids);
+    float* out = args.floats(2, &lo);
+    const int64_t num_segments = args.integer(3), inner = args.integer(4);
+    require(num_segments >= 0 && inner >= 1, "bad segment sizes");
+    require(static_cast<size_t>(inner) * lids == lx, "x length is not segment ids·inner");
+    require(static_cast<size_t>(num_segments * inner) == lo, "output length is not numSegments·inner");
+    // Ids outside [0, numSegments) are valid input: their rows are dropped.
+    sseg::unsorted_segment_sum(x, ids, out, static_cast<int64_t>(lids), inner, num_segments);
+    return undefined(env);
+  });
+}
+
 // Geometry array: batch, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride_h, stride_w, pad_top, pad_left,
 // dil_h, dil_w.
 sseg::ConvGeometry geometry(const std::vector<int64_t>& v) {
@@ -329,6 +369,7 @@ NAPI_MODULE_INIT() {
       {"reduce", Reduce},     {"setNumThreads", SetNumThreads}, {"numThreads", NumThreads},
       {"conv2d", Conv2d},     {"conv2dBackpropInput", Conv2dBackpropInput},
       {"conv2dBackpropFilter", Conv2dBackpropFilter},
+      {"gather", Gather},     {"unsortedSegmentSum", UnsortedSegmentSum},
   };
   for (const auto& f : functions) {
     napi_value fn;
@@ -336,7 +377,7 @@ NAPI_MODULE_INIT() {
     napi_set_named_property(env, exports, f.name, fn);
   }
   napi_value version;
-  napi_create_int32(env, 1, &version);
+  napi_create_int32(env, 2, &version);  // NATIVE_ABI_VERSION in src/engine/native.ts
   napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }

@@ -52,4 +52,14 @@ enum class ReduceOp { kSum = 0, kMean, kMax, kMin, kProd };
 // out[o, i] = reduce over r of x[o, r, i] for a (outer, reduced, inner) view.
 void reduce(ReduceOp op, const float* x, float* out, int64_t outer, int64_t reduced, int64_t inner);
 
+// out[b, o, j, :] = x[b, o, indices[b, j], :] for a (batch, outer, dim, slice) x and (batch, per_batch) indices;
+// every index must be in [0, dim).
+void gather(const float* x, const int32_t* indices, float* out, int64_t batch, int64_t outer, int64_t dim,
+            int64_t per_batch, int64_t slice);
+
+// out[s, :] = Σ x[r, :] over rows r with ids[r] == s, in index order; rows with ids outside [0, num_segments)
+// are dropped. x is (rows, inner), out (num_segments, inner).
+void unsorted_segment_sum(const float* x, const int32_t* ids, float* out, int64_t rows, int64_t inner,
+                          int64_t num_segments);
+
 }  // namespace sseg

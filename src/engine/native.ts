@@ -42,12 +42,30 @@ export interface NativePack {
   conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, geometry: Int32Array): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: Int32Array): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dfilter: Float32Array, geometry: Int32Array): void;
+  /** out[b, o, j, :] = x[b, o, indices[b, j], :] for x (batch, outer, dim, slice); every index in [0, dim). */
+  gather(
+    x: Float32Array,
+    indices: Int32Array,
+    out: Float32Array,
+    batch: number,
+    outer: number,
+    dim: number,
+    slice: number,
+  ): void;
+  /** out[s, :] = Σ x[r, :] over rows with segmentIds[r] = s, in row order; other ids drop their rows. */
+  unsortedSegmentSum(
+    x: Float32Array,
+    segmentIds: Int32Array,
+    out: Float32Array,
+    numSegments: number,
+    inner: number,
+  ): void;
   setNumThreads(n: number): void;
   numThreads(): number;
 }
 
 /** The ABI the TypeScript side expects; a binary with another one is stale and is not used. */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 
 export type NativeLoad = { pack: NativePack; path: string } | { pack: null; reason: string };
 

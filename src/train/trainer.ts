@@ -227,7 +227,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       warmupSteps: options.warmupSteps,
       totalSteps: options.steps,
     });
-    dropouts.forEach((d, i) => d.reseed(stepSeed(options.seed, step, i)));
+    for (const [i, dropout] of dropouts.entries()) dropout.reseed(stepSeed(options.seed, step, i));
 
     // phase 2: gradients summed over the micro-batches
     const sums: Record<string, number> = {};

@@ -73,6 +73,42 @@ test("the addon refuses calls whose arrays do not match the sizes instead of rea
   assert.throws(() => pack.softmax(small, new Float32Array(3), 2, 2), /lengths do not match rows·cols/);
   assert.throws(() => pack.conv2d(small, small, small, new Int32Array(15)), /geometry entry out of range/);
   assert.throws(() => pack.unary(99, small, small, 0), /unknown unary op/);
+  assert.throws(
+    () => pack.gather(small, Int32Array.of(0, 4), new Float32Array(2), 1, 1, 4, 1),
+    /gather: index out of range/,
+  );
+  assert.throws(
+    () => pack.unsortedSegmentSum(small, Int32Array.of(0, 1), small, 3, 2),
+    /unsortedSegmentSum: output length is not numSegments·inner/,
+  );
+});
+
+test("segment sums give the same bits on one thread as on all of them", (t) => {
+  const loaded = loadNativePack({});
+  if (!loaded.pack) return t.skip("no native pack on this machine");
+  const { pack } = loaded;
+  const threads = pack.numThreads();
+  if (threads === 1) return t.skip("one thread only");
+  // Many segments split by segment ranges; a few wide ones by column blocks.
+  for (const [rows, inner, numSegments] of [
+    [5000, 16, 3000],
+    [200, 1000, 4],
+  ]) {
+    const x = Float32Array.from({ length: rows * inner }, (_, i) => Math.sin(i * 12.9898) * 3);
+    const ids = Int32Array.from({ length: rows }, (_, r) => ((r * 7919) % (numSegments + 2)) - 1);
+    const sum = () => {
+      const out = new Float32Array(numSegments * inner);
+      pack.unsortedSegmentSum(x, ids, out, numSegments, inner);
+      return out;
+    };
+    const threaded = sum();
+    pack.setNumThreads(1);
+    try {
+      assert.deepEqual(sum(), threaded, `${rows} rows of ${inner} into ${numSegments} segments`);
+    } finally {
+      pack.setNumThreads(threads);
+    }
+  }
 });
 
 test("unary math, softmax and reductions give the same bits whatever the buffers' alignment", (t) => {

@@ -18,6 +18,8 @@ export interface ParityOptions {
   expectFallback?: string[];
   /** Names the case in failure messages. */
   label?: string;
+  /** Computes the stock path's expected outputs instead of `fn`, where the stock kernel is slow or wrong. */
+  reference?: () => tf.Tensor | tf.Tensor[];
 }
 
 /** Which kernels a case must run natively, and which must fall back. */
@@ -48,7 +50,8 @@ export function setUpKernelParity(kernels: string[]): void {
 
 /**
  * Run `fn` on the native and the stock kernels and assert the outputs agree within atol + rtol·|stock|.
- * `fn` runs once per path, so it must build the same inputs each time (from a fixed seed).
+ * `fn` runs once per path, so it must build the same inputs each time (from a fixed seed); with
+ * `options.reference` the stock path runs that instead.
  */
 export function compareKernelPaths(fn: () => tf.Tensor | tf.Tensor[], options: ParityOptions): void {
   const label = options.label ?? "output";
@@ -57,7 +60,7 @@ export function compareKernelPaths(fn: () => tf.Tensor | tf.Tensor[], options: P
   const afterNative = callCounts();
   let stock: tf.Tensor[] = [];
   try {
-    stock = runOnPath(fn, false, label);
+    stock = runOnPath(options.reference ?? fn, false, label);
     if (nativePackInstalled()) {
       for (const name of options.expectNative ?? [])
         assert.ok(grew(initial, afterNative, name, "native"), `${label}: ${name} did not run natively`);

@@ -5,6 +5,7 @@ import { installElementwiseKernels } from "./elementwise.js";
 import { installMatmulKernels } from "./matmul.js";
 import { installPadKernel } from "./pad.js";
 import { installReduceKernels } from "./reduce.js";
+import { installSegmentKernels } from "./segment.js";
 import { installSoftmaxKernels } from "./softmax.js";
 import { installTransposeKernel } from "./transpose.js";
 
@@ -17,5 +18,6 @@ export function installNativeKernels(pack: NativePack): void {
   installTransposeKernel(pack);
   installReduceKernels(pack);
   installConvKernels(pack);
+  installSegmentKernels(pack);
   installPadKernel();
 }
