@@ -239,7 +239,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       samplesSeen += batch.keys.length;
       const inputs = batchTensors(batch);
       const parts: Record<string, number> = {};
-      const { grads } = tf.variableGrads(
+      const { value, grads } = tf.variableGrads(
         () => {
           const loss = sSegLoss(model, criterion, inputs);
           for (const [name, value] of Object.entries(loss.parts)) parts[name] = value.dataSync()[0];
@@ -247,7 +247,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
         },
         named.map(([, v]) => v),
       );
-      tf.dispose([inputs.images, inputs.tokens, ...inputs.targets]);
+      tf.dispose([value, inputs.images, inputs.tokens, ...inputs.targets]);
       for (const [name, value] of Object.entries(parts))
         sums[name] = (sums[name] ?? 0) + value / options.accumulate;
       if (gradients === null) gradients = grads;

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, test } from "node:test";
+import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
 import { type SSegConfig, tiny } from "../../src/model/sseg.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
@@ -42,8 +43,12 @@ function options(out: string, overrides: Partial<TrainOptions> = {}): TrainOptio
 test("training runs, logs every step, checkpoints atomically and draws its loss curve", async (t) => {
   const out = await mkdtemp(join(tmpdir(), "sseg-train-"));
   t.after(() => rm(out, { recursive: true, force: true }));
-  const summary = await train(options(out, { steps: 3, accumulate: 2 }));
+  const tensorsAfterStep: number[] = [];
+  const summary = await train(
+    options(out, { steps: 3, accumulate: 2, onStep: () => tensorsAfterStep.push(tf.memory().numTensors) }),
+  );
   assert.equal(summary.steps, 3);
+  assert.equal(new Set(tensorsAfterStep).size, 1, `no tensor outlives a step: ${tensorsAfterStep}`);
   assert.equal(summary.samplesSeen, 12, "3 steps × 2 micro-batches × 2 pairs");
   const log = await readLog(join(out, "log.jsonl"));
   assert.deepEqual(
