@@ -4,21 +4,11 @@ import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
 import { evaluate } from "../../src/eval/evaluate.js";
 import { classEmbeddings, classScores, labelsFromScores } from "../../src/infer/semantic.js";
-import { type SSegConfig, SSegModel, tiny } from "../../src/model/sseg.js";
+import { SSegModel } from "../../src/model/sseg.js";
 import { ClipTokenizer } from "../../src/text/tokenizer.js";
+import { micro } from "../support/configs.js";
 
 before(() => initEngine());
-
-const micro: SSegConfig = {
-  ...tiny,
-  name: "micro",
-  imageSize: 64,
-  backbone: { ...tiny.backbone, embedDim: 16, depths: [1, 1, 1, 1], numHeads: [1, 1, 2, 2] },
-  pixelDecoder: { convDim: 16, maskDim: 16, normGroups: 4 },
-  decoder: { ...tiny.decoder, hiddenDim: 32, heads: 2, feedforwardDim: 64, layers: 2, queries: 6 },
-  text: { ...tiny.text, width: 32, layers: 1, heads: 1 },
-  projector: { hiddenDim: 32, outDim: 16 },
-};
 
 test("labelsFromScores: best class + 1 above the threshold, background 0 below it", () => {
   // one image, 2 classes, 3 pixels: scores (0.7, 0.2), (0.3, 0.4), (0.1, 0.9)

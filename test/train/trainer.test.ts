@@ -5,26 +5,14 @@ import { join } from "node:path";
 import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
-import { type SSegConfig, tiny } from "../../src/model/sseg.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { readLog } from "../../src/train/log.js";
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions, train } from "../../src/train/trainer.js";
+import { micro } from "../support/configs.js";
 
 before(() => initEngine());
 
 const SAMPLE = `${new URL("../../../data/composites-sample/train/", import.meta.url).pathname}{00000..00002}.tar`;
-
-/** The tiny configuration shrunk further, so a few steps take seconds. */
-const micro: SSegConfig = {
-  ...tiny,
-  name: "micro",
-  imageSize: 64,
-  backbone: { ...tiny.backbone, embedDim: 16, depths: [1, 1, 2, 1], numHeads: [1, 1, 2, 2] },
-  pixelDecoder: { convDim: 16, maskDim: 16, normGroups: 4 },
-  decoder: { ...tiny.decoder, hiddenDim: 32, heads: 2, feedforwardDim: 64, layers: 2, queries: 6 },
-  text: { ...tiny.text, width: 32, layers: 1, heads: 1 },
-  projector: { hiddenDim: 32, outDim: 16 },
-};
 
 function options(out: string, overrides: Partial<TrainOptions> = {}): TrainOptions {
   return {
