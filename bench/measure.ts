@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs";
 import type { Outputs, PreparedWorkload } from "./workloads.js";
 
@@ -6,11 +7,25 @@ export interface TimingPlan {
   repeats: number;
 }
 
+/** Resident memory of the process around one workload, MiB, from /proc/self/status (as torch_bench.py). */
+export interface MemoryUse {
+  /** RSS before the workload was prepared (the inputs of every workload are loaded by then). */
+  rssBeforeMb: number;
+  /** Highest RSS during the timed runs: VmHWM, reset to the current RSS after the warm-ups. */
+  peakRssMb: number;
+  /** False when the kernel refused the reset: peakRssMb is then the process's peak so far. */
+  peakReset: boolean;
+}
+
 /** Wall-clock times of the repeats (warm-ups excluded), the same shape torch_bench.py reports. */
 export interface Timing extends TimingPlan {
   timesMs: number[];
   medianMs: number;
   minMs: number;
+  /** Absent where /proc/self/status is not readable (not Linux). */
+  memory?: MemoryUse;
+  /** The workload's own figures (PreparedWorkload.info). */
+  info?: Record<string, number>;
 }
 
 export interface OutputAgreement {
@@ -24,6 +39,32 @@ export interface Agreement extends OutputAgreement {
   /** "y", "loss", "grad.attn.qkv.weight", … */
   worstOutput: string;
   byOutput: Record<string, OutputAgreement>;
+}
+
+/** Current (VmRSS) and peak (VmHWM) resident set size of this process in MiB; null when not on Linux. */
+export function residentMemory(): { rssMb: number; peakMb: number } | null {
+  let status: string;
+  try {
+    status = readFileSync("/proc/self/status", "utf8");
+  } catch {
+    return null;
+  }
+  const kib = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(status)?.[1] ?? Number.NaN);
+  return { rssMb: kib("VmRSS") / 1024, peakMb: kib("VmHWM") / 1024 };
+}
+
+/**
+ * Reset the peak RSS (VmHWM) to the current RSS by writing 5 to /proc/self/clear_refs (Linux ≥ 4.0), so the next
+ * peak read covers only what runs after this. False when the kernel does not allow it.
+ */
+export function resetPeakMemory(): boolean {
+  try {
+    writeFileSync("/proc/self/clear_refs", "5");
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Median as in Python's statistics.median (mean of the middle two for an even count). */
@@ -41,10 +82,14 @@ export function timeWorkload(
   name: string,
   workload: PreparedWorkload,
   plan: TimingPlan,
+  /** The process's RSS before `workload` was prepared, for the memory figures. */
+  rssBeforeMb?: number,
 ): { timing: Timing; outputs: Outputs } {
   const timesMs: number[] = [];
   let outputs: Outputs = {};
+  let peakReset = false;
   for (let i = 0; i < plan.warmup + plan.repeats; i++) {
+    if (i === plan.warmup) peakReset = resetPeakMemory();
     const tensorsBefore = tf.memory().numTensors;
     const start = performance.now();
     // Returning the arrays from tidy would make it walk every element looking for tensors.
@@ -56,7 +101,14 @@ export function timeWorkload(
     const leaked = tf.memory().numTensors - tensorsBefore;
     if (leaked !== 0) throw new Error(`workload ${name} leaks ${leaked} tensors per run`);
   }
-  return { timing: { ...plan, timesMs, medianMs: median(timesMs), minMs: Math.min(...timesMs) }, outputs };
+  const resident = residentMemory();
+  const memory =
+    resident && rssBeforeMb !== undefined
+      ? { rssBeforeMb, peakRssMb: resident.peakMb, peakReset }
+      : undefined;
+  const timing: Timing = { ...plan, timesMs, medianMs: median(timesMs), minMs: Math.min(...timesMs), memory };
+  if (workload.info) timing.info = workload.info;
+  return { timing, outputs };
 }
 
 /** Compare every output of `workload` with PyTorch's, stored under "<workload>/<output>". */

@@ -109,6 +109,55 @@ export function markdownTable(report: BenchReport): string {
   return [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }
 
+function memoryCell(m: Measurement | undefined): string {
+  if (m?.status !== "measured" || !m.timing.memory) return "–";
+  const { peakRssMb, rssBeforeMb, peakReset } = m.timing.memory;
+  const increase = peakRssMb - rssBeforeMb;
+  return (
+    `${peakRssMb.toFixed(0)} (${increase >= 0 ? "+" : "−"}${Math.abs(increase).toFixed(0)})` +
+    (peakReset ? "" : " process peak")
+  );
+}
+
+/** workload | each engine's peak RSS | PyTorch's per thread count: MB, and in parentheses above the RSS before. */
+export function memoryTable(report: BenchReport): string {
+  const header = [
+    "workload",
+    ...report.engines.map((e) => `${e.name} peak RSS MB`),
+    ...report.torchThreads.map((t) => `PyTorch ${t} thr peak RSS MB`),
+  ];
+  const rows = report.workloads.map((w) => [
+    w.name,
+    ...report.engines.map((e) => memoryCell(w.engines[e.name].measurement)),
+    ...report.torchThreads.map((t) => memoryCell(w.torch[t])),
+  ]);
+  return [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
+}
+
+/** One line per workload that reports figures of its own (PreparedWorkload.info), each side's values. */
+export function infoLines(report: BenchReport): string[] {
+  return report.workloads.flatMap((w) => {
+    const sides: [string, Measurement | undefined][] = [
+      ...report.engines.map((e): [string, Measurement | undefined] => [
+        e.name,
+        w.engines[e.name].measurement,
+      ]),
+      ...report.torchThreads.map((t): [string, Measurement | undefined] => [`PyTorch ${t} thr`, w.torch[t]]),
+    ];
+    const measured = sides.flatMap(([side, m]) =>
+      m?.status === "measured" && m.timing.info ? [[side, m.timing.info] as const] : [],
+    );
+    if (measured.length === 0) return [];
+    const keys = [...new Set(measured.flatMap(([, info]) => Object.keys(info)))];
+    const figures = keys.map((key) => {
+      const values = measured.map(([side, info]) => `${side} ${info[key]?.toLocaleString("en") ?? "–"}`);
+      const agree = new Set(measured.map(([, info]) => info[key])).size === 1;
+      return `${key}: ${values.join(", ")}${agree ? "" : " (DIFFERENT)"}`;
+    });
+    return [`${w.name}: ${figures.join("; ")}`];
+  });
+}
+
 export function markdownReport(report: BenchReport): string {
   const m = report.machine;
   const torch = m.torch
@@ -128,9 +177,17 @@ export function markdownReport(report: BenchReport): string {
         ? " (--quick: heavy workloads skipped on slow engines)"
         : ` (heavy workloads on slow engines: ${plan(report.timing.heavyOnSlowEngine)})`) +
       `; PyTorch ${plan(report.timing.torch)}.`,
-    "Max abs diff: tfjs vs PyTorch (1 thread) over all outputs of the workload's last run, from the same inputs.",
+    "Max abs diff: tfjs vs PyTorch (1 thread) over all outputs of the workload's last run, from the same inputs " +
+      "(a training step: over the losses and gradients of its untimed check step).",
     "",
     markdownTable(report),
+    "",
+    "Peak RSS, MB: the process's highest resident memory during the timed runs (VmHWM, reset after the " +
+      "warm-ups); in parentheses, how far above its RSS before the workload was prepared.",
+    "",
+    memoryTable(report),
+    "",
+    ...infoLines(report).map((line) => `* ${line}`),
     "",
   ].join("\n");
 }

@@ -13,16 +13,19 @@ import { type EngineInfo, initEngine } from "../src/engine/backend.js";
 import { setNativeKernelsEnabled } from "../src/engine/kernels/registry.js";
 import { writeFileAtomic } from "../src/io/atomic.js";
 import { writeSafetensors } from "../src/io/safetensors.js";
-import { compareOutputs, type TimingPlan, timeWorkload } from "./measure.js";
+import { compareOutputs, residentMemory, type TimingPlan, timeWorkload } from "./measure.js";
 import {
   type BenchReport,
   type EngineMeasurement,
+  infoLines,
   type Measurement,
   machineInfo,
   markdownReport,
   markdownTable,
+  memoryTable,
   type WorkloadReport,
 } from "./report.js";
+import { SSEG_STEP } from "./sseg-step.js";
 import { readTorchOutputs, runTorch, torchVersion } from "./torch.js";
 import { type BenchInputs, makeInputs, WORKLOADS, type Workload } from "./workloads.js";
 
@@ -163,7 +166,10 @@ async function measureTorch(
   }
   const inputsPath = join(scratchDir, "inputs.safetensors");
   const outputsPath = join(scratchDir, "torch-outputs.safetensors");
-  await writeSafetensors(inputsPath, Object.fromEntries(inputs));
+  // Settings a workload's PyTorch side needs besides tensors travel as metadata, JSON under the workload's name.
+  await writeSafetensors(inputsPath, Object.fromEntries(inputs), {
+    sseg_tiny_step: JSON.stringify(SSEG_STEP),
+  });
   const results: TorchResults = { version, defaultThreads: null, measurements: {}, outputs: null };
   for (const threads of TORCH_THREADS) {
     const run = await runTorch({
@@ -202,16 +208,22 @@ function measureEngine(
     : variant.slow
       ? options.plans.tfjs
       : options.plans.tfjsFast;
+  const rssBeforeMb = residentMemory()?.rssMb;
   const prepared = workload.prepare(inputs);
   try {
-    const { timing, outputs } = timeWorkload(workload.name, prepared, plan);
-    const agreement = torchOutputs ? compareOutputs(workload.name, outputs, torchOutputs) : null;
+    const { timing, outputs } = timeWorkload(workload.name, prepared, plan, rssBeforeMb);
+    const agreement = torchOutputs
+      ? compareOutputs(workload.name, prepared.check ?? outputs, torchOutputs)
+      : null;
     const diff = agreement
       ? `, max abs diff vs torch ${agreement.maxAbsDiff.toExponential(1)} (${agreement.worstOutput})`
       : "";
+    const memory = timing.memory
+      ? `, peak RSS ${timing.memory.peakRssMb.toFixed(0)} MB (before ${timing.memory.rssBeforeMb.toFixed(0)} MB)`
+      : "";
     console.log(
       `[${variant.name}] ${workload.name}: median ${timing.medianMs.toFixed(1)} ms, ` +
-        `min ${timing.minMs.toFixed(1)} ms${diff}`,
+        `min ${timing.minMs.toFixed(1)} ms${memory}${diff}`,
     );
     return { measurement: { status: "measured", timing }, agreement };
   } finally {
@@ -225,7 +237,7 @@ async function main(): Promise<void> {
   const loadAverage = loadavg();
   // Inputs come from the stock kernels, so every variant sees the same values.
   const stock = (await withNativeKernels(false))!;
-  const inputs = makeInputs(SEED);
+  const inputs = await makeInputs(SEED);
   const scratchDir = await mkdtemp(join(tmpdir(), "sseg-bench-"));
   let torch: TorchResults;
   try {
@@ -269,7 +281,11 @@ async function main(): Promise<void> {
   const markdownPath = join(options.outDir, "latest.md");
   await writeFileAtomic(jsonPath, `${JSON.stringify(report, null, 2)}\n`);
   await writeFileAtomic(markdownPath, markdownReport(report));
-  console.log(`\n${markdownTable(report)}\n\nWrote ${jsonPath} and ${markdownPath}`);
+  const info = infoLines(report).join("\n");
+  console.log(
+    `\n${markdownTable(report)}\n\n${memoryTable(report)}\n${info ? `\n${info}\n` : ""}\n` +
+      `Wrote ${jsonPath} and ${markdownPath}`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -6,11 +6,15 @@ Run by bench/run.ts with Debian's interpreter, once per thread count:
         --only matmul_1024,vit_fwd_b1 [--outputs OUT.safetensors]
 
 Prints one JSON object on stdout (progress goes to stderr). --outputs writes the values of each workload's
-last run as "<workload>/<output>" so the harness can compare them with tfjs.
+last run (or its check outputs, for a training step) as "<workload>/<output>" so the harness can compare them
+with tfjs. Each workload's timing also carries the process's resident memory (as bench/measure.ts measures it).
 """
 import argparse
 import json
+import re
+import resource
 import statistics
+import struct
 import sys
 import time
 from pathlib import Path
@@ -25,12 +29,38 @@ from common import save_safetensors  # noqa: E402  (the project's safetensors wr
 from safetensors_io import load_f32_safetensors  # noqa: E402
 from vit_fixtures import vit_small  # noqa: E402  (DINO's vision_transformer.py, as the ViT fixtures use it)
 
+import sseg_step_torch  # noqa: E402  (bench/: the S-Seg training step from the oracles' reference modules)
+
 VIT_DIM, VIT_HEADS, VIT_MLP, VIT_EPS = 384, 6, 1536, 1e-6
 
 
 def load_safetensors(path: str) -> dict:
-    """The harness's F32 inputs as torch tensors."""
-    return {name: torch.from_numpy(values.copy()) for name, values in load_f32_safetensors(path).items()}
+    """The harness's F32 inputs as torch tensors, plus its metadata entries (a workload's settings as JSON text)
+    under their own keys."""
+    inputs = {name: torch.from_numpy(values.copy()) for name, values in load_f32_safetensors(path).items()}
+    with open(path, "rb") as f:
+        header_length = struct.unpack("<Q", f.read(8))[0]
+        inputs.update(json.loads(f.read(header_length)).get("__metadata__", {}))
+    return inputs
+
+
+def resident_memory_mb():
+    """Current (VmRSS) and peak (VmHWM) resident set size of this process in MiB, or None off Linux."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    kib = {field: int(re.search(rf"^{field}:\s+(\d+) kB$", status, re.M).group(1)) for field in ("VmRSS", "VmHWM")}
+    return kib["VmRSS"] / 1024, kib["VmHWM"] / 1024
+
+
+def reset_peak_memory() -> bool:
+    """Reset VmHWM to the current RSS (writing 5 to /proc/self/clear_refs), as bench/measure.ts does."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
 
 
 class Attention(nn.Module):
@@ -146,12 +176,15 @@ WORKLOADS = {
     "conv_fwdbwd_b8": conv3x3(True),
     "vit_s8_224": vit_model(224),
     "vit_s8_448": vit_model(448),
+    "sseg_tiny_step": sseg_step_torch.prepare,
 }
 
 
-def time_runs(run, warmup: int, repeats: int):
-    times_ms, outputs = [], {}
+def time_runs(run, warmup: int, repeats: int, rss_before_mb=None):
+    times_ms, outputs, peak_reset = [], {}, False
     for i in range(warmup + repeats):
+        if i == warmup:
+            peak_reset = reset_peak_memory()
         start = time.perf_counter()
         outputs = run()
         elapsed_ms = (time.perf_counter() - start) * 1e3
@@ -164,7 +197,20 @@ def time_runs(run, warmup: int, repeats: int):
         "medianMs": statistics.median(times_ms),
         "minMs": min(times_ms),
     }
-    return timing, outputs
+    resident = resident_memory_mb()
+    if resident is not None and rss_before_mb is not None:
+        timing["memory"] = {
+            "rssBeforeMb": rss_before_mb,
+            "peakRssMb": resident[1],
+            "peakReset": peak_reset,
+            # Recorded, not used: a child of Node starts with Node's high-water mark (exec keeps the parent's),
+            # and clear_refs does not lower it.
+            "ruMaxrssMb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    if hasattr(run, "info"):
+        timing["info"] = run.info
+    # A training step's runs differ from tfjs's by their dropout draws: it compares an untimed check step instead.
+    return timing, getattr(run, "check", outputs)
 
 
 def main():
@@ -184,11 +230,15 @@ def main():
     for name in args.only.split(","):
         if name not in WORKLOADS:
             parser.error(f"unknown workload {name!r} (known: {', '.join(WORKLOADS)})")
-        timing, last = time_runs(WORKLOADS[name](inputs), args.warmup, args.repeats)
+        resident = resident_memory_mb()
+        prepared = WORKLOADS[name](inputs)
+        timing, last = time_runs(prepared, args.warmup, args.repeats, resident[0] if resident else None)
         results[name] = timing
         outputs.update({f"{name}/{key}": value for key, value in last.items()})
         median_ms, min_ms = timing["medianMs"], timing["minMs"]
-        print(f"[torch {args.threads} thr] {name}: median {median_ms:.1f} ms, min {min_ms:.1f} ms", file=sys.stderr)
+        memory = timing.get("memory")
+        peak = f", peak RSS {memory['peakRssMb']:.0f} MB (before {memory['rssBeforeMb']:.0f} MB)" if memory else ""
+        print(f"[torch {args.threads} thr] {name}: median {median_ms:.1f} ms, min {min_ms:.1f} ms{peak}", file=sys.stderr)
     if args.outputs:
         save_safetensors(Path(args.outputs), outputs)
     report = {

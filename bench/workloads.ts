@@ -10,6 +10,7 @@ import { Conv2d } from "../src/nn/conv2d.js";
 import { LayerNorm } from "../src/nn/layer-norm.js";
 import { Mlp } from "../src/nn/mlp.js";
 import { Module, type TensorData } from "../src/nn/module.js";
+import { addSSegStepInputs, ssegTinyStep } from "./sseg-step.js";
 
 export const MATMUL_SIZE = 1024;
 /** ViT-S/8 at 224×224: 28×28 patches + the class token. */
@@ -50,6 +51,13 @@ export interface PreparedWorkload {
   /** One timed run; the harness wraps it in tf.tidy. Reading the values back forces the work to happen. */
   run(): Outputs;
   dispose(): void;
+  /**
+   * What to compare with PyTorch instead of the last run's outputs, for runs that cannot agree themselves (a
+   * training step with dropout): computed once while preparing.
+   */
+  check?: Outputs;
+  /** Figures the workload reports about itself, next to its timing (a model's parameter count). */
+  info?: Record<string, number>;
 }
 
 export interface Workload {
@@ -64,9 +72,9 @@ export interface Workload {
 
 /**
  * The inputs of all workloads from one seed: N(0, 1) activations and matrices, module weights from the
- * modules' own (torch-default) initialisers.
+ * modules' own (torch-default) initialisers, and the S-Seg step's model, batch and captions' token ids.
  */
-export function makeInputs(seed: number): BenchInputs {
+export async function makeInputs(seed: number): Promise<BenchInputs> {
   const rng = new Rng(seed);
   const inputs: BenchInputs = new Map();
   const normal = (shape: number[]): TensorData => ({
@@ -85,6 +93,7 @@ export function makeInputs(seed: number): BenchInputs {
   inputs.set("conv.x", normal([CONV.batch, CONV.size, CONV.size, CONV.channels]));
   addState(inputs, "vit_s8.model.", new VisionTransformer(vit_small_patch8, { rng: rng.fork() }));
   for (const size of [224, 448]) inputs.set(`vit_s8.x${size}`, normal([1, size, size, 3]));
+  await addSSegStepInputs(inputs, seed, rng.fork());
   return inputs;
 }
 
@@ -237,4 +246,5 @@ export const WORKLOADS: Workload[] = [
   conv3x3(true),
   vitModel(224),
   vitModel(448),
+  ssegTinyStep,
 ];

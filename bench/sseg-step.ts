@@ -1,0 +1,218 @@
+/**
+ * The `sseg_tiny_step` workload: one S-Seg training step of the `tiny` model on a fixed synthetic batch, taken as
+ * src/train/trainer.ts takes it (tf.variableGrads of sSegLoss, global-norm clipping, AdamW over the weight-decay
+ * groups), timed next to the same model and step composed from the PyTorch reference modules of tools/oracles in
+ * bench/sseg_step_torch.py. The model's weights, the batch and the settings below reach PyTorch through the
+ * harness's inputs file (settings as its metadata), so both sides train the same model on the same batch.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { init, type Rng } from "../src/engine/rng.js";
+import { SSegModel, tiny } from "../src/model/sseg.js";
+import { Dropout, DropPath } from "../src/nn/dropout.js";
+import type { TensorData } from "../src/nn/module.js";
+import { ClipTokenizer } from "../src/text/tokenizer.js";
+import { DEFAULT_MASK_LOSS_WEIGHTS, SetCriterion } from "../src/train/criterion.js";
+import { DEFAULT_MATCH_COSTS, HungarianMatcher } from "../src/train/matcher.js";
+import { DEFAULT_OBJECTIVE_WEIGHTS, sSegLoss } from "../src/train/objective.js";
+import { AdamW, weightDecayGroups } from "../src/train/optimizer.js";
+import type { BenchInputs, Outputs, Workload } from "./workloads.js";
+
+/**
+ * The model, the synthetic batch and the step's settings. Optimiser numbers are the trainer's defaults
+ * (DEFAULT_TRAIN_OPTIONS: lr 1e-3, weight decay 0.05, clip 1.0; AdamW's betas and eps). PyTorch reads this object
+ * from the inputs file's metadata (key "sseg_tiny_step").
+ */
+export const SSEG_STEP = {
+  config: tiny,
+  batch: 16,
+  /** Target masks per image: a random partition of the mask grid into this many cells, like k-means pseudo-masks. */
+  masksPerImage: 6,
+  /** Targets at imageSize / maskStride (the trainer's maskStride 4: the resolution of the predicted masks). */
+  maskStride: 4,
+  lr: 1e-3,
+  weightDecay: 0.05,
+  clipGradNorm: 1.0,
+  betas: [0.9, 0.999],
+  eps: 1e-8,
+  matchCosts: DEFAULT_MATCH_COSTS,
+  maskLossWeights: DEFAULT_MASK_LOSS_WEIGHTS,
+  objectiveWeights: DEFAULT_OBJECTIVE_WEIGHTS,
+};
+
+/** 16 short captions; their CLIP token rows are the batch's text. */
+export const SSEG_CAPTIONS = [
+  "a photo of a cat.",
+  "a dog running on the beach",
+  "two people riding bicycles",
+  "a red car parked on the street",
+  "a bowl of fruit on a table",
+  "a bird sitting on a branch",
+  "a plate of pasta with tomato sauce",
+  "a boat on a calm lake",
+  "a child playing with a ball",
+  "a city skyline at night",
+  "a horse in a green field",
+  "a cup of coffee next to a laptop",
+  "a train crossing a bridge",
+  "snow covered mountains under a clear sky",
+  "a vase of flowers by the window",
+  "an airplane in a blue sky",
+];
+
+const PREFIX = "sseg.";
+
+/**
+ * The workload's inputs under "sseg.": the model's initial state dict (SSegModel(tiny) with the harness seed),
+ * images [B, S, S, 3] ~ N(0, 1), token ids [B, 77] (as float32, exact below 2²⁴) and targets [B, K, m, m].
+ */
+export async function addSSegStepInputs(inputs: BenchInputs, seed: number, rng: Rng): Promise<void> {
+  const { config, batch, masksPerImage, maskStride } = SSEG_STEP;
+  if (SSEG_CAPTIONS.length !== batch) throw new Error("SSEG_CAPTIONS must hold one caption per image");
+  const model = new SSegModel(config, { seed });
+  for (const [name, value] of model.stateDict())
+    inputs.set(`${PREFIX}model.${name}`, { shape: value.shape, data: value.dataSync<"float32">().slice() });
+  model.dispose();
+  const size = config.imageSize;
+  inputs.set(`${PREFIX}images`, {
+    shape: [batch, size, size, 3],
+    data: init.normal(rng, batch * size * size * 3, 1),
+  });
+  const contextLength = config.text.contextLength;
+  const tokens = (await ClipTokenizer.load()).tokenize(SSEG_CAPTIONS, contextLength);
+  inputs.set(`${PREFIX}tokens`, { shape: [batch, contextLength], data: Float32Array.from(tokens) });
+  const maskSize = size / maskStride;
+  const targets = new Float32Array(batch * masksPerImage * maskSize * maskSize);
+  for (let b = 0; b < batch; b++)
+    targets.set(partitionMasks(rng, masksPerImage, maskSize), b * masksPerImage * maskSize * maskSize);
+  inputs.set(`${PREFIX}targets`, { shape: [batch, masksPerImage, maskSize, maskSize], data: targets });
+}
+
+/** `count` 0/1 masks [count, size, size] splitting the grid into the Voronoi cells of random centres. */
+function partitionMasks(rng: Rng, count: number, size: number): Float32Array {
+  const centres = Array.from({ length: count }, () => [rng.uniform() * size, rng.uniform() * size]);
+  const masks = new Float32Array(count * size * size);
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++) {
+      let nearest = 0;
+      let best = Number.POSITIVE_INFINITY;
+      centres.forEach(([cy, cx], k) => {
+        const d = (y + 0.5 - cy) ** 2 + (x + 0.5 - cx) ** 2;
+        if (d < best) [best, nearest] = [d, k];
+      });
+      masks[(nearest * size + y) * size + x] = 1;
+    }
+  return masks;
+}
+
+function input(inputs: BenchInputs, key: string): TensorData {
+  const entry = inputs.get(PREFIX + key);
+  if (!entry) throw new Error(`bench inputs have no tensor "${PREFIX}${key}"`);
+  return entry;
+}
+
+export const ssegTinyStep: Workload = {
+  name: "sseg_tiny_step",
+  description:
+    `S-Seg tiny, one training step (forward, Hungarian-matched mask losses of every decoder layer + ` +
+    `contrastive loss, backward, clip 1.0, AdamW), batch ${SSEG_STEP.batch} at ` +
+    `${tiny.imageSize}², ${SSEG_STEP.masksPerImage} target masks per image`,
+  heavy: true,
+  nativeOnly: true, // minutes of Conv2DBackpropFilter per step on the stock kernels (see conv_fwdbwd_b8)
+  prepare(inputs) {
+    const { config, batch, masksPerImage, maskStride } = SSEG_STEP;
+    const model = new SSegModel(config);
+    const state = new Map<string, TensorData>();
+    for (const [key, value] of inputs)
+      if (key.startsWith(`${PREFIX}model.`)) state.set(key.slice(`${PREFIX}model.`.length), value);
+    model.loadStateDict(state);
+    model.train();
+    const named = model.namedParameters();
+    const variables = named.map(([, v]) => v);
+    const groups = weightDecayGroups(named, SSEG_STEP.weightDecay);
+    const optimizer = new AdamW(groups, {
+      learningRate: SSEG_STEP.lr,
+      betas: SSEG_STEP.betas as [number, number],
+      eps: SSEG_STEP.eps,
+    });
+    const criterion = new SetCriterion(new HungarianMatcher(SSEG_STEP.matchCosts), SSEG_STEP.maskLossWeights);
+    const dropouts = model.modules().filter((m) => m instanceof Dropout || m instanceof DropPath);
+    const images = input(inputs, "images");
+    const tokens = input(inputs, "tokens");
+    const targets = input(inputs, "targets");
+    const maskSize = config.imageSize / maskStride;
+    const maskValues = maskSize * maskSize * masksPerImage;
+    const tensors = {
+      images: tf.tensor4d(images.data, images.shape as [number, number, number, number]),
+      tokens: tf.tensor2d(Int32Array.from(tokens.data), tokens.shape as [number, number], "int32"),
+      targets: Array.from({ length: batch }, (_, b) =>
+        tf.tensor3d(targets.data.subarray(b * maskValues, (b + 1) * maskValues), [
+          masksPerImage,
+          maskSize,
+          maskSize,
+        ]),
+      ),
+    };
+
+    /** The trainer's phases 2 and 3 for one micro-batch; `record` reads the losses and gradients back. */
+    const step = (record: boolean): Outputs => {
+      const parts: Record<string, number> = {};
+      const { grads } = tf.variableGrads(() => {
+        const loss = sSegLoss(model, criterion, tensors, SSEG_STEP.objectiveWeights);
+        for (const [name, value] of Object.entries(loss.parts)) parts[name] = value.dataSync()[0];
+        return loss.total;
+      }, variables);
+      const gradNorm = tf.tidy(() =>
+        Math.sqrt(Object.values(grads).reduce((s, g) => s + g.square().sum().dataSync()[0], 0)),
+      );
+      if (!Number.isFinite(gradNorm) || !Object.values(parts).every(Number.isFinite))
+        throw new Error(`sseg_tiny_step: non-finite loss or gradient (${JSON.stringify(parts)})`);
+      const outputs: Outputs = {};
+      if (record) {
+        for (const [name, value] of Object.entries(parts)) outputs[`loss.${name}`] = Float32Array.of(value);
+        outputs.gradNorm = Float32Array.of(gradNorm);
+        for (const [name, v] of named) outputs[`grad.${name}`] = grads[v.name].dataSync<"float32">().slice();
+      }
+      const clip = gradNorm > SSEG_STEP.clipGradNorm ? SSEG_STEP.clipGradNorm / (gradNorm + 1e-6) : 1;
+      const scaled =
+        clip === 1
+          ? grads
+          : tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.mul(clip)])));
+      optimizer.applyGradients(scaled);
+      if (scaled !== grads) tf.dispose(Object.values(scaled));
+      tf.dispose(Object.values(grads));
+      return outputs;
+    };
+
+    // A first, untimed step with dropout off: its losses and gradients (from the shared initial weights) are what
+    // the harness compares with PyTorch, since the timed steps' dropout draws differ between the two. It also
+    // creates the optimiser's moments, so the timed runs allocate no lasting tensors.
+    let check: Outputs = {};
+    for (const d of dropouts) d.training = false;
+    tf.tidy(() => {
+      check = step(true); // assigned, not returned: tidy would walk every array element looking for tensors
+    });
+    for (const d of dropouts) d.training = true;
+    const parameters = model.parameterCount();
+    console.log(
+      `[sseg_tiny_step] tfjs model: ${parameters.toLocaleString("en")} parameters ` +
+        `(${groups[0].params.length} tensors with weight decay, ${groups[1].params.length} without)`,
+    );
+    return {
+      run: () => {
+        step(false);
+        return {};
+      },
+      check,
+      info: {
+        parameters,
+        decayTensors: groups[0].params.length,
+        noDecayTensors: groups[1].params.length,
+      },
+      dispose: () => {
+        optimizer.dispose();
+        model.dispose();
+        tf.dispose([tensors.images, tensors.tokens, ...tensors.targets]);
+      },
+    };
+  },
+};
