@@ -28,7 +28,7 @@ export function registerPseudo(program: Command): void {
       "make class-agnostic pseudo-masks: frozen features + per-image K-Means (writes cluster overlays)",
     )
     .argument("[images...]", "image files or folders")
-    .option("-f, --features <source>", `feature source: ${FEATURE_SOURCES.join(" | ")}`, "rgb")
+    .option("-f, --features <source>", `feature source: ${FEATURE_SOURCES.join(" | ")}`, "auto")
     .option("-k, --k <n>", "clusters per image", "8")
     .option("--size <n>", "short side the image is resized to before clustering", "224")
     .option("--seed <n>", "k-means++ seed", "0")

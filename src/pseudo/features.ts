@@ -7,6 +7,8 @@
  *   mobilenet:<file> — nsfwjs's ImageNet-initialised MobileNetV2 (tools/convert-nsfwjs-mobilenet.mjs): the end
  *                    of its stride-8 stage with its stride-16 stage upsampled, each L2-normalised (32 + 96 values)
  */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../engine/rng.js";
 import type { RgbImage } from "../io/image.js";
@@ -41,7 +43,13 @@ const STD = [58.395, 57.12, 57.375];
 /** Weight of the (x, y) position against colour in the rgb source (0–1 scales for both). */
 const RGB_POSITION_WEIGHT = 0.6;
 
+/** Where `auto` looks for the converted MobileNetV2 (docs/pseudo-masks.md says how to make it). */
+export const DEFAULT_MOBILENET_FILE = fileURLToPath(
+  new URL("../../../models/mobilenet_v2_nsfwjs.safetensors", import.meta.url),
+);
+
 export const FEATURE_SOURCES = [
+  "auto",
   "rgb",
   "dino:<weights file>",
   "dino-keys:<weights file>",
@@ -49,11 +57,19 @@ export const FEATURE_SOURCES = [
   "mobilenet:<weights file>",
 ];
 
-/** Open a feature source by its spec string (see FEATURE_SOURCES). */
+/**
+ * Open a feature source by its spec string (see FEATURE_SOURCES). `auto` is the best source available here by
+ * the oracle table (docs/pseudo-masks.md): `mobilenet` when its converted weights are in models/, else `rgb`.
+ */
 export async function openFeatureSource(
   spec: string,
   options: { seed?: number } = {},
 ): Promise<FeatureSource> {
+  if (spec === "auto")
+    return openFeatureSource(
+      existsSync(DEFAULT_MOBILENET_FILE) ? `mobilenet:${DEFAULT_MOBILENET_FILE}` : "rgb",
+      options,
+    );
   if (spec === "rgb") return new RgbFeatures();
   if (spec === "random-vit") {
     return new VitFeatures(

@@ -69,7 +69,7 @@ export const DEFAULT_TRAIN_OPTIONS = {
   warmupSteps: 100,
   weightDecay: 0.05,
   clipGradNorm: 1.0,
-  features: "rgb",
+  features: "auto",
   k: 8,
   scale: [0.5, 1] as [number, number],
   seed: 0,

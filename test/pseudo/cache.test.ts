@@ -70,3 +70,14 @@ test("a damaged cache entry is recomputed and rewritten; an unwritable cache is 
     /not-a-folder: cannot write the pseudo-mask cache/,
   );
 });
+
+test("the auto feature source is mobilenet when its converted weights are in models/, else rgb", async (t) => {
+  const { existsSync } = await import("node:fs");
+  const { DEFAULT_MOBILENET_FILE } = await import("../../src/pseudo/features.js");
+  const source = await openFeatureSource("auto");
+  t.after(() => source.dispose());
+  assert.equal(
+    source.name,
+    existsSync(DEFAULT_MOBILENET_FILE) ? `mobilenet:${DEFAULT_MOBILENET_FILE}` : "rgb",
+  );
+});
