@@ -81,7 +81,7 @@ test("a random ViT-S/8 gives stride-8 features and masks (the control source)", 
 test("unknown feature sources and bad sizes are clear errors", async () => {
   await assert.rejects(
     openFeatureSource("sift"),
-    /unknown feature source "sift"; expected one of rgb, dino:/,
+    /unknown feature source "sift"; expected one of auto, rgb, dino:/,
   );
   const source = await openFeatureSource("rgb");
   assert.throws(
