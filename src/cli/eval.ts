@@ -64,10 +64,13 @@ export function registerEval(program: Command): void {
         backgroundThreshold: Number(flags.threshold),
         limit: flags.limit ? Number(flags.limit) : undefined,
       });
-      console.log("| model | images | mIoU with background | without background |");
-      console.log("| --- | --- | --- | --- |");
+      const pct = (x: number) => (100 * x).toFixed(1);
       console.log(
-        `| ${source} | ${result.images} | ${(100 * result.miouWithBackground).toFixed(1)} | ${(100 * result.miouWithoutBackground).toFixed(1)} |`,
+        "| model | images | mIoU with background | without background | its masks, oracle-labelled: with / without |",
+      );
+      console.log("| --- | --- | --- | --- | --- |");
+      console.log(
+        `| ${source} | ${result.images} | ${pct(result.miouWithBackground)} | ${pct(result.miouWithoutBackground)} | ${pct(result.maskOracle.withBackground)} / ${pct(result.maskOracle.withoutBackground)} |`,
       );
       if (flags.out)
         await writeFileAtomic(

@@ -12,6 +12,7 @@ import {
 } from "../infer/semantic.js";
 import { readImage, resizeBilinear, resizeNearest } from "../io/image.js";
 import type { SSegModel } from "../model/sseg.js";
+import { OracleScore } from "../pseudo/oracle.js";
 import { ClipTokenizer } from "../text/tokenizer.js";
 import { normalize } from "../train/batches.js";
 import { IoUAccumulator } from "./miou.js";
@@ -33,6 +34,11 @@ export interface EvaluationResult {
   miouWithoutBackground: number;
   /** Per-class IoU with background, by class name. */
   iou: Record<string, number>;
+  /**
+   * The model's own masks (each pixel's most confident query) labelled with their best ground-truth class, as
+   * the pseudo-mask oracle scores K-Means clusters: mask quality without naming. With / without background.
+   */
+  maskOracle: { withBackground: number; withoutBackground: number };
 }
 
 /** Each image is resized to the model's square training size, and its predicted labels back to the label's size. */
@@ -53,6 +59,7 @@ export async function evaluate(
   const threshold = options.backgroundThreshold ?? DEFAULT_BACKGROUND_THRESHOLD;
   const withBackground = new IoUAccumulator(set.classes.length);
   const withoutBackground = new IoUAccumulator(names.length, { reduceZeroLabel: true });
+  const maskOracle = new OracleScore(set.classes.length);
   const wasTraining = model.training;
   model.eval();
   const classes = classEmbeddings(model, await ClipTokenizer.load(), names);
@@ -92,5 +99,9 @@ export async function evaluate(
     miouWithBackground: metrics.miou,
     miouWithoutBackground: withoutBackground.metrics().miou,
     iou: Object.fromEntries(set.classes.map((name, c) => [name, metrics.iou[c]])),
+    maskOracle: {
+      withBackground: maskOracle.metrics().withBackground.miou,
+      withoutBackground: maskOracle.metrics().withoutBackground.miou,
+    },
   };
 }

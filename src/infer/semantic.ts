@@ -52,6 +52,18 @@ export function classScores(model: SSegModel, images: tf.Tensor4D, classes: tf.T
   });
 }
 
+/** Each pixel's most confident query, [B][h·w]: the model's own class-agnostic segmentation. */
+export function queryLabelMaps(model: SSegModel, images: tf.Tensor4D): Uint8Array[] {
+  const ids = tf.tidy(() => {
+    const out = model.forwardImages(images, { auxiliary: false });
+    return out.layerMasks[out.layerMasks.length - 1].argMax(1); // [B, h, w]
+  });
+  const [b, h, w] = ids.shape;
+  const data = ids.dataSync();
+  ids.dispose();
+  return Array.from({ length: b }, (_, i) => Uint8Array.from(data.subarray(i * h * w, (i + 1) * h * w)));
+}
+
 /**
  * Label maps from class scores [B, C, h, w]: argmax class + 1 (0 is background) where the best score reaches
  * `threshold`, else 0; with `threshold` 0 every pixel gets a class.

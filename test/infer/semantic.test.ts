@@ -40,6 +40,7 @@ test("evaluate scores a model on the composite sample with and without backgroun
   for (const value of [result.miouWithBackground, result.miouWithoutBackground])
     assert.ok(value >= 0 && value <= 1);
   assert.ok("background" in result.iou && "bird" in result.iou);
+  for (const value of Object.values(result.maskOracle)) assert.ok(value >= 0 && value <= 1);
   assert.equal(model.training, true, "the model's mode is restored");
   model.dispose();
 });
