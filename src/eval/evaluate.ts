@@ -9,6 +9,7 @@ import {
   classScores,
   DEFAULT_BACKGROUND_THRESHOLD,
   labelsFromScores,
+  queryLabelMaps,
 } from "../infer/semantic.js";
 import { readImage, resizeBilinear, resizeNearest } from "../io/image.js";
 import type { SSegModel } from "../model/sseg.js";
@@ -71,9 +72,10 @@ export async function evaluate(
         const image = await readImage(set.imagePath(id));
         pixels.set(normalize(resizeBilinear(image, size, size).data), i * size * size * 3);
       }
-      const scores = tf.tidy(() =>
-        classScores(model, tf.tensor4d(pixels, [chunk.length, size, size, 3]), classes),
-      );
+      const images = tf.tensor4d(pixels, [chunk.length, size, size, 3]);
+      const scores = classScores(model, images, classes);
+      const queryMaps = queryLabelMaps(model, images);
+      images.dispose();
       const [, , h, w] = scores.shape;
       const thresholded = labelsFromScores(scores, threshold);
       const forced = labelsFromScores(scores, 0);
@@ -87,6 +89,7 @@ export async function evaluate(
           upsample(forced[i]).map((l) => l - 1),
           label.labels,
         );
+        maskOracle.add(upsample(queryMaps[i]), label.labels);
       }
     }
   } finally {
