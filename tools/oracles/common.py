@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "test" / "fixtures"
@@ -43,3 +44,15 @@ def save_safetensors(path: Path, tensors: dict, metadata: dict | None = None) ->
         for raw in blobs:
             f.write(raw)
 
+
+def randomize(module: nn.Module) -> nn.Module:
+    """Non-trivial weights for every parameter and buffer (default inits hide bugs: ones, zeros), gains near 1."""
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            p.copy_(torch.randn_like(p) * 0.5 + (1.0 if name.endswith("weight") and p.dim() == 1 else 0.0))
+        for name, b in module.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(torch.randn_like(b) * 0.3)
+            elif name.endswith("running_var"):
+                b.copy_(torch.rand_like(b) + 0.5)
+    return module

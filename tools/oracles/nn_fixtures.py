@@ -12,23 +12,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import FIXTURES, nchw_to_nhwc, save_safetensors
+from common import FIXTURES, nchw_to_nhwc, randomize, save_safetensors
 
 OUT = FIXTURES / "nn"
 torch.manual_seed(0)
-
-
-def randomize(module: nn.Module) -> nn.Module:
-    """Non-trivial weights for every parameter and buffer (default inits hide bugs: ones, zeros)."""
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            p.copy_(torch.randn_like(p) * 0.5 + (1.0 if name.endswith("weight") and p.dim() == 1 else 0.0))
-        for name, b in module.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(torch.randn_like(b) * 0.3)
-            elif name.endswith("running_var"):
-                b.copy_(torch.rand_like(b) + 0.5)
-    return module
 
 
 def write_case(name, inputs, forward, module=None, config=None, image_keys=(), image_output=False, extra=None):

@@ -28,7 +28,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from common import FIXTURES, save_safetensors
+from common import FIXTURES, randomize, save_safetensors
 from vit_fixtures import counter_uniform, load_manifest, weight_manifest
 
 OUT = FIXTURES / "model"
@@ -213,19 +213,6 @@ def write_text_fixture():
     path = OUT / "text_transformer_w64_l2.safetensors"
     save_safetensors(path, tensors, {"config": config})
     print(f"{path.name}: output {tuple(out.shape)}, {len(used)} token rows, {path.stat().st_size / 1e3:.0f} kB")
-
-
-def randomize(module: nn.Module) -> nn.Module:
-    """Non-trivial weights (gains near 1) and running statistics, as nn_fixtures.py does."""
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            p.copy_(torch.randn_like(p) * 0.5 + (1.0 if name.endswith("weight") and p.dim() == 1 else 0.0))
-        for name, b in module.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(torch.randn_like(b) * 0.3)
-            elif name.endswith("running_var"):
-                b.copy_(torch.rand_like(b) + 0.5)
-    return module
 
 
 def write_projector_fixture():
