@@ -5,14 +5,12 @@ import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
 import { Rng } from "../../src/engine/rng.js";
 import {
-  type MultiScaleFeatures,
   maskformerPixelDecoder,
   PixelDecoder,
   type PixelDecoderConfig,
   smallPixelDecoder,
   upsampleNearest,
 } from "../../src/model/pixel-decoder.js";
-import type { TensorData } from "../../src/nn/module.js";
 import { resize } from "../../src/nn/resize.js";
 import {
   assertClose,
@@ -23,23 +21,9 @@ import {
   manifestStateDict,
   onEveryKernelPath,
 } from "../support/fixtures.js";
+import { FEATURES, featureMaps, stateUnder } from "../support/maskformer-head.js";
 
 before(() => initEngine());
-
-const FEATURES = ["res2", "res3", "res4", "res5"] as const;
-
-/** res2 … res5 from maps listed in that order. */
-function featureMaps(maps: tf.Tensor[]): MultiScaleFeatures {
-  const [res2, res3, res4, res5] = maps as tf.Tensor4D[];
-  return { res2, res3, res4, res5 };
-}
-
-/** The keys under `prefix`, prefix removed: MaskFormerHead's `pixel_decoder.` part of the fixture's weights. */
-function stateUnder(state: Map<string, TensorData>, prefix: string): Map<string, TensorData> {
-  return new Map(
-    [...state].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]),
-  );
-}
 
 test("the pixel decoder loaded from MaskFormer's names matches BasePixelDecoder's mask features and gradients", () => {
   const fx = new Fixture("model/maskformer_head.safetensors");

@@ -4,18 +4,13 @@ import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
 import { Rng } from "../../src/engine/rng.js";
-import {
-  type MultiScaleFeatures,
-  PixelDecoder,
-  type PixelDecoderConfig,
-} from "../../src/model/pixel-decoder.js";
+import { PixelDecoder, type PixelDecoderConfig } from "../../src/model/pixel-decoder.js";
 import {
   maskformerTransformerDecoder,
   smallTransformerDecoder,
   TransformerPredictor,
   type TransformerPredictorConfig,
 } from "../../src/model/transformer-decoder.js";
-import type { TensorData } from "../../src/nn/module.js";
 import {
   assertClose,
   counterUniform,
@@ -25,16 +20,9 @@ import {
   manifestStateDict,
   onEveryKernelPath,
 } from "../support/fixtures.js";
+import { FEATURES, featureMaps, stateUnder } from "../support/maskformer-head.js";
 
 before(() => initEngine());
-
-const FEATURES = ["res2", "res3", "res4", "res5"] as const;
-
-/** res2 … res5 from maps listed in that order. */
-function featureMaps(maps: tf.Tensor[]): MultiScaleFeatures {
-  const [res2, res3, res4, res5] = maps as tf.Tensor4D[];
-  return { res2, res3, res4, res5 };
-}
 
 interface HeadFixtureConfig {
   backbone_channels: number[];
@@ -48,12 +36,6 @@ interface HeadFixtureConfig {
   num_queries: number;
   embed_dim: number;
   weights: ManifestEntry[];
-}
-
-function stateUnder(state: Map<string, TensorData>, prefix: string): Map<string, TensorData> {
-  return new Map(
-    [...state].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]),
-  );
 }
 
 function predictorConfig(cfg: HeadFixtureConfig): TransformerPredictorConfig {
