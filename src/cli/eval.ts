@@ -1,82 +1,125 @@
-import { join } from "node:path";
+/**
+ * `sseg eval`: mmseg mIoU of a model on a segmentation set through the segmenter, with and without background,
+ * per-class IoU, aAcc and the learned-mask oracle; `--tune-background` sweeps the threshold and stores the best
+ * one with the model so `segment()` uses it by default.
+ */
 import type { Command } from "commander";
-import { initEngine } from "../engine/backend.js";
-import { evaluate } from "../eval/evaluate.js";
-import { DEFAULT_BACKGROUND_THRESHOLD } from "../infer/semantic.js";
+import { type EvaluationResult, evaluate, type Scores } from "../eval/evaluate.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { CONFIGS, type SSegConfig, SSegModel } from "../model/sseg.js";
-import { loadCheckpoint } from "../train/checkpoint.js";
+import { updateStoredConfig } from "../model/files.js";
+import { positiveInteger } from "./flags.js";
+import { addModelOptions, type ModelFlags, openSegmenter, segmentOptionsFrom } from "./model-options.js";
+import { Progress } from "./progress.js";
 
-interface EvalFlags {
-  checkpoint?: string;
-  untrained?: string;
+interface EvalFlags extends ModelFlags {
   dataset: string;
   split: string;
-  threshold: string;
   limit?: string;
   out?: string;
+  savePredictions?: string;
+  tuneBackground: boolean;
 }
 
+/** The thresholds `--tune-background` scores: 0, 0.05, …, 1. */
+const SWEEP = Array.from({ length: 21 }, (_, i) => i / 20);
+
 export function registerEval(program: Command): void {
-  program
-    .command("eval")
-    .description("score a checkpoint on a segmentation dataset (mmseg mIoU, with and without background)")
-    .argument(
-      "<root>",
-      "dataset folder (a VOC-layout folder with classes.txt, or --dataset voc|context|coco-object)",
-    )
-    .option("-c, --checkpoint <path>", "a run folder (its latest checkpoint) or a checkpoint folder")
-    .option(
-      "--untrained <config>",
-      `score a randomly initialised model instead (a control): ${Object.keys(CONFIGS).join(" | ")}`,
-    )
-    .option("--dataset <name>", "voc | context | coco-object | folder", "folder")
-    .option("--split <name>", "the split to score", "val")
-    .option(
-      "--threshold <x>",
-      "background threshold on the normalised class score",
-      String(DEFAULT_BACKGROUND_THRESHOLD),
-    )
-    .option("--limit <n>", "score only the first n images")
-    .option("-o, --out <file>", "also write the result as JSON")
-    .action(async (root: string, flags: EvalFlags) => {
-      if (!flags.checkpoint === !flags.untrained)
-        throw new Error(
-          "sseg eval: give exactly one of --checkpoint <run or checkpoint> and --untrained <config>",
-        );
-      await initEngine();
-      let model: SSegModel;
-      let source: string;
-      if (flags.checkpoint) {
-        const checkpoint = await loadCheckpoint<{ config: SSegConfig }>(flags.checkpoint);
-        model = new SSegModel(checkpoint.state.config);
-        model.loadStateDict(checkpoint.model);
-        source = `${checkpoint.dir} (step ${checkpoint.state.step})`;
-      } else {
-        const config = CONFIGS[flags.untrained as string];
-        if (!config) throw new Error(`--untrained: unknown configuration "${flags.untrained}"`);
-        model = new SSegModel(config);
-        source = `untrained ${config.name}`;
-      }
-      const result = await evaluate(model, root, {
+  addModelOptions(
+    program
+      .command("eval")
+      .description("score a model on a segmentation set (mmseg mIoU with and without background, per class)")
+      .argument(
+        "<root>",
+        "data set folder (VOC layout with classes.txt, or --dataset voc|context|coco-object|…)",
+      )
+      .option("--dataset <name>", "voc | voc20 | context | context59 | coco-object | folder", "folder")
+      .option("--split <name>", "the split to score", "val")
+      .option("--limit <n>", "score only the first n images")
+      .option("-o, --out <file.json>", "also write the result as JSON, and as markdown beside it (.md)")
+      .option("--save-predictions <dir>", "write each predicted label PNG here")
+      .option(
+        "--tune-background",
+        "sweep the background threshold on this split, print the curve, store the best with the model",
+      ),
+  ).action(async (root: string, flags: EvalFlags) => {
+    if (flags.tuneBackground && !flags.checkpoint)
+      throw new Error("--tune-background stores the threshold with the model: give --checkpoint");
+    const segment = await segmentOptionsFrom(flags);
+    const limit = flags.limit === undefined ? undefined : positiveInteger(flags.limit, "--limit");
+    const segmenter = await openSegmenter(flags, { untrainedFallback: false });
+    try {
+      let bar: Progress | undefined;
+      const result = await evaluate(segmenter, root, {
         dataset: flags.dataset,
         split: flags.split,
-        backgroundThreshold: Number(flags.threshold),
-        limit: flags.limit ? Number(flags.limit) : undefined,
+        segment,
+        limit,
+        thresholds: flags.tuneBackground ? SWEEP : undefined,
+        savePredictions: flags.savePredictions,
+        onProgress: (done, total) => {
+          bar ??= new Progress("eval", total, "images");
+          bar.update(done);
+        },
       });
-      const pct = (x: number) => (100 * x).toFixed(1);
-      console.log(
-        "| model | images | mIoU with background | without background | its masks, oracle-labelled: with / without |",
-      );
-      console.log("| --- | --- | --- | --- | --- |");
-      console.log(
-        `| ${source} | ${result.images} | ${pct(result.miouWithBackground)} | ${pct(result.miouWithoutBackground)} | ${pct(result.maskOracle.withBackground)} / ${pct(result.maskOracle.withoutBackground)} |`,
-      );
-      if (flags.out)
-        await writeFileAtomic(
-          flags.out,
-          `${JSON.stringify({ model: source, root: join(root), ...result }, null, 2)}\n`,
+      const markdown = report(segmenter.description, root, result);
+      console.log(markdown);
+      if (flags.out) {
+        const json = { model: segmenter.description, root, ...result };
+        await writeFileAtomic(flags.out, `${JSON.stringify(json, null, 2)}\n`);
+        await writeFileAtomic(flags.out.replace(/(\.json)?$/, ".md"), `${markdown}\n`);
+      }
+      if (flags.tuneBackground && segmenter.files) {
+        const best = bestThreshold(result);
+        if (best === undefined)
+          throw new Error(`${root}: no background class, so there is no threshold to tune`);
+        await updateStoredConfig(segmenter.files, "inference", {
+          ...segmenter.defaults,
+          background: { threshold: best.threshold },
+        });
+        console.log(
+          `\nbackground threshold ${best.threshold} (mIoU ${pct(best.miou)}) stored in ${segmenter.files.configFile}`,
         );
-      model.dispose();
-    });
+      }
+      if (result.failed.length > 0) {
+        console.error(`sseg eval: ${result.failed.length} image(s) could not be scored:`);
+        for (const { id, reason } of result.failed.slice(0, 5)) console.error(`  ${id}: ${reason}`);
+        process.exitCode = 1;
+      }
+    } finally {
+      segmenter.dispose();
+    }
+  });
+}
+
+const pct = (x: number) => (Number.isNaN(x) ? "–" : (100 * x).toFixed(1));
+
+function bestThreshold(result: EvaluationResult): { threshold: number; miou: number } | undefined {
+  return result.thresholdCurve?.reduce((best, point) => (point.miou > best.miou ? point : best));
+}
+
+/** The result as markdown: the summary row, the threshold curve if swept, then per-class IoU. */
+export function report(model: string, root: string, result: EvaluationResult): string {
+  const lines = [
+    `## ${model} on ${root} (${result.dataset}, ${result.split}, ${result.images} images)`,
+    "",
+    `Background rule: ${JSON.stringify(result.background)}.`,
+    "",
+    "| mIoU with background | aAcc | mIoU without background | its masks, oracle-labelled: with / without |",
+    "| --- | --- | --- | --- |",
+    `| ${result.withBackground ? pct(result.withBackground.miou) : "n/a"} | ${result.withBackground ? pct(result.withBackground.aAcc) : "n/a"} | ${pct(result.withoutBackground.miou)} | ${pct(result.maskOracle.withBackground)} / ${pct(result.maskOracle.withoutBackground)} |`,
+  ];
+  if (result.thresholdCurve) {
+    lines.push("", "| threshold | mIoU with background |", "| --- | --- |");
+    for (const { threshold, miou } of result.thresholdCurve)
+      lines.push(`| ${threshold.toFixed(2)} | ${pct(miou)} |`);
+  }
+  const perClass = (scores: Scores | undefined, name: string) => scores?.iou[name];
+  const names = Object.keys(result.withoutBackground.iou);
+  lines.push("", "| class | IoU with background | IoU without background |", "| --- | --- | --- |");
+  if (result.withBackground) lines.push(`| background | ${pct(result.withBackground.iou.background)} | |`);
+  for (const name of names)
+    lines.push(
+      `| ${name} | ${result.withBackground ? pct(perClass(result.withBackground, name) ?? Number.NaN) : "n/a"} | ${pct(result.withoutBackground.iou[name])} |`,
+    );
+  return lines.join("\n");
 }

@@ -1,4 +1,4 @@
-import { readdir, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { extname, join } from "node:path";
 
 const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".webp", ".gif"]);
@@ -14,12 +14,32 @@ export async function listImages(inputs: string[]): Promise<string[]> {
       const entries = (await readdir(input))
         .filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase()))
         .sort();
+      if (entries.length === 0)
+        throw new Error(`${input}: no images (${[...IMAGE_EXTENSIONS].join(" ")}) in this folder`);
       files.push(...entries.map((f) => join(input, f)));
     } else {
       files.push(input);
     }
   }
-  if (files.length === 0)
-    throw new Error(`no images (${[...IMAGE_EXTENSIONS].join(" ")}) in ${inputs.join(", ")}`);
+  if (files.length === 0) throw new Error("no images given");
   return files;
+}
+
+/**
+ * "a,b,c" or "@file.txt" (one entry per line) → trimmed, non-empty entries; `flag` names the option in errors.
+ * Duplicates and other vocabulary rules are checked by the segmenter.
+ */
+export async function parseList(spec: string, flag: string): Promise<string[]> {
+  const fromFile = spec.startsWith("@");
+  const text = fromFile
+    ? await readFile(spec.slice(1), "utf8").catch((err: NodeJS.ErrnoException) => {
+        throw new Error(`${flag}: cannot read ${spec.slice(1)} (${err.code})`);
+      })
+    : spec;
+  const entries = text
+    .split(fromFile ? /\r?\n/ : ",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (entries.length === 0) throw new Error(`${flag}: nothing in ${JSON.stringify(spec)}`);
+  return entries;
 }

@@ -3,18 +3,13 @@ import { spawn } from "node:child_process";
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
 import { registerData } from "./data.js";
-import { registerDemo } from "./demo.js";
 import { registerEval } from "./eval.js";
 import { registerPseudo } from "./pseudo.js";
+import { registerDemo, registerSegment } from "./segment.js";
 import { registerTrain } from "./train.js";
 
 /** Commands whose issues have not landed yet: listed in --help, and saying so plainly when run. */
 const PLANNED: [name: string, summary: string, owner: string][] = [
-  [
-    "segment",
-    "segment images with any list of class names (label PNGs, overlays, JSON)",
-    "inference issue (#8)",
-  ],
   ["selftrain", "S-Seg+: self-train a UperNet on S-Seg's own pseudo-labels", "S-Seg+ issue (#11)"],
 ];
 
@@ -30,6 +25,7 @@ export function buildProgram(): Command {
     .description("Open-vocabulary semantic segmentation the S-Seg way, in TypeScript.")
     .version(VERSION, "-v, --version")
     .showHelpAfterError("(run sseg --help for usage)");
+  registerSegment(program);
   registerDemo(program);
   registerPseudo(program);
   registerData(program);

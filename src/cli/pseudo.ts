@@ -2,11 +2,12 @@ import { basename, extname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { openSegmentationDataset } from "../data/datasets.js";
 import { initEngine } from "../engine/backend.js";
+import { OracleScore } from "../eval/oracle.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { mmsegRescaleSize, readImage, resizeBilinear, resizeNearest, writeImage } from "../io/image.js";
 import { renderOverlay, writeLabelPng } from "../io/label-png.js";
 import { FEATURE_SOURCES, MaskCache, openFeatureSource, pseudoMasks } from "../pseudo/index.js";
-import { OracleScore } from "../pseudo/oracle.js";
+import { positiveInteger } from "./flags.js";
 import { listImages } from "./inputs.js";
 
 interface PseudoOptions {
@@ -50,12 +51,6 @@ export function registerPseudo(program: Command): void {
     .action((images: string[], options: PseudoOptions) =>
       options.oracle ? runOracle(options.oracle, options) : runPseudo(images, options),
     );
-}
-
-function positiveInteger(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: expected a positive integer, got "${value}"`);
-  return n;
 }
 
 /** Pseudo-masks of every image of a VOC-layout set at the clustering size, upsampled to the label's size. */

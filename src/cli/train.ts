@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { initEngine } from "../engine/backend.js";
 import { CONFIGS } from "../model/sseg.js";
 import { DEFAULT_TRAIN_OPTIONS, train } from "../train/trainer.js";
+import { positiveInteger, positiveNumber } from "./flags.js";
 import { Progress } from "./progress.js";
 
 interface TrainFlags {
@@ -18,13 +19,6 @@ interface TrainFlags {
   seed: string;
   checkpointEvery: string;
   resume: boolean;
-}
-
-function number(value: string, flag: string, integer = true): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
-    throw new Error(`${flag}: expected a positive ${integer ? "integer" : "number"}, got "${value}"`);
-  return n;
 }
 
 export function registerTrain(program: Command): void {
@@ -50,9 +44,9 @@ export function registerTrain(program: Command): void {
     .option("--resume", "continue the run in --out from its latest checkpoint, exactly", false)
     .action(async (flags: TrainFlags) => {
       const engine = await initEngine();
-      const steps = number(flags.steps, "--steps");
-      const batchSize = number(flags.batchSize, "--batch-size");
-      const accumulate = number(flags.accumulate, "--accumulate");
+      const steps = positiveInteger(flags.steps, "--steps");
+      const batchSize = positiveInteger(flags.batchSize, "--batch-size");
+      const accumulate = positiveInteger(flags.accumulate, "--accumulate");
       let progress: Progress | undefined;
       let interrupted = false;
       const onSignal = () => {
@@ -70,12 +64,12 @@ export function registerTrain(program: Command): void {
         steps,
         batchSize,
         accumulate,
-        lr: number(flags.lr, "--lr", false),
+        lr: positiveNumber(flags.lr, "--lr"),
         warmupSteps: Number(flags.warmup),
         features: flags.features,
-        k: number(flags.k, "--k"),
+        k: positiveInteger(flags.k, "--k"),
         seed: Number(flags.seed),
-        checkpointEvery: number(flags.checkpointEvery, "--checkpoint-every"),
+        checkpointEvery: positiveInteger(flags.checkpointEvery, "--checkpoint-every"),
         resume: flags.resume,
         shouldStop: () => interrupted,
         onStep: (step, record) => {

@@ -1,110 +1,147 @@
 /**
- * Score an S-Seg model on a segmentation set with mmseg's mIoU: with background (the threshold rule decides
- * background) and without (every pixel takes its best class; background pixels are not scored).
+ * Score a segmenter on a segmentation set with mmseg's metrics, through the same `Segmenter.predict` that
+ * `segment()` uses (one forward pass per image or window batch). Protocols (method spec §9):
+ * - with background (sets whose class 0 is background): the background rule decides class 0;
+ * - without background: every pixel takes its best class and background pixels are not scored
+ *   (reduce_zero_label), for every set.
+ * Also: the model's own masks labelled by the oracle (mask quality without naming), and optionally the
+ * with-background mIoU over a sweep of thresholds (to tune the rule).
  */
-import * as tf from "@tensorflow/tfjs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { openSegmentationDataset } from "../data/datasets.js";
-import {
-  classEmbeddings,
-  classScores,
-  DEFAULT_BACKGROUND_THRESHOLD,
-  labelsFromScores,
-  queryLabelMaps,
-} from "../infer/semantic.js";
-import { readImage, resizeBilinear, resizeNearest } from "../io/image.js";
-import type { SSegModel } from "../model/sseg.js";
-import { OracleScore } from "../pseudo/oracle.js";
-import { ClipTokenizer } from "../text/tokenizer.js";
-import { normalize } from "../train/batches.js";
-import { IoUAccumulator } from "./miou.js";
+import { labelsFrom, rankPixels, type Segmenter, type SegmentOptions } from "../infer/segmenter.js";
+import { readImage } from "../io/image.js";
+import { writeLabelPng } from "../io/label-png.js";
+import type { BackgroundRule } from "../model/sseg.js";
+import { IoUAccumulator, type SegmentationMetrics } from "./miou.js";
+import { OracleScore } from "./oracle.js";
 
 export interface EvaluateOptions {
   /** Dataset name for openSegmentationDataset (default "folder": VOC layout + classes.txt). */
   dataset?: string;
   split?: string;
-  backgroundThreshold?: number;
-  /** Images per forward pass. */
-  batchSize?: number;
+  /** Inference settings (mode, short side, templates, background rule); default: the model's. */
+  segment?: SegmentOptions;
   /** Score only the first n images. */
   limit?: number;
+  /** Also score these background thresholds (with background), e.g. to tune the rule. */
+  thresholds?: readonly number[];
+  /** Write each image's predicted label PNG (0 = background, i = class i) here. */
+  savePredictions?: string;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface Scores {
+  miou: number;
+  /** Overall pixel accuracy. */
+  aAcc: number;
+  /** Per class IoU by name (NaN: the class occurs in neither labels nor predictions). */
+  iou: Record<string, number>;
 }
 
 export interface EvaluationResult {
+  dataset: string;
+  split: string;
   images: number;
-  miouWithBackground: number;
-  miouWithoutBackground: number;
-  /** Per-class IoU with background, by class name. */
-  iou: Record<string, number>;
+  /** Images that could not be scored, with the reason. */
+  failed: { id: string; reason: string }[];
+  /** The background rule scored "with background". */
+  background: BackgroundRule;
+  /** Undefined for sets without a background class (e.g. Context-59). */
+  withBackground?: Scores;
+  withoutBackground: Scores;
   /**
    * The model's own masks (each pixel's most confident query) labelled with their best ground-truth class, as
-   * the pseudo-mask oracle scores K-Means clusters: mask quality without naming. With / without background.
+   * the pseudo-mask oracle scores K-Means clusters: mask quality without naming. mIoU with / without background.
    */
   maskOracle: { withBackground: number; withoutBackground: number };
+  /** With `thresholds`: mIoU with background at each. */
+  thresholdCurve?: { threshold: number; miou: number }[];
 }
 
-/** Each image is resized to the model's square training size, and its predicted labels back to the label's size. */
 export async function evaluate(
-  model: SSegModel,
+  segmenter: Segmenter,
   root: string,
   options: EvaluateOptions = {},
 ): Promise<EvaluationResult> {
   const set = await openSegmentationDataset(options.dataset ?? "folder", root, {
     split: options.split ?? "val",
   });
-  if (set.classes[0] !== "background")
-    throw new Error(`${root}: class 0 is "${set.classes[0]}"; evaluation needs a background class 0`);
-  const names = set.classes.slice(1);
+  const hasBackground = !set.reduceZeroLabel && set.classes[0] === "background";
+  const names = hasBackground ? set.classes.slice(1) : [...set.classes];
   const ids = set.ids.slice(0, options.limit ?? set.ids.length);
-  const size = model.config.imageSize;
-  const batchSize = options.batchSize ?? 8;
-  const threshold = options.backgroundThreshold ?? DEFAULT_BACKGROUND_THRESHOLD;
-  const withBackground = new IoUAccumulator(set.classes.length);
-  const withoutBackground = new IoUAccumulator(names.length, { reduceZeroLabel: true });
-  const maskOracle = new OracleScore(set.classes.length);
-  const wasTraining = model.training;
-  model.eval();
-  const classes = classEmbeddings(model, await ClipTokenizer.load(), names);
-  try {
-    for (let start = 0; start < ids.length; start += batchSize) {
-      const chunk = ids.slice(start, start + batchSize);
-      const pixels = new Float32Array(chunk.length * size * size * 3);
-      for (const [i, id] of chunk.entries()) {
-        const image = await readImage(set.imagePath(id));
-        pixels.set(normalize(resizeBilinear(image, size, size).data), i * size * size * 3);
-      }
-      const images = tf.tensor4d(pixels, [chunk.length, size, size, 3]);
-      const scores = classScores(model, images, classes);
-      const queryMaps = queryLabelMaps(model, images);
-      images.dispose();
-      const [, , h, w] = scores.shape;
-      const thresholded = labelsFromScores(scores, threshold);
-      const forced = labelsFromScores(scores, 0);
-      scores.dispose();
-      for (const [i, id] of chunk.entries()) {
-        const label = await set.readLabel(id);
-        const upsample = (labels: Uint8Array) => resizeNearest(labels, w, h, label.width, label.height);
-        withBackground.add(upsample(thresholded[i]), label.labels);
-        // without background: predictions 1..C become 0..C−1, as the reduced labels are
-        withoutBackground.add(
-          upsample(forced[i]).map((l) => l - 1),
-          label.labels,
+  const background = options.segment?.background ?? segmenter.defaults.background;
+  const segmentOptions = { ...options.segment, background };
+  const ignoreIndex = set.ignoreIndex;
+  const withBackground = new IoUAccumulator(names.length + 1, { ignoreIndex });
+  const withoutBackground = new IoUAccumulator(names.length, { ignoreIndex, reduceZeroLabel: true });
+  const oracle = new OracleScore(names.length + 1, ignoreIndex);
+  const sweep = (options.thresholds ?? []).map((threshold) => ({
+    threshold,
+    scores: new IoUAccumulator(names.length + 1, { ignoreIndex }),
+  }));
+  const failed: EvaluationResult["failed"] = [];
+  if (options.savePredictions) await mkdir(options.savePredictions, { recursive: true });
+  for (const [done, id] of ids.entries()) {
+    try {
+      const [image, label] = await Promise.all([readImage(set.imagePath(id)), set.readLabel(id)]);
+      if (image.width !== label.width || image.height !== label.height)
+        throw new Error(
+          `${set.labelPath(id)}: label is ${label.width}×${label.height} but its image is ${image.width}×${image.height}`,
         );
-        maskOracle.add(upsample(queryMaps[i]), label.labels);
+      const prediction = segmenter.predict(image, names, segmentOptions);
+      const words = background && "classes" in background ? prediction.names.length : names.length;
+      const ranked = rankPixels(prediction, names.length, words);
+      const forced = words === names.length ? ranked : rankPixels(prediction, names.length, names.length);
+      const labels = labelsFrom(
+        ranked,
+        names.length,
+        background && "threshold" in background ? background.threshold : -Infinity,
+      );
+      // without background: predictions 0..C−1, as the reduced labels are
+      withoutBackground.add(forced.best, label.labels);
+      if (hasBackground) {
+        withBackground.add(labels, label.labels);
+        for (const point of sweep)
+          point.scores.add(labelsFrom(forced, names.length, point.threshold), label.labels);
       }
+      oracle.add(prediction.queries, label.labels);
+      if (options.savePredictions)
+        await writeLabelPng(join(options.savePredictions, `${id}.png`), labels, image.width, image.height);
+    } catch (err) {
+      failed.push({ id, reason: (err as Error).message });
     }
-  } finally {
-    classes.dispose();
-    model.train(wasTraining);
+    options.onProgress?.(done + 1, ids.length);
   }
-  const metrics = withBackground.metrics();
+  const oracleMetrics = oracle.metrics();
   return {
-    images: ids.length,
-    miouWithBackground: metrics.miou,
-    miouWithoutBackground: withoutBackground.metrics().miou,
-    iou: Object.fromEntries(set.classes.map((name, c) => [name, metrics.iou[c]])),
+    dataset: set.name,
+    split: set.split,
+    images: ids.length - failed.length,
+    failed,
+    background,
+    ...(hasBackground ? { withBackground: scores(withBackground.metrics(), ["background", ...names]) } : {}),
+    withoutBackground: scores(withoutBackground.metrics(), names),
     maskOracle: {
-      withBackground: maskOracle.metrics().withBackground.miou,
-      withoutBackground: maskOracle.metrics().withoutBackground.miou,
+      withBackground: oracleMetrics.withBackground.miou,
+      withoutBackground: oracleMetrics.withoutBackground.miou,
     },
+    ...(hasBackground && sweep.length > 0
+      ? {
+          thresholdCurve: sweep.map((point) => ({
+            threshold: point.threshold,
+            miou: point.scores.metrics().miou,
+          })),
+        }
+      : {}),
+  };
+}
+
+function scores(metrics: SegmentationMetrics, names: readonly string[]): Scores {
+  return {
+    miou: metrics.miou,
+    aAcc: metrics.aAcc,
+    iou: Object.fromEntries(names.map((name, c) => [name, metrics.iou[c]])),
   };
 }

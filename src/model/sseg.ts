@@ -7,6 +7,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../engine/rng.js";
 import { Module } from "../nn/module.js";
+import { l2Normalize } from "../nn/normalize.js";
+import {
+  CheckpointError,
+  type ModelFiles,
+  readStoredConfig,
+  readTensorFile,
+  resolveModelFiles,
+} from "./files.js";
 import { maskformerPixelDecoder, PixelDecoder, type PixelDecoderConfig } from "./pixel-decoder.js";
 import { LogitScale, Projector, type ProjectorConfig, projectorPaper } from "./projector.js";
 import { type SwinConfig, SwinTransformer, swin_nano, swin_small } from "./swin.js";
@@ -27,6 +35,28 @@ export interface SSegConfig {
   text: TextTransformerConfig;
   /** Both projectors: query/text width → hidden → the shared embedding width. */
   projector: Omit<ProjectorConfig, "inDim">;
+  /** How the segmenter runs this model unless told otherwise; a checkpoint stores its tuned values here. */
+  inference?: InferenceConfig;
+}
+
+/** Class-name prompts: a preset's name, or templates with "{}" for the name (embeddings averaged over them). */
+export type Templates = "simple" | "groupvit" | readonly string[];
+
+/**
+ * Which pixels are background: those whose best class score stays below a threshold (GroupViT's rule), those
+ * won by background words scored like classes, or none (`false`: every pixel takes a class).
+ */
+export type BackgroundRule = { threshold: number } | { classes: readonly string[] } | false;
+
+export interface InferenceConfig {
+  /** The image's short side is resized to this (mmseg's keep-ratio rule). */
+  shortSide: number;
+  /** One forward pass on the whole image, or sliding `crop`² windows every `stride` pixels. */
+  mode: "whole" | "slide";
+  crop: number;
+  stride: number;
+  templates?: Templates;
+  background?: BackgroundRule;
 }
 
 /** The paper's sizes: Swin-S, 64 queries, 448², a 12 × 256 text transformer, 256→4096→256 projectors. */
@@ -38,6 +68,8 @@ export const paper: SSegConfig = {
   decoder: { ...maskformerTransformerDecoder },
   text: textTransformerPaper,
   projector: { hiddenDim: projectorPaper.hiddenDim, outDim: projectorPaper.outDim },
+  // the S-Seg/GroupViT test protocol (method spec §8.5)
+  inference: { shortSide: 448, mode: "slide", crop: 448, stride: 224 },
 };
 
 /**
@@ -62,9 +94,28 @@ export const tiny: SSegConfig = {
   },
   text: { ...textTransformerPaper, width: 128, layers: 4, heads: 2 },
   projector: { hiddenDim: 512, outDim: 128 },
+  // its own training size; the composites' objects fill most of a 128² view, so one window sees them whole
+  inference: { shortSide: 128, mode: "whole", crop: 128, stride: 64 },
 };
 
 export const CONFIGS: Record<string, SSegConfig> = { paper, tiny };
+
+const CONFIG_SECTIONS = ["backbone", "pixelDecoder", "decoder", "text", "projector"] as const;
+
+/** A stored configuration checked for the fields every model needs (`where` names the file in the error). */
+export function checkConfig(value: unknown, where: string): SSegConfig {
+  const config = value as Partial<SSegConfig> | undefined;
+  if (typeof config !== "object" || config === null || Array.isArray(config))
+    throw new CheckpointError(`${where}: no model configuration in it`);
+  const missing = [
+    ...(typeof config.name === "string" ? [] : ["name"]),
+    ...(Number.isInteger(config.imageSize) ? [] : ["imageSize"]),
+    ...CONFIG_SECTIONS.filter((key) => typeof config[key] !== "object" || config[key] === null),
+  ];
+  if (missing.length > 0)
+    throw new CheckpointError(`${where}: the model configuration lacks ${missing.join(", ")}`);
+  return config as SSegConfig;
+}
 
 /** What the image side produces for one batch. */
 export interface ImageOutputs {
@@ -153,12 +204,32 @@ export class SSegModel extends Module {
 
   /** Token ids [B, T] → caption embeddings, projected and L2-normalised: [B, E]. */
   textEmbedding(tokenIds: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(
-      () => l2Normalize(this.textProjector.forward(this.textEncoder.encode(tokenIds))) as tf.Tensor2D,
-    );
+    return tf.tidy(() => l2Normalize(this.textFeatures(tokenIds)));
   }
-}
 
-function l2Normalize(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => x.div(x.norm("euclidean", -1, true).maximum(1e-12)));
+  /** Token ids [B, T] → projected caption features before normalisation (averaged over prompt templates): [B, E]. */
+  textFeatures(tokenIds: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => this.textProjector.forward(this.textEncoder.encode(tokenIds)) as tf.Tensor2D);
+  }
+
+  /**
+   * A trained model from its files: a checkpoint or run folder, or a `.safetensors` file with its JSON config
+   * (see `files.ts`). Errors name the file and what does not fit.
+   */
+  static async fromCheckpoint(path: string): Promise<{ model: SSegModel; files: ModelFiles }> {
+    const files = await resolveModelFiles(path);
+    const config = checkConfig(await readStoredConfig(files), files.configFile);
+    const weights = await readTensorFile(files.weights);
+    let model: SSegModel | undefined;
+    try {
+      model = new SSegModel(config);
+      model.loadStateDict(weights);
+    } catch (err) {
+      model?.dispose();
+      throw new CheckpointError(
+        `${files.weights}: does not fit the configuration "${config.name}" in ${files.configFile}: ${(err as Error).message}`,
+      );
+    }
+    return { model, files };
+  }
 }

@@ -124,7 +124,7 @@ export class MultiheadAttention extends Module {
     );
     this.inProjBias = this.param("in_proj_bias", [3 * dim], init.zeros(3 * dim));
     this.outProj = this.module("out_proj", new Linear(dim, dim, options));
-    this.outProj.bias!.assign(tf.zerosLike(this.outProj.bias!));
+    tf.tidy(() => this.outProj.bias!.assign(tf.zerosLike(this.outProj.bias!)));
   }
 
   /** query (B, Nq, E), key and value (B, Nk, E) → (B, Nq, E) */

@@ -16,6 +16,9 @@ export class StateDictError extends Error {
   override name = "StateDictError";
 }
 
+/** How many key problems an error names before it only counts the rest (a wrong file can have hundreds). */
+const LISTED_PROBLEMS = 6;
+
 /** Keys PyTorch stores that carry no values we use. */
 const IGNORED_KEYS = [/(^|\.)num_batches_tracked$/];
 
@@ -98,7 +101,7 @@ export abstract class Module {
           problems.push(`unexpected key "${name}"`);
       }
     }
-    if (problems.length > 0) throw new StateDictError(`Cannot load state dict:\n  ${problems.join("\n  ")}`);
+    if (problems.length > 0) throw new StateDictError(describeProblems(problems));
     tf.tidy(() => {
       for (const [name, v] of own) {
         const src = entries.get(name);
@@ -128,6 +131,13 @@ export abstract class Module {
     for (const b of this.buffers.values()) b.dispose();
     for (const child of this.children.values()) child.dispose();
   }
+}
+
+function describeProblems(problems: string[]): string {
+  const count = (prefix: string) => problems.filter((p) => p.startsWith(prefix)).length;
+  const summary = `${count("missing")} missing, ${count("unexpected")} unexpected, ${count("key ")} mis-shaped key(s)`;
+  const rest = problems.length - LISTED_PROBLEMS;
+  return `Cannot load state dict (${summary}): ${problems.slice(0, LISTED_PROBLEMS).join("; ")}${rest > 0 ? `; and ${rest} more` : ""}`;
 }
 
 /** A list of modules named "0", "1", … like torch.nn.ModuleList. */

@@ -15,6 +15,7 @@ import type { RgbImage } from "../io/image.js";
 import { MobileNetV2 } from "../model/mobilenet-v2.js";
 import { VisionTransformer, vit_small_patch8 } from "../model/vit.js";
 import { StateDictError } from "../nn/module.js";
+import { l2Normalize } from "../nn/normalize.js";
 import { resize } from "../nn/resize.js";
 import { loadWeights, toDinoVitStateDict } from "../weights/index.js";
 
@@ -182,11 +183,6 @@ async function loadMobileNet(path: string): Promise<MobileNetV2> {
   return net;
 }
 
-/** Rows scaled to unit L2 norm along the channel axis (as torch's F.normalize). */
-function unitLength(x: tf.Tensor4D): tf.Tensor4D {
-  return x.div(x.norm("euclidean", -1, true).maximum(1e-12));
-}
-
 class MobileNetFeatures implements FeatureSource {
   readonly stride = 8;
   readonly cosine = true;
@@ -210,7 +206,7 @@ class MobileNetFeatures implements FeatureSource {
       // stride 8 alone (32 channels) gives salt-and-pepper clusters, oracle mIoU 33.8 vs 50.0 with the upsampled
       // stride-16 stage (composite val sample); each part is unit length so both weigh the same in cosine K-Means
       const upsampled = resize(stride16, [gridH, gridW], { mode: "bilinear" });
-      return tf.concat([unitLength(stride8), unitLength(upsampled)], 3);
+      return tf.concat([l2Normalize(stride8), l2Normalize(upsampled)], 3);
     });
     const features = out.dataSync() as Float32Array;
     const dim = out.shape[3];

@@ -13,14 +13,11 @@ import {
   sampleCropTransform,
 } from "../data/augment.js";
 import type { ImageCaptionPair } from "../data/pairs.js";
+import { normalizeImage } from "../data/preprocess.js";
 import { Rng } from "../engine/rng.js";
 import type { FeatureSource } from "../pseudo/features.js";
 import { type MaskCache, pseudoMasks } from "../pseudo/index.js";
 import type { ClipTokenizer } from "../text/tokenizer.js";
-
-/** ImageNet statistics on 0–255 pixels, the normalisation Swin and DINO were trained with. */
-export const IMAGE_MEAN = [123.675, 116.28, 103.53];
-export const IMAGE_STD = [58.395, 57.12, 57.375];
 
 export interface BatchOptions {
   batchSize: number;
@@ -90,16 +87,10 @@ export function prepareSample(
     { width: clusters.width, height: clusters.height, labels: clusters.labelMap },
     { ...transform, outputWidth: maskSize, outputHeight: maskSize },
   );
-  return { pixels: normalize(crop.data), targets: splitMasks(cut.labels, clusters.masks.length, maskSize) };
-}
-
-/** ImageNet normalisation of 8-bit RGB. */
-export function normalize(rgb: Uint8Array): Float32Array {
-  const out = new Float32Array(rgb.length);
-  for (let i = 0; i < rgb.length; i += 3) {
-    for (let c = 0; c < 3; c++) out[i + c] = (rgb[i + c] - IMAGE_MEAN[c]) / IMAGE_STD[c];
-  }
-  return out;
+  return {
+    pixels: normalizeImage(crop.data),
+    targets: splitMasks(cut.labels, clusters.masks.length, maskSize),
+  };
 }
 
 /** Cluster ids → one binary mask per cluster still present, in id order. */

@@ -6,12 +6,14 @@
  * the previous checkpoint intact and `latest` never names a half-written one.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
-import { readdir, readFile, rename, rm } from "node:fs/promises";
+import { readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.js";
-import { readSafetensors, type TensorToWrite, toFloat32, writeSafetensors } from "../io/safetensors.js";
+import { type TensorToWrite, writeSafetensors } from "../io/safetensors.js";
+import { CHECKPOINT_LAYOUT, checkpointFolder, readJson, readTensorFile } from "../model/files.js";
 import type { TensorData } from "../nn/module.js";
+
+export { CheckpointError, latestCheckpoint } from "../model/files.js";
 
 export interface CheckpointContent<State> {
   /** Model parameters and buffers by name. */
@@ -29,12 +31,6 @@ export interface LoadedCheckpoint<State> {
   state: State & { step: number };
 }
 
-export class CheckpointError extends Error {
-  override name = "CheckpointError";
-}
-
-const LATEST = "latest";
-
 function stepFolder(step: number): string {
   return `step-${String(step).padStart(7, "0")}`;
 }
@@ -45,17 +41,17 @@ export async function saveCheckpoint<State>(
   content: CheckpointContent<State>,
   keep = 2,
 ): Promise<string> {
-  const root = join(runDir, "checkpoints");
+  const root = join(runDir, CHECKPOINT_LAYOUT.folder);
   const name = stepFolder(content.state.step);
   const temp = join(root, `.${name}.${randomBytes(4).toString("hex")}.tmp`);
   const metadata = { format: "sseg-checkpoint", step: String(content.state.step) };
-  await writeSafetensors(join(temp, "model.safetensors"), content.model, metadata);
-  await writeSafetensors(join(temp, "optimizer.safetensors"), content.optimizer, metadata);
-  await writeFileAtomic(join(temp, "state.json"), `${JSON.stringify(content.state, null, 2)}\n`);
+  await writeSafetensors(join(temp, CHECKPOINT_LAYOUT.model), content.model, metadata);
+  await writeSafetensors(join(temp, CHECKPOINT_LAYOUT.optimizer), content.optimizer, metadata);
+  await writeFileAtomic(join(temp, CHECKPOINT_LAYOUT.state), `${JSON.stringify(content.state, null, 2)}\n`);
   const final = join(root, name);
   await rm(final, { recursive: true, force: true });
   await rename(temp, final);
-  await writeFileAtomic(join(root, LATEST), `${name}\n`);
+  await writeFileAtomic(join(root, CHECKPOINT_LAYOUT.latest), `${name}\n`);
   const older = (await readdir(root)).filter((f) => /^step-\d+$/.test(f) && f !== name).sort();
   for (const old of older.slice(0, Math.max(0, older.length + 1 - keep))) {
     await rm(join(root, old), { recursive: true, force: true });
@@ -66,39 +62,13 @@ export async function saveCheckpoint<State>(
   return final;
 }
 
-/** The folder `latest` names in a run, or undefined when the run has no checkpoint yet. */
-export async function latestCheckpoint(runDir: string): Promise<string | undefined> {
-  const pointer = join(runDir, "checkpoints", LATEST);
-  if (!existsSync(pointer)) return undefined;
-  const dir = join(runDir, "checkpoints", (await readFile(pointer, "utf8")).trim());
-  if (!existsSync(join(dir, "state.json")))
-    throw new CheckpointError(`${pointer} names ${dir}, which holds no complete checkpoint`);
-  return dir;
-}
-
-async function readTensors(path: string): Promise<Map<string, TensorData>> {
-  const file = await readSafetensors(path).catch((err: Error) => {
-    throw new CheckpointError(`${path}: ${err.message}`);
-  });
-  const out = new Map<string, TensorData>();
-  for (const [name, t] of file.tensors) out.set(name, { shape: t.shape, data: toFloat32(t) });
-  return out;
-}
-
 /** Read a checkpoint folder (or a run folder: its latest checkpoint). */
 export async function loadCheckpoint<State>(path: string): Promise<LoadedCheckpoint<State>> {
-  const dir = existsSync(join(path, "state.json")) ? path : await latestCheckpoint(path);
-  if (dir === undefined) throw new CheckpointError(`${path}: neither a checkpoint nor a run with one`);
-  let state: State & { step: number };
-  try {
-    state = JSON.parse(await readFile(join(dir, "state.json"), "utf8"));
-  } catch (err) {
-    throw new CheckpointError(`${join(dir, "state.json")}: unreadable (${(err as Error).message})`);
-  }
+  const dir = await checkpointFolder(path);
   return {
     dir,
-    model: await readTensors(join(dir, "model.safetensors")),
-    optimizer: await readTensors(join(dir, "optimizer.safetensors")),
-    state,
+    model: await readTensorFile(join(dir, CHECKPOINT_LAYOUT.model)),
+    optimizer: await readTensorFile(join(dir, CHECKPOINT_LAYOUT.optimizer)),
+    state: (await readJson(join(dir, CHECKPOINT_LAYOUT.state))) as State & { step: number },
   };
 }

@@ -6,13 +6,12 @@
  * `loss`), on one process (no cross-GPU gathering). Re-expressed from the formulas; no upstream code is copied.
  */
 import * as tf from "@tensorflow/tfjs";
+import { LOGIT_SCALE_MAX } from "../model/projector.js";
+import { l2Normalize } from "../nn/normalize.js";
 import { resize } from "../nn/resize.js";
 
 /** RetinaNet's focal-loss weight of positive pixels, MaskFormer's default (its γ = 2 is written as a square). */
 export const FOCAL_ALPHA = 0.25;
-
-/** GroupViT's ceiling on the learned contrastive logit scale exp(θ). */
-export const MAX_LOGIT_SCALE = 100;
 
 /**
  * Element-wise binary cross-entropy with logits, torch's formula max(x, 0) − x·t + log(1 + e^−|x|) and its
@@ -92,11 +91,6 @@ export function upsampleMaskLogits(logits: tf.Tensor3D, [height, width]: [number
   );
 }
 
-/** x / max(‖x‖₂, 1e-12) along the last axis: torch's F.normalize. */
-function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => x.div(x.square().sum(1, true).sqrt().maximum(1e-12)));
-}
-
 /** Mean over rows of −log softmax(logits)[i, i]: cross-entropy with the diagonal as the labels. */
 function diagonalCrossEntropy(logits: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => {
@@ -129,7 +123,7 @@ export function contrastiveLoss(
   return tf.tidy(() => {
     const image = l2Normalize(imageEmb);
     const text = l2Normalize(textEmb);
-    const scale = tf.exp(logitScale).minimum(MAX_LOGIT_SCALE);
+    const scale = tf.exp(logitScale).minimum(LOGIT_SCALE_MAX);
     const logitsPerImage = image.matMul(text, false, true).mul(scale) as tf.Tensor2D; // [B, B]
     const logitsPerText = text.matMul(image, false, true).mul(scale) as tf.Tensor2D; // [B, B]
     return diagonalCrossEntropy(logitsPerImage)

@@ -10,4 +10,5 @@ export const micro: SSegConfig = {
   decoder: { ...tiny.decoder, hiddenDim: 32, heads: 2, feedforwardDim: 64, layers: 2, queries: 6 },
   text: { ...tiny.text, width: 32, layers: 1, heads: 1 },
   projector: { hiddenDim: 32, outDim: 16 },
+  inference: { shortSide: 64, mode: "whole", crop: 64, stride: 32 },
 };

@@ -3,7 +3,7 @@
  * most, then score the resulting map with mmseg's mIoU. It measures how good the masks could be if every mask
  * were named perfectly — a diagnostic of the feature source, never a score of the model.
  */
-import { IoUAccumulator, type SegmentationMetrics } from "../eval/miou.js";
+import { IoUAccumulator, type SegmentationMetrics } from "./miou.js";
 
 export interface OracleOptions {
   ignoreIndex?: number;

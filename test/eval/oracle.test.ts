@@ -4,9 +4,9 @@ import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { OracleScore, oracleLabelMap } from "../../src/eval/oracle.js";
 import { writeImage } from "../../src/io/image.js";
 import { writeLabelPng } from "../../src/io/label-png.js";
-import { OracleScore, oracleLabelMap } from "../../src/pseudo/oracle.js";
 
 test("each mask takes the class it overlaps most; ignored pixels do not vote; without background skips class 0", () => {
   const masks = [0, 0, 0, 1, 1, 1];

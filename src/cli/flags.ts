@@ -1,0 +1,20 @@
+/** Flag values checked once, with errors that name the flag and the value given. */
+
+export function positiveInteger(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: expected a positive integer, got "${value}"`);
+  return n;
+}
+
+export function positiveNumber(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag}: expected a positive number, got "${value}"`);
+  return n;
+}
+
+export function numberInRange(value: string, flag: string, min: number, max: number): number {
+  const n = Number(value);
+  if (value.trim() === "" || !(n >= min && n <= max))
+    throw new Error(`${flag}: expected a number from ${min} to ${max}, got "${value}"`);
+  return n;
+}

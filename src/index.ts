@@ -1,0 +1,48 @@
+/**
+ * sseg's public API: open-vocabulary semantic segmentation.
+ *
+ *   import { loadSegmenter } from "sseg";
+ *   const seg = await loadSegmenter("runs/tiny");          // a run, checkpoint or .safetensors model
+ *   const { labelMap, segments } = await seg.segment("photo.jpg", ["cat", "dog", "grass"]);
+ *   for (const s of segments) console.log(s.label, s.pixels, s.score.toFixed(2));
+ *   seg.dispose();
+ */
+export {
+  COCO_THING_CLASSES,
+  CONTEXT59_CLASSES,
+  DATASET_NAMES,
+  openSegmentationDataset,
+  type SegmentationDataset,
+  VOC20_CLASSES,
+} from "./data/datasets.js";
+export { DataError, openPairSource, type PairSource } from "./data/pairs.js";
+export { type BackendName, type EngineInfo, initEngine } from "./engine/backend.js";
+export { type EvaluateOptions, type EvaluationResult, evaluate } from "./eval/evaluate.js";
+export { IoUAccumulator, type SegmentationMetrics } from "./eval/miou.js";
+export {
+  DEFAULT_BACKGROUND_THRESHOLD,
+  hasDefaultModel,
+  type LoadSegmenterOptions,
+  loadSegmenter,
+  type Prediction,
+  type Segment,
+  type SegmentationResult,
+  Segmenter,
+  SegmenterError,
+  type SegmenterSource,
+  type SegmentOptions,
+} from "./infer/segmenter.js";
+export { TEMPLATE_PRESETS } from "./infer/semantic.js";
+export { ImageError, type ImageInput, type RawImageInput, type RgbImage, readImage } from "./io/image.js";
+export { readLabelPng, renderOverlay, writeLabelPng } from "./io/label-png.js";
+export { CheckpointError } from "./model/files.js";
+export {
+  type BackgroundRule,
+  CONFIGS,
+  type InferenceConfig,
+  type SSegConfig,
+  SSegModel,
+  type Templates,
+} from "./model/sseg.js";
+export { VERSION } from "./version.js";
+export { loadWeights } from "./weights/index.js";

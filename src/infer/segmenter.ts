@@ -1,0 +1,505 @@
+/**
+ * The segmenter: the one place that turns pixels and class names into labels. Every caller — the library API,
+ * `sseg segment`, `npm start`, `sseg eval` — goes through it.
+ *
+ *   const seg = await loadSegmenter("runs/tiny");            // or a .safetensors file, or { untrained: "tiny" }
+ *   const result = await seg.segment("photo.jpg", ["cat", "dog", "grass"]);
+ *   for (const { label, score, pixels } of result.segments) console.log(label, score, pixels);
+ *   seg.dispose();
+ *
+ * Pipeline (method spec §8): decode → resize the short side (mmseg's keep-ratio rule) → normalise → one forward
+ * pass on the whole image padded to a multiple of 32, or sliding windows → class scores at the resized size →
+ * bilinear to the input's own size → background rule → label map and named segments.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as tf from "@tensorflow/tfjs";
+import { normalizeImage, resizeForTest } from "../data/preprocess.js";
+import { type BackendName, type EngineInfo, initEngine } from "../engine/backend.js";
+import { type ImageInput, type RgbImage, readImage, resizeNearest } from "../io/image.js";
+import type { ModelFiles } from "../model/files.js";
+import {
+  type BackgroundRule,
+  CONFIGS,
+  type InferenceConfig,
+  type SSegConfig,
+  SSegModel,
+  type Templates,
+} from "../model/sseg.js";
+import { resize } from "../nn/resize.js";
+import { ClipTokenizer } from "../text/tokenizer.js";
+import { classEmbeddings, pixelPredictions, resolveTemplates } from "./semantic.js";
+
+/** The model `npm start` and `sseg segment` use without --checkpoint: a folder with model.safetensors + config.json. */
+export const DEFAULT_MODEL_PATH = fileURLToPath(new URL("../../../assets/model/", import.meta.url));
+
+/** GroupViT's background threshold is per data set (0.95 VOC, 0.35 Context); this is the default until tuned. */
+export const DEFAULT_BACKGROUND_THRESHOLD = 0.5;
+/** The label map is a Uint16Array with 0 for background. */
+export const MAX_CLASSES = 65535;
+/** Sliding windows per forward pass: bounds memory (64 upsampled 448² masks per window) on long images. */
+const WINDOWS_PER_PASS = 4;
+/** Text embeddings kept for reuse, by (vocabulary, templates). */
+const TEXT_CACHE_SIZE = 16;
+/** Swin's four stages halve the map after a stride-4 stem: inputs are padded to multiples of 32. */
+const SIZE_DIVISOR = 32;
+
+export type SegmenterSource = string | { untrained: string | SSegConfig; seed?: number };
+
+export interface LoadSegmenterOptions {
+  backend?: BackendName;
+  /** Threads of the native CPU kernels (default: all cores). */
+  threads?: number;
+  /** Called as loading proceeds: which step, and the fraction of loading done. */
+  onProgress?: (progress: { status: "engine" | "model" | "tokenizer" | "ready"; progress: number }) => void;
+}
+
+export interface SegmentOptions {
+  /** Prompt templates (default: the model's, else "simple" = "a photo of a {}."). */
+  templates?: Templates;
+  /** Background rule (default: the model's tuned rule, else a threshold of 0.5). */
+  background?: BackgroundRule;
+  mode?: "whole" | "slide";
+  /** Sliding-window size and step, in pixels of the resized image. */
+  crop?: number;
+  stride?: number;
+  /** The image's short side is resized to this before the model sees it. */
+  shortSide?: number;
+  /** Also return every class's score map. */
+  scores?: boolean;
+}
+
+export interface Segment {
+  label: string;
+  /** Mean score of this class over its pixels. */
+  score: number;
+  /** 1 where the pixel has this label, row-major at the input's size. */
+  mask: Uint8Array;
+  pixels: number;
+}
+
+export interface SegmentationResult {
+  width: number;
+  height: number;
+  classes: string[];
+  /** Per pixel: 0 = background, i = classes[i − 1]. */
+  labelMap: Uint16Array;
+  /** The classes present, most pixels first. */
+  segments: Segment[];
+  /** With `scores: true`: class scores [C, H, W] in [0, 1]. */
+  scores?: Float32Array;
+  /** Wall time of this call. */
+  milliseconds: number;
+}
+
+/** One forward pass's outputs at the input's own size, before any background rule. */
+export interface Prediction {
+  width: number;
+  height: number;
+  /** Scored names: the classes, then any background words. */
+  names: string[];
+  /** Scores [H, W, names.length], channels last. */
+  scores: Float32Array;
+  /** Each pixel's most confident query (window × queries + query in slide mode). */
+  queries: Uint16Array;
+}
+
+export class SegmenterError extends Error {
+  override name = "SegmenterError";
+}
+
+/** Whether the shipped default model is present. */
+export function hasDefaultModel(): boolean {
+  return existsSync(join(DEFAULT_MODEL_PATH, "model.safetensors"));
+}
+
+/** A segmenter for a model's files, an untrained configuration, or (no source) the shipped default model. */
+export async function loadSegmenter(
+  source?: SegmenterSource,
+  options: LoadSegmenterOptions = {},
+): Promise<Segmenter> {
+  if (source === undefined) {
+    if (!hasDefaultModel())
+      throw new SegmenterError(
+        `no default model in ${DEFAULT_MODEL_PATH}: give a checkpoint, a .safetensors model or { untrained: "tiny" }`,
+      );
+    source = DEFAULT_MODEL_PATH;
+  }
+  const report = options.onProgress ?? (() => {});
+  report({ status: "engine", progress: 0 });
+  const engine = await initEngine({ backend: options.backend, threads: options.threads });
+  report({ status: "model", progress: 0.1 });
+  let model: SSegModel;
+  let description: string;
+  let files: ModelFiles | undefined;
+  if (typeof source === "string") {
+    ({ model, files } = await SSegModel.fromCheckpoint(source));
+    description = files.step === undefined ? files.weights : `${files.weights} (step ${files.step})`;
+  } else {
+    const config = typeof source.untrained === "string" ? CONFIGS[source.untrained] : source.untrained;
+    if (!config)
+      throw new SegmenterError(
+        `untrained: unknown configuration "${source.untrained}"; expected ${Object.keys(CONFIGS).join(" | ")}`,
+      );
+    const seed = source.seed ?? 0;
+    model = new SSegModel(config, { seed });
+    description = `untrained ${config.name} (seed ${seed})`;
+  }
+  report({ status: "tokenizer", progress: 0.9 });
+  const tokenizer = await ClipTokenizer.load();
+  report({ status: "ready", progress: 1 });
+  return new Segmenter(model.eval(), tokenizer, { description, trained: files !== undefined, files, engine });
+}
+
+export class Segmenter {
+  /** Where the weights came from, for logs. */
+  readonly description: string;
+  /** False for a randomly initialised model: its labels mean nothing. */
+  readonly trained: boolean;
+  /** The model's files (undefined when untrained); `sseg eval --tune-background` writes the tuned rule there. */
+  readonly files: ModelFiles | undefined;
+  readonly engine: EngineInfo;
+  private readonly textCache = new Map<string, tf.Tensor2D>();
+  private disposed = false;
+
+  constructor(
+    readonly model: SSegModel,
+    private readonly tokenizer: ClipTokenizer,
+    info: { description: string; trained: boolean; files?: ModelFiles; engine: EngineInfo },
+  ) {
+    this.description = info.description;
+    this.trained = info.trained;
+    this.files = info.files;
+    this.engine = info.engine;
+  }
+
+  get config(): SSegConfig {
+    return this.model.config;
+  }
+
+  /** The settings a call without options uses: the model's stored ones over the protocol's defaults. */
+  get defaults(): Required<InferenceConfig> {
+    const size = this.config.imageSize;
+    return {
+      shortSide: size,
+      mode: "whole",
+      crop: size,
+      stride: size / 2,
+      templates: "simple",
+      background: { threshold: DEFAULT_BACKGROUND_THRESHOLD },
+      ...this.config.inference,
+    };
+  }
+
+  /** Segment one image into the given classes; see `SegmentationResult`. */
+  async segment(
+    image: ImageInput,
+    classNames: readonly string[],
+    options: SegmentOptions = {},
+  ): Promise<SegmentationResult> {
+    const started = performance.now();
+    const rgb = await readImage(image);
+    const background = options.background ?? this.defaults.background;
+    const prediction = this.predict(rgb, classNames, options);
+    const labelMap = applyBackground(prediction, classNames.length, background);
+    return {
+      width: rgb.width,
+      height: rgb.height,
+      classes: [...classNames],
+      labelMap,
+      segments: segmentsOf(prediction, labelMap, classNames),
+      ...(options.scores ? { scores: channelsFirst(prediction, classNames.length) } : {}),
+      milliseconds: performance.now() - started,
+    };
+  }
+
+  /**
+   * Class scores and query map of a decoded image at its own size, from one forward pass (per window batch).
+   * Background words of `options.background` are scored after the classes.
+   */
+  predict(image: RgbImage, classNames: readonly string[], options: SegmentOptions = {}): Prediction {
+    const settings = this.validate(classNames, options);
+    const names = [...classNames, ...backgroundWordsOf(settings.background)];
+    const classes = this.textEmbeddings(names, resolveTemplates(settings.templates));
+    const resized = resizeForTest(image, settings.shortSide);
+    const windows =
+      settings.mode === "slide"
+        ? slidingWindows(resized.width, resized.height, settings.crop, settings.stride)
+        : [{ x: 0, y: 0, width: resized.width, height: resized.height }];
+    const atTestSize = this.scoreWindows(resized, windows, classes);
+    return {
+      width: image.width,
+      height: image.height,
+      names,
+      scores: resizeScores(atTestSize.scores, resized, image, names.length),
+      queries: resizeNearest(atTestSize.queries, resized.width, resized.height, image.width, image.height),
+    };
+  }
+
+  /** The settings a call would use; throws a `SegmenterError` for a bad vocabulary or option, before any work. */
+  validate(classNames: readonly string[], options: SegmentOptions = {}): Required<InferenceConfig> {
+    if (this.disposed) throw new SegmenterError("this segmenter has been disposed");
+    const settings = this.settings(options);
+    checkVocabulary(classNames, backgroundWordsOf(settings.background), this.tokenizer);
+    return settings;
+  }
+
+  /** Release the model's weights and the cached text embeddings. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const embedding of this.textCache.values()) embedding.dispose();
+    this.textCache.clear();
+    this.model.dispose();
+  }
+
+  private settings(options: SegmentOptions): Required<InferenceConfig> {
+    const settings = { ...this.defaults };
+    for (const key of ["templates", "background", "mode", "crop", "stride", "shortSide"] as const)
+      if (options[key] !== undefined) Object.assign(settings, { [key]: options[key] });
+    for (const key of ["shortSide", "crop", "stride"] as const)
+      if (!Number.isInteger(settings[key]) || settings[key] < 1)
+        throw new SegmenterError(`${key} must be a positive integer, got ${settings[key]}`);
+    if (settings.stride > settings.crop)
+      throw new SegmenterError(
+        `stride ${settings.stride} is larger than crop ${settings.crop}: pixels would be skipped`,
+      );
+    if (settings.mode !== "whole" && settings.mode !== "slide")
+      throw new SegmenterError(`mode must be "whole" or "slide", got "${settings.mode}"`);
+    checkBackgroundRule(settings.background);
+    return settings;
+  }
+
+  /** Text embeddings of the names, cached by (names, templates): a repeated vocabulary encodes no text. */
+  private textEmbeddings(names: readonly string[], templates: readonly string[]): tf.Tensor2D {
+    const key = JSON.stringify([names, templates]);
+    const cached = this.textCache.get(key);
+    if (cached) {
+      this.textCache.delete(key); // re-inserted as the most recent
+      this.textCache.set(key, cached);
+      return cached;
+    }
+    const embedding = classEmbeddings(this.model, this.tokenizer, names, templates);
+    this.textCache.set(key, embedding);
+    if (this.textCache.size > TEXT_CACHE_SIZE) {
+      const [oldest, tensor] = this.textCache.entries().next().value as [string, tf.Tensor2D];
+      tensor.dispose();
+      this.textCache.delete(oldest);
+    }
+    return embedding;
+  }
+
+  /**
+   * Scores [H, W, C] and query map of the resized image: windows (all of one size) run in batches, each padded
+   * to a multiple of 32; overlapping windows' scores are averaged (mmseg's slide inference) and a pixel's query is
+   * the one most confident over all windows covering it.
+   */
+  private scoreWindows(
+    image: RgbImage,
+    windows: Window[],
+    classes: tf.Tensor2D,
+  ): { scores: Float32Array; queries: Uint16Array } {
+    const { width, height } = image;
+    const c = classes.shape[0];
+    const sums = new Float32Array(width * height * c);
+    const counts = new Uint16Array(width * height);
+    const queries = new Uint16Array(width * height);
+    const confidence = new Float32Array(width * height).fill(-Infinity);
+    const normalized = normalizeImage(image.data);
+    const [windowW, windowH] = [windows[0].width, windows[0].height];
+    const [paddedW, paddedH] = [roundUp(windowW, SIZE_DIVISOR), roundUp(windowH, SIZE_DIVISOR)];
+    const queryCount = this.config.decoder.queries;
+    for (let first = 0; first < windows.length; first += WINDOWS_PER_PASS) {
+      const batch = windows.slice(first, first + WINDOWS_PER_PASS);
+      const pixels = new Float32Array(batch.length * paddedH * paddedW * 3); // zero padding = the mean colour
+      for (const [b, w] of batch.entries())
+        for (let y = 0; y < windowH; y++) {
+          const from = ((w.y + y) * width + w.x) * 3;
+          pixels.set(normalized.subarray(from, from + windowW * 3), (b * paddedH + y) * paddedW * 3);
+        }
+      const input = tf.tensor4d(pixels, [batch.length, paddedH, paddedW, 3]);
+      const out = pixelPredictions(this.model, input, classes);
+      const [scores, ids, best] = [out.scores.dataSync(), out.queries.dataSync(), out.queryLogits.dataSync()];
+      tf.dispose([input, out.scores, out.queries, out.queryLogits]);
+      for (const [b, w] of batch.entries()) {
+        for (let y = 0; y < windowH; y++)
+          for (let x = 0; x < windowW; x++) {
+            const source = (b * paddedH + y) * paddedW + x;
+            const target = (w.y + y) * width + (w.x + x);
+            counts[target]++;
+            for (let k = 0; k < c; k++) sums[target * c + k] += scores[source * c + k];
+            if (best[source] > confidence[target]) {
+              confidence[target] = best[source];
+              queries[target] = (first + b) * queryCount + ids[source];
+            }
+          }
+      }
+    }
+    for (let p = 0; p < counts.length; p++) for (let k = 0; k < c; k++) sums[p * c + k] /= counts[p];
+    return { scores: sums, queries };
+  }
+}
+
+interface Window {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** mmseg's `slide_inference` windows: a grid at `stride`, the last row/column clamped to the border. */
+export function slidingWindows(width: number, height: number, crop: number, stride: number): Window[] {
+  const grid = (size: number) => Math.floor(Math.max(size - crop + stride - 1, 0) / stride) + 1;
+  const windows: Window[] = [];
+  for (let row = 0; row < grid(height); row++)
+    for (let column = 0; column < grid(width); column++) {
+      const y2 = Math.min(row * stride + crop, height);
+      const x2 = Math.min(column * stride + crop, width);
+      const y = Math.max(y2 - crop, 0);
+      const x = Math.max(x2 - crop, 0);
+      windows.push({ x, y, width: x2 - x, height: y2 - y });
+    }
+  return windows;
+}
+
+const roundUp = (n: number, multiple: number) => Math.ceil(n / multiple) * multiple;
+
+/** Scores [h, w, C] at the test size → [H, W, C] at the image's own size (bilinear, align_corners=False). */
+function resizeScores(scores: Float32Array, from: RgbImage, to: RgbImage, c: number): Float32Array {
+  if (from.width === to.width && from.height === to.height) return scores;
+  return tf.tidy(() =>
+    resize(tf.tensor4d(scores, [1, from.height, from.width, c]), [to.height, to.width], {
+      mode: "bilinear",
+    }).dataSync(),
+  ) as Float32Array;
+}
+
+/** Each pixel's best name among the first `considered`, its score, and the image's best class score. */
+export interface RankedPixels {
+  best: Uint16Array;
+  score: Float32Array;
+  /** The highest score any pixel gives one of the classes (not a background word). */
+  imageMax: number;
+}
+
+export function rankPixels(prediction: Prediction, classCount: number, considered: number): RankedPixels {
+  const { scores, names } = prediction;
+  const n = names.length;
+  const pixels = prediction.width * prediction.height;
+  const best = new Uint16Array(pixels);
+  const score = new Float32Array(pixels);
+  let imageMax = -Infinity;
+  for (let p = 0; p < pixels; p++) {
+    let arg = 0;
+    for (let k = 1; k < considered; k++) if (scores[p * n + k] > scores[p * n + arg]) arg = k;
+    best[p] = arg;
+    score[p] = scores[p * n + arg];
+    if (arg < classCount && score[p] > imageMax) imageMax = score[p];
+  }
+  return { best, score, imageMax };
+}
+
+/**
+ * Labels (0 background, class + 1) from ranked pixels. With a threshold, GroupViT's rule: the effective threshold
+ * is min(θ, the image's highest class score), so the image's most confident pixel is never background. A pixel
+ * whose best name is a background word (index ≥ classCount) is background.
+ */
+export function labelsFrom(ranked: RankedPixels, classCount: number, threshold = -Infinity): Uint16Array {
+  const effective = Math.min(threshold, ranked.imageMax);
+  return Uint16Array.from(ranked.best, (best, p) =>
+    best < classCount && ranked.score[p] >= effective ? best + 1 : 0,
+  );
+}
+
+/** The label map a background rule gives. */
+export function applyBackground(
+  prediction: Prediction,
+  classCount: number,
+  rule: BackgroundRule,
+): Uint16Array {
+  const considered = rule && "classes" in rule ? prediction.names.length : classCount;
+  const ranked = rankPixels(prediction, classCount, considered);
+  return labelsFrom(ranked, classCount, rule && "threshold" in rule ? rule.threshold : -Infinity);
+}
+
+function segmentsOf(prediction: Prediction, labelMap: Uint16Array, classNames: readonly string[]): Segment[] {
+  const n = prediction.names.length;
+  const pixels = new Float64Array(classNames.length + 1);
+  const scoreSums = new Float64Array(classNames.length + 1);
+  for (let p = 0; p < labelMap.length; p++) {
+    const label = labelMap[p];
+    pixels[label]++;
+    if (label > 0) scoreSums[label] += prediction.scores[p * n + label - 1];
+  }
+  const segments: Segment[] = [];
+  for (let label = 1; label <= classNames.length; label++) {
+    if (pixels[label] === 0) continue;
+    const mask = new Uint8Array(labelMap.length);
+    for (let p = 0; p < labelMap.length; p++) if (labelMap[p] === label) mask[p] = 1;
+    segments.push({
+      label: classNames[label - 1],
+      score: scoreSums[label] / pixels[label],
+      mask,
+      pixels: pixels[label],
+    });
+  }
+  return segments.sort((a, b) => b.pixels - a.pixels);
+}
+
+/** The classes' scores [C, H, W] out of the channels-last prediction. */
+function channelsFirst(prediction: Prediction, classCount: number): Float32Array {
+  const n = prediction.names.length;
+  const pixels = prediction.width * prediction.height;
+  const out = new Float32Array(classCount * pixels);
+  for (let p = 0; p < pixels; p++)
+    for (let k = 0; k < classCount; k++) out[k * pixels + p] = prediction.scores[p * n + k];
+  return out;
+}
+
+function backgroundWordsOf(rule: BackgroundRule): readonly string[] {
+  return rule && "classes" in rule ? rule.classes : [];
+}
+
+/** Every class name a usable, distinct prompt; one line naming the first bad one. */
+export function checkVocabulary(
+  classNames: readonly string[],
+  backgroundWords: readonly string[],
+  tokenizer: ClipTokenizer,
+): void {
+  if (!Array.isArray(classNames)) throw new SegmenterError("class names must be an array of strings");
+  if (classNames.length === 0)
+    throw new SegmenterError("the vocabulary is empty; give at least one class name");
+  if (classNames.length > MAX_CLASSES)
+    throw new SegmenterError(`at most ${MAX_CLASSES} classes, got ${classNames.length}`);
+  const seen = new Set<string>();
+  for (const [what, list] of [
+    ["class name", classNames],
+    ["background word", backgroundWords],
+  ] as const)
+    for (const name of list) {
+      if (typeof name !== "string" || name.trim() === "")
+        throw new SegmenterError(`${what} ${JSON.stringify(name)} is empty`);
+      if (seen.has(name)) throw new SegmenterError(`${what} "${name}" is given twice`);
+      if (tokenizer.encode(name).length === 0)
+        throw new SegmenterError(`${what} ${JSON.stringify(name)} has no text the tokenizer can read`);
+      seen.add(name);
+    }
+}
+
+function checkBackgroundRule(rule: BackgroundRule): void {
+  if (rule === false) return;
+  if (typeof rule === "object" && rule !== null && "threshold" in rule) {
+    if (!(rule.threshold >= 0 && rule.threshold <= 1))
+      throw new SegmenterError(`background threshold must be in [0, 1], got ${rule.threshold}`);
+    return;
+  }
+  if (typeof rule === "object" && rule !== null && "classes" in rule) {
+    if (!Array.isArray(rule.classes) || rule.classes.length === 0)
+      throw new SegmenterError("background words: give at least one (or use a threshold)");
+    return;
+  }
+  throw new SegmenterError(
+    `background must be { threshold }, { classes } or false, got ${JSON.stringify(rule)}`,
+  );
+}

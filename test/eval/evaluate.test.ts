@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { before, test } from "node:test";
+import { initEngine } from "../../src/engine/backend.js";
+import { evaluate } from "../../src/eval/evaluate.js";
+import { loadSegmenter } from "../../src/infer/segmenter.js";
+import { readLabelPng, writeLabelPng } from "../../src/io/label-png.js";
+import { SSegModel } from "../../src/model/sseg.js";
+import { saveCheckpoint } from "../../src/train/checkpoint.js";
+import { micro } from "../support/configs.js";
+
+const SAMPLE = new URL("../../../data/composites-sample/val", import.meta.url).pathname;
+const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
+
+before(() => initEngine());
+
+test("evaluate scores with and without background through the segmenter's own predictions", async (t) => {
+  const out = await mkdtemp(join(tmpdir(), "sseg-eval-"));
+  t.after(() => rm(out, { recursive: true, force: true }));
+  const seg = await loadSegmenter({ untrained: micro, seed: 1 });
+  try {
+    const result = await evaluate(seg, SAMPLE, { limit: 3, thresholds: [0, 0.5, 1], savePredictions: out });
+    assert.equal(result.images, 3);
+    assert.deepEqual(result.failed, []);
+    assert.ok(result.withBackground);
+    for (const value of [
+      result.withBackground.miou,
+      result.withoutBackground.miou,
+      result.withBackground.aAcc,
+    ])
+      assert.ok(value >= 0 && value <= 1);
+    assert.ok("background" in result.withBackground.iou && "bird" in result.withBackground.iou);
+    assert.ok(!("background" in result.withoutBackground.iou));
+    assert.equal(result.thresholdCurve?.length, 3);
+    for (const value of Object.values(result.maskOracle)) assert.ok(value >= 0 && value <= 1);
+
+    // the saved prediction is exactly what segment() gives for the same image
+    const saved = await readLabelPng(join(out, "composite_00001.png"));
+    const direct = await seg.segment(join(SAMPLE, "JPEGImages", "composite_00001.jpg"), [
+      ...(await readFile(join(SAMPLE, "classes.txt"), "utf8")).trim().split("\n").slice(1),
+    ]);
+    assert.deepEqual([...saved.labels], [...direct.labelMap]);
+
+    // threshold 0 keeps every pixel a class: the same as no background rule
+    const forced = await evaluate(seg, SAMPLE, { limit: 3, segment: { background: false } });
+    assert.equal(forced.withBackground?.miou, result.thresholdCurve?.[0].miou);
+  } finally {
+    seg.dispose();
+  }
+});
+
+test("an image whose label has another size is reported and skipped; the others are scored", async (t) => {
+  const root = await mkdtemp(join(tmpdir(), "sseg-eval-bad-"));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  await cp(SAMPLE, root, { recursive: true });
+  await writeFile(join(root, "ImageSets", "Segmentation", "val.txt"), "composite_00000\ncomposite_00001\n");
+  await writeLabelPng(join(root, "SegmentationClass", "composite_00000.png"), new Uint8Array(12), 4, 3);
+  const seg = await loadSegmenter({ untrained: micro });
+  try {
+    const result = await evaluate(seg, root);
+    assert.equal(result.images, 1);
+    assert.equal(result.failed.length, 1);
+    assert.equal(result.failed[0].id, "composite_00000");
+    assert.match(result.failed[0].reason, /composite_00000\.png: label is 4×3 but its image is 256×256/);
+  } finally {
+    seg.dispose();
+  }
+});
+
+test("sseg eval --tune-background prints the curve, writes JSON + markdown and stores the threshold", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "sseg-eval-cli-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const model = new SSegModel(micro);
+  const state = Object.fromEntries(
+    [...model.stateDict()].map(([n, v]) => [n, { shape: v.shape, data: v.dataSync() as Float32Array }]),
+  );
+  model.dispose();
+  await saveCheckpoint(join(dir, "run"), { model: state, optimizer: {}, state: { step: 5, config: micro } });
+  const r = spawnSync(
+    process.execPath,
+    [
+      MAIN,
+      "eval",
+      SAMPLE,
+      "--checkpoint",
+      join(dir, "run"),
+      "--limit",
+      "2",
+      "--tune-background",
+      "--out",
+      join(dir, "r.json"),
+    ],
+    { encoding: "utf8" },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /\| threshold \| mIoU with background \|/);
+  assert.match(r.stdout, /\| bird \| /);
+  const match = /background threshold ([\d.]+) \(mIoU [\d.]+\) stored in (.*state\.json)/.exec(r.stdout);
+  assert.ok(match, r.stdout);
+  const json = JSON.parse(await readFile(join(dir, "r.json"), "utf8"));
+  assert.equal(json.images, 2);
+  assert.match(await readFile(join(dir, "r.md"), "utf8"), /mIoU with background/);
+  const seg = await loadSegmenter(join(dir, "run"));
+  assert.deepEqual(
+    seg.defaults.background,
+    { threshold: Number(match[1]) },
+    "segment() now uses it by default",
+  );
+  seg.dispose();
+
+  const bad = spawnSync(process.execPath, [MAIN, "eval", SAMPLE, "--untrained", "micro", "--limit", "x"], {
+    encoding: "utf8",
+  });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--limit: expected a positive integer, got "x"/);
+});

@@ -1,0 +1,321 @@
+import assert from "node:assert/strict";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { before, test } from "node:test";
+import * as tf from "@tensorflow/tfjs";
+import { initEngine } from "../../src/engine/backend.js";
+import {
+  applyBackground,
+  loadSegmenter,
+  type Prediction,
+  type Segmenter,
+  SegmenterError,
+  slidingWindows,
+} from "../../src/infer/segmenter.js";
+import { classEmbeddings, pixelPredictions, TEMPLATE_PRESETS } from "../../src/infer/semantic.js";
+import { writeSafetensors } from "../../src/io/safetensors.js";
+import { CheckpointError } from "../../src/model/files.js";
+import { SSegModel } from "../../src/model/sseg.js";
+import { ClipTokenizer } from "../../src/text/tokenizer.js";
+import { saveCheckpoint } from "../../src/train/checkpoint.js";
+import { micro } from "../support/configs.js";
+import { assertRejectsWith } from "../support/errors.js";
+
+before(() => initEngine());
+
+/** A 3-channel test image with a bright square on a dark ground. */
+function squareImage(width: number, height: number) {
+  const data = new Uint8Array(width * height * 3).fill(30);
+  for (let y = height / 4; y < (3 * height) / 4; y++)
+    for (let x = width / 4; x < (3 * width) / 4; x++)
+      data.fill(220, 3 * (y * width + x), 3 * (y * width + x) + 3);
+  return { data, width, height, channels: 3 };
+}
+
+async function withSegmenter(run: (seg: Segmenter) => Promise<void>): Promise<void> {
+  const seg = await loadSegmenter({ untrained: micro, seed: 3 });
+  try {
+    await run(seg);
+  } finally {
+    seg.dispose();
+  }
+}
+
+function stateOf(model: SSegModel) {
+  return Object.fromEntries(
+    [...model.stateDict()].map(([name, v]) => [name, { shape: v.shape, data: v.dataSync() as Float32Array }]),
+  );
+}
+
+test("class embeddings average the projected prompts over templates, then normalise", async () => {
+  const model = new SSegModel(micro).eval();
+  const tokenizer = await ClipTokenizer.load();
+  const templates = TEMPLATE_PRESETS.groupvit;
+  const averaged = classEmbeddings(model, tokenizer, ["cat", "dog"], templates);
+  const perTemplate = templates.map((t) =>
+    tf.tidy(() => {
+      const tokens = tokenizer.tokenize(
+        ["cat", "dog"].map((n) => t.replace("{}", n)),
+        77,
+      );
+      return model.textFeatures(tf.tensor2d(tokens, [2, 77], "int32"));
+    }),
+  );
+  const expected = tf.tidy(() => {
+    const mean = tf.stack(perTemplate).mean(0);
+    return mean.div(mean.norm("euclidean", -1, true));
+  });
+  assert.ok(tf.tidy(() => averaged.sub(expected).abs().max().dataSync()[0]) < 1e-5);
+  tf.dispose([averaged, expected, ...perTemplate]);
+  model.dispose();
+});
+
+test("pixel predictions: scores are a convex mix per pixel at the input size; one query map", async () => {
+  const model = new SSegModel(micro).eval();
+  const classes = classEmbeddings(
+    model,
+    await ClipTokenizer.load(),
+    ["cat", "dog", "tree"],
+    ["a photo of a {}."],
+  );
+  const images = tf.randomNormal([2, 64, 96, 3], 0, 1, "float32", 1) as tf.Tensor4D;
+  const out = pixelPredictions(model, images, classes);
+  assert.deepEqual(out.scores.shape, [2, 64, 96, 3]);
+  assert.deepEqual(out.queries.shape, [2, 64, 96]);
+  for (const s of out.scores.sum(3).dataSync()) assert.ok(Math.abs(s - 1) < 1e-4, `per-pixel sum ${s}`);
+  const ids = out.queries.dataSync();
+  assert.ok(ids.every((q) => q >= 0 && q < micro.decoder.queries));
+  tf.dispose([classes, images, out.scores, out.queries, out.queryLogits]);
+  model.dispose();
+});
+
+test("segment returns labels, named segments and opt-in scores at the input's own size", async () => {
+  await withSegmenter(async (seg) => {
+    const image = squareImage(90, 50);
+    const result = await seg.segment(image, ["cat", "dog", "grass"], { background: false, scores: true });
+    assert.equal(result.width, 90);
+    assert.equal(result.height, 50);
+    assert.equal(result.labelMap.length, 90 * 50);
+    assert.ok(
+      result.labelMap.every((l) => l >= 1 && l <= 3),
+      "no background without a background rule",
+    );
+    const pixels = result.segments.reduce((n, s) => n + s.pixels, 0);
+    assert.equal(pixels, 90 * 50);
+    for (const s of result.segments) {
+      const label = result.classes.indexOf(s.label) + 1;
+      assert.equal(
+        s.mask.reduce((n, m) => n + m, 0),
+        s.pixels,
+      );
+      assert.ok(s.mask.every((m, p) => m === (result.labelMap[p] === label ? 1 : 0)));
+      assert.ok(s.score > 0 && s.score <= 1);
+    }
+    assert.equal(result.scores?.length, 3 * 90 * 50);
+    const [p, hw] = [17 * 90 + 40, 90 * 50];
+    const column = [0, 1, 2].map((k) => result.scores?.[k * hw + p] ?? Number.NaN);
+    assert.equal(result.labelMap[p], column.indexOf(Math.max(...column)) + 1, "label = best score + 1");
+  });
+});
+
+test("the threshold rule is GroupViT's (min of θ and the image's best score); background words map to 0", () => {
+  // 3 pixels; names: cat, dog, then the background word sky
+  const prediction: Prediction = {
+    width: 3,
+    height: 1,
+    names: ["cat", "dog", "sky"],
+    scores: Float32Array.from([0.6, 0.3, 0.1, 0.2, 0.3, 0.5, 0.1, 0.1, 0.8]),
+    queries: new Uint16Array(3),
+  };
+  assert.deepEqual([...applyBackground(prediction, 2, { threshold: 0.5 })], [1, 0, 0]);
+  assert.deepEqual([...applyBackground(prediction, 2, { threshold: 0.9 })], [1, 0, 0], "θ above every score");
+  assert.deepEqual([...applyBackground(prediction, 2, false)], [1, 2, 1]);
+  assert.deepEqual([...applyBackground(prediction, 2, { classes: ["sky"] })], [1, 0, 0]);
+  assert.deepEqual([...applyBackground(prediction, 2, { threshold: 0.25 })], [1, 2, 0]);
+});
+
+test("sliding windows follow mmseg: a grid at the stride, the last window clamped to the border", () => {
+  assert.deepEqual(slidingWindows(597, 448, 448, 224), [
+    { x: 0, y: 0, width: 448, height: 448 },
+    { x: 149, y: 0, width: 448, height: 448 },
+  ]);
+  assert.deepEqual(slidingWindows(100, 60, 128, 64), [{ x: 0, y: 0, width: 100, height: 60 }]);
+  assert.equal(slidingWindows(1000, 500, 448, 224).length, 4 * 2);
+});
+
+test("slide mode covers the image with windows and gives per-pixel scores that still sum to 1", async () => {
+  await withSegmenter(async (seg) => {
+    const result = await seg.segment(squareImage(160, 64), ["cat", "dog"], {
+      mode: "slide",
+      crop: 64,
+      stride: 32,
+      scores: true,
+    });
+    assert.equal(result.labelMap.length, 160 * 64);
+    const hw = 160 * 64;
+    for (let p = 0; p < hw; p += 97) {
+      const sum = (result.scores?.[p] ?? 0) + (result.scores?.[hw + p] ?? 0);
+      assert.ok(Math.abs(sum - 1) < 1e-4, `pixel ${p}: ${sum}`);
+    }
+  });
+});
+
+test("a repeated vocabulary encodes no text; dispose leaves no tensor behind", async () => {
+  const before = tf.memory().numTensors;
+  const seg = await loadSegmenter({ untrained: micro });
+  let encodings = 0;
+  const textFeatures = seg.model.textFeatures.bind(seg.model);
+  seg.model.textFeatures = (ids) => {
+    encodings++;
+    return textFeatures(ids);
+  };
+  const image = squareImage(64, 64);
+  await seg.segment(image, ["cat", "dog"]);
+  await seg.segment(image, ["cat", "dog"]);
+  assert.equal(encodings, 1, "the second call reuses the cached text embeddings");
+  await seg.segment(image, ["cat", "dog"], { templates: "groupvit" });
+  assert.equal(encodings, 2, "other templates are other embeddings");
+  seg.dispose();
+  assert.equal(tf.memory().numTensors, before, "no tensor outlives dispose()");
+  await assert.rejects(seg.segment(image, ["cat"]), /disposed/);
+});
+
+test("bad vocabularies and options are refused with one clear line", async () => {
+  await withSegmenter(async (seg) => {
+    const image = squareImage(32, 32);
+    const cases: [string[], object, RegExp][] = [
+      [[], {}, /the vocabulary is empty/],
+      [["cat", "dog", "cat"], {}, /class name "cat" is given twice/],
+      [["cat", "&nbsp;"], {}, /class name "&nbsp;" has no text the tokenizer can read/],
+      [["cat", " "], {}, /class name " " is empty/],
+      [Array.from({ length: 65536 }, (_, i) => `c${i}`), {}, /at most 65535 classes, got 65536/],
+      [["cat"], { background: { classes: ["cat"] } }, /background word "cat" is given twice/],
+      [["cat"], { background: { threshold: 2 } }, /background threshold must be in \[0, 1\], got 2/],
+      [["cat"], { mode: "tiles" }, /mode must be "whole" or "slide"/],
+      [["cat"], { crop: 64, stride: 65 }, /stride 65 is larger than crop 64/],
+      [["cat"], { shortSide: 0 }, /shortSide must be a positive integer/],
+      [["cat"], { templates: ["a photo"] }, /"a photo" has no \{\} for the class name/],
+      [["cat"], { templates: "fancy" }, /unknown preset "fancy"/],
+    ];
+    for (const [names, options, message] of cases)
+      await assert.rejects(seg.segment(image, names, options), message, String(message));
+    await assert.rejects(seg.segment("/nonexistent/x.png", ["cat"]), /\/nonexistent\/x\.png/);
+    await assert.rejects(seg.segment(Uint8Array.from([1, 2, 3]), ["cat"]), /<buffer>/);
+  });
+});
+
+test("loadSegmenter reads a run folder, a checkpoint folder and a .safetensors file with its config", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "sseg-segmenter-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const model = new SSegModel(micro, { seed: 7 });
+  const state = stateOf(model);
+  await saveCheckpoint(join(dir, "run"), { model: state, optimizer: {}, state: { step: 12, config: micro } });
+  await writeSafetensors(join(dir, "shipped", "micro.safetensors"), state);
+  await writeFile(join(dir, "shipped", "micro.json"), JSON.stringify(micro));
+  const image = squareImage(64, 48);
+  const reference = await withModel(model, (seg) => seg.segment(image, ["cat", "dog"], { scores: true }));
+  for (const source of [
+    join(dir, "run"),
+    join(dir, "run", "checkpoints", "step-0000012"),
+    join(dir, "shipped", "micro.safetensors"),
+  ]) {
+    const seg = await loadSegmenter(source);
+    assert.equal(seg.trained, true);
+    const result = await seg.segment(image, ["cat", "dog"], { scores: true });
+    assert.deepEqual(result.scores, reference.scores, source);
+    seg.dispose();
+  }
+});
+
+/** A segmenter around an in-memory model (the same code path as a loaded one). */
+async function withModel<T>(model: SSegModel, run: (seg: Segmenter) => Promise<T>): Promise<T> {
+  const { Segmenter } = await import("../../src/infer/segmenter.js");
+  const seg = new Segmenter(model.eval(), await ClipTokenizer.load(), {
+    description: "in memory",
+    trained: true,
+    engine: await initEngine(),
+  });
+  try {
+    return await run(seg);
+  } finally {
+    seg.dispose();
+  }
+}
+
+test("missing, damaged and mismatched models fail with one line naming the file", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "sseg-badmodel-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const model = new SSegModel(micro);
+  const state = stateOf(model);
+  model.dispose();
+  await saveCheckpoint(join(dir, "run"), { model: state, optimizer: {}, state: { step: 1, config: micro } });
+  const checkpoint = join(dir, "run", "checkpoints", "step-0000001");
+
+  await assertRejectsWith(
+    loadSegmenter(join(dir, "nothing")),
+    CheckpointError,
+    "nothing: no such model file or folder",
+  );
+  await mkdir(join(dir, "empty"));
+  await assertRejectsWith(
+    loadSegmenter(join(dir, "empty")),
+    CheckpointError,
+    "neither a checkpoint nor a run",
+  );
+  await assertRejectsWith(
+    loadSegmenter({ untrained: "huge" }),
+    SegmenterError,
+    'unknown configuration "huge"',
+  );
+
+  // a truncated weights file
+  await mkdir(join(dir, "truncated"));
+  const bytes = await readFile(join(checkpoint, "model.safetensors"));
+  await writeFile(join(dir, "truncated", "model.safetensors"), bytes.subarray(0, bytes.length - 100));
+  await writeFile(join(dir, "truncated", "config.json"), JSON.stringify(micro));
+  await assertRejectsWith(
+    loadSegmenter(join(dir, "truncated")),
+    CheckpointError,
+    join(dir, "truncated", "model.safetensors"),
+  );
+
+  // state.json without a config
+  await mkdir(join(dir, "noconfig"));
+  await copyFile(join(checkpoint, "model.safetensors"), join(dir, "noconfig", "model.safetensors"));
+  await writeFile(join(dir, "noconfig", "state.json"), JSON.stringify({ step: 1 }));
+  await assertRejectsWith(
+    loadSegmenter(join(dir, "noconfig")),
+    CheckpointError,
+    "state.json: no model configuration in it",
+  );
+
+  // weights of another configuration: one line with counts, not hundreds
+  await mkdir(join(dir, "mismatch"));
+  await copyFile(join(checkpoint, "model.safetensors"), join(dir, "mismatch", "model.safetensors"));
+  await writeFile(
+    join(dir, "mismatch", "config.json"),
+    JSON.stringify({ ...micro, decoder: { ...micro.decoder, hiddenDim: 48 } }),
+  );
+  await assert.rejects(loadSegmenter(join(dir, "mismatch")), (err: Error) => {
+    assert.ok(err instanceof CheckpointError);
+    assert.match(err.message, /model\.safetensors: does not fit the configuration "micro" in .*config\.json/);
+    assert.match(err.message, /mis-shaped key/);
+    assert.ok(!err.message.includes("\n"), "one line");
+    assert.ok(err.message.length < 1500, `${err.message.length} characters`);
+    return true;
+  });
+
+  // an optimizer file given as the model
+  await assertRejectsWith(
+    loadSegmenter(join(checkpoint, "optimizer.safetensors")),
+    CheckpointError,
+    "optimizer.safetensors: no configuration beside it",
+  );
+  // a file that is not a model at all
+  await assertRejectsWith(
+    loadSegmenter(join(checkpoint, "state.json")),
+    CheckpointError,
+    "state.json: not a model",
+  );
+});
