@@ -1,24 +1,19 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { copyFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { parseList } from "../../src/cli/inputs.js";
 import { uniqueStems } from "../../src/cli/segment.js";
 import { readLabelPng } from "../../src/io/label-png.js";
 
+import { tempDir } from "../support/temp.js";
+
 const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
 const FIXTURES = new URL("../../../test/fixtures/images/", import.meta.url).pathname;
 
 function sseg(...args: string[]) {
   return spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8" });
-}
-
-async function tempDir(t: { after: (fn: () => Promise<void>) => void }, prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 test("class lists come as a comma list or @file; empty ones are refused", async (t) => {

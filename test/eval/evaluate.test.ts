@@ -1,16 +1,14 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { initEngine } from "../../src/engine/backend.js";
 import { evaluate } from "../../src/eval/evaluate.js";
 import { loadSegmenter } from "../../src/infer/segmenter.js";
 import { readLabelPng, writeLabelPng } from "../../src/io/label-png.js";
-import { SSegModel } from "../../src/model/sseg.js";
-import { saveCheckpoint } from "../../src/train/checkpoint.js";
-import { micro } from "../support/configs.js";
+import { micro, saveMicroRun } from "../support/configs.js";
+import { tempDir } from "../support/temp.js";
 
 const SAMPLE = new URL("../../../data/composites-sample/val", import.meta.url).pathname;
 const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
@@ -18,8 +16,7 @@ const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
 before(() => initEngine());
 
 test("evaluate scores with and without background through the segmenter's own predictions", async (t) => {
-  const out = await mkdtemp(join(tmpdir(), "sseg-eval-"));
-  t.after(() => rm(out, { recursive: true, force: true }));
+  const out = await tempDir(t, "sseg-eval-");
   const seg = await loadSegmenter({ untrained: micro, seed: 1 });
   try {
     const result = await evaluate(seg, SAMPLE, { limit: 3, thresholds: [0, 0.5, 1], savePredictions: out });
@@ -53,8 +50,7 @@ test("evaluate scores with and without background through the segmenter's own pr
 });
 
 test("an image whose label has another size is reported and skipped; the others are scored", async (t) => {
-  const root = await mkdtemp(join(tmpdir(), "sseg-eval-bad-"));
-  t.after(() => rm(root, { recursive: true, force: true }));
+  const root = await tempDir(t, "sseg-eval-bad-");
   await cp(SAMPLE, root, { recursive: true });
   await writeFile(join(root, "ImageSets", "Segmentation", "val.txt"), "composite_00000\ncomposite_00001\n");
   await writeLabelPng(join(root, "SegmentationClass", "composite_00000.png"), new Uint8Array(12), 4, 3);
@@ -71,14 +67,8 @@ test("an image whose label has another size is reported and skipped; the others 
 });
 
 test("sseg eval --tune-background prints the curve, writes JSON + markdown and stores the threshold", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "sseg-eval-cli-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const model = new SSegModel(micro);
-  const state = Object.fromEntries(
-    [...model.stateDict()].map(([n, v]) => [n, { shape: v.shape, data: v.dataSync() as Float32Array }]),
-  );
-  model.dispose();
-  await saveCheckpoint(join(dir, "run"), { model: state, optimizer: {}, state: { step: 5, config: micro } });
+  const dir = await tempDir(t, "sseg-eval-cli-");
+  await saveMicroRun(dir, 5);
   const r = spawnSync(
     process.execPath,
     [

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
@@ -19,8 +18,9 @@ import { CheckpointError } from "../../src/model/files.js";
 import { SSegModel } from "../../src/model/sseg.js";
 import { ClipTokenizer } from "../../src/text/tokenizer.js";
 import { saveCheckpoint } from "../../src/train/checkpoint.js";
-import { micro } from "../support/configs.js";
+import { micro, saveMicroRun, stateOf } from "../support/configs.js";
 import { assertRejectsWith } from "../support/errors.js";
+import { tempDir } from "../support/temp.js";
 
 before(() => initEngine());
 
@@ -40,12 +40,6 @@ async function withSegmenter(run: (seg: Segmenter) => Promise<void>): Promise<vo
   } finally {
     seg.dispose();
   }
-}
-
-function stateOf(model: SSegModel) {
-  return Object.fromEntries(
-    [...model.stateDict()].map(([name, v]) => [name, { shape: v.shape, data: v.dataSync() as Float32Array }]),
-  );
 }
 
 test("class embeddings average the projected prompts over templates, then normalise", async () => {
@@ -206,8 +200,7 @@ test("bad vocabularies and options are refused with one clear line", async () =>
 });
 
 test("loadSegmenter reads a run folder, a checkpoint folder and a .safetensors file with its config", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "sseg-segmenter-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, "sseg-segmenter-");
   const model = new SSegModel(micro, { seed: 7 });
   const state = stateOf(model);
   await saveCheckpoint(join(dir, "run"), { model: state, optimizer: {}, state: { step: 12, config: micro } });
@@ -244,12 +237,8 @@ async function withModel<T>(model: SSegModel, run: (seg: Segmenter) => Promise<T
 }
 
 test("missing, damaged and mismatched models fail with one line naming the file", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "sseg-badmodel-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const model = new SSegModel(micro);
-  const state = stateOf(model);
-  model.dispose();
-  await saveCheckpoint(join(dir, "run"), { model: state, optimizer: {}, state: { step: 1, config: micro } });
+  const dir = await tempDir(t, "sseg-badmodel-");
+  await saveMicroRun(dir, 1);
   const checkpoint = join(dir, "run", "checkpoints", "step-0000001");
 
   await assertRejectsWith(

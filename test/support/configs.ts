@@ -1,4 +1,6 @@
-import { type SSegConfig, tiny } from "../../src/model/sseg.js";
+import { join } from "node:path";
+import { type SSegConfig, SSegModel, tiny } from "../../src/model/sseg.js";
+import { saveCheckpoint } from "../../src/train/checkpoint.js";
 
 /** The tiny configuration shrunk further (64², 16-wide Swin, 6 queries), so tests train and infer in seconds. */
 export const micro: SSegConfig = {
@@ -12,3 +14,19 @@ export const micro: SSegConfig = {
   projector: { hiddenDim: 32, outDim: 16 },
   inference: { shortSide: 64, mode: "whole", crop: 64, stride: 32 },
 };
+
+/** A model's parameters and buffers as checkpoint tensors. */
+export function stateOf(model: SSegModel): Record<string, { shape: number[]; data: Float32Array }> {
+  return Object.fromEntries(
+    [...model.stateDict()].map(([name, v]) => [name, { shape: v.shape, data: v.dataSync() as Float32Array }]),
+  );
+}
+
+/** A run folder `dir/run` with one checkpoint of a fresh micro model at `step`; returns its weights. */
+export async function saveMicroRun(dir: string, step: number, seed = 0) {
+  const model = new SSegModel(micro, { seed });
+  const state = stateOf(model);
+  model.dispose();
+  await saveCheckpoint(join(dir, "run"), { model: state, optimizer: {}, state: { step, config: micro } });
+  return state;
+}
