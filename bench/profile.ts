@@ -24,7 +24,7 @@ async function profileOnce(
   if (!workload)
     throw new Error(`unknown workload ${name}; known: ${WORKLOADS.map((w) => w.name).join(", ")}`);
   setNativeKernelsEnabled(native);
-  const prepared = workload.prepare(await makeInputs(0));
+  const prepared = workload.prepare(await makeInputs(0, [workload.name]));
   const run = () =>
     tf.tidy(() => {
       prepared.run();

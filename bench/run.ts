@@ -13,6 +13,7 @@ import { type EngineInfo, initEngine } from "../src/engine/backend.js";
 import { setNativeKernelsEnabled } from "../src/engine/kernels/registry.js";
 import { writeFileAtomic } from "../src/io/atomic.js";
 import { writeSafetensors } from "../src/io/safetensors.js";
+import { CONFIGS } from "../src/model/sseg.js";
 import { compareOutputs, residentMemory, type TimingPlan, timeWorkload } from "./measure.js";
 import {
   type BenchReport,
@@ -25,6 +26,7 @@ import {
   memoryTable,
   type WorkloadReport,
 } from "./report.js";
+import { SEGMENT_BENCH } from "./segment.js";
 import { SSEG_STEP } from "./sseg-step.js";
 import { readTorchOutputs, runTorch, torchVersion } from "./torch.js";
 import { type BenchInputs, makeInputs, WORKLOADS, type Workload } from "./workloads.js";
@@ -169,6 +171,7 @@ async function measureTorch(
   // Settings a workload's PyTorch side needs besides tensors travel as metadata, JSON under the workload's name.
   await writeSafetensors(inputsPath, Object.fromEntries(inputs), {
     sseg_tiny_step: JSON.stringify(SSEG_STEP),
+    sseg_segment: JSON.stringify({ ...SEGMENT_BENCH, configs: CONFIGS }),
   });
   const results: TorchResults = { version, defaultThreads: null, measurements: {}, outputs: null };
   for (const threads of TORCH_THREADS) {
@@ -237,7 +240,10 @@ async function main(): Promise<void> {
   const loadAverage = loadavg();
   // Inputs come from the stock kernels, so every variant sees the same values.
   const stock = (await withNativeKernels(false))!;
-  const inputs = await makeInputs(SEED);
+  const inputs = await makeInputs(
+    SEED,
+    options.workloads.map((w) => w.name),
+  );
   const scratchDir = await mkdtemp(join(tmpdir(), "sseg-bench-"));
   let torch: TorchResults;
   try {

@@ -29,6 +29,7 @@ from common import save_safetensors  # noqa: E402  (the project's safetensors wr
 from safetensors_io import load_f32_safetensors  # noqa: E402
 from vit_fixtures import vit_small  # noqa: E402  (DINO's vision_transformer.py, as the ViT fixtures use it)
 
+import segment_torch  # noqa: E402  (bench/: the segmenter's inference from the same reference modules)
 import sseg_step_torch  # noqa: E402  (bench/: the S-Seg training step from the oracles' reference modules)
 
 VIT_DIM, VIT_HEADS, VIT_MLP, VIT_EPS = 384, 6, 1536, 1e-6
@@ -177,6 +178,7 @@ WORKLOADS = {
     "vit_s8_224": vit_model(224),
     "vit_s8_448": vit_model(448),
     "sseg_tiny_step": sseg_step_torch.prepare,
+    **segment_torch.WORKLOADS,
 }
 
 

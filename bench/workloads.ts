@@ -10,6 +10,7 @@ import { Conv2d } from "../src/nn/conv2d.js";
 import { LayerNorm } from "../src/nn/layer-norm.js";
 import { Mlp } from "../src/nn/mlp.js";
 import { Module, type TensorData } from "../src/nn/module.js";
+import { addSegmentInputs, SEGMENT_WORKLOADS } from "./segment.js";
 import { addSSegStepInputs, ssegTinyStep } from "./sseg-step.js";
 
 export const MATMUL_SIZE = 1024;
@@ -74,7 +75,7 @@ export interface Workload {
  * The inputs of all workloads from one seed: N(0, 1) activations and matrices, module weights from the
  * modules' own (torch-default) initialisers, and the S-Seg step's model, batch and captions' token ids.
  */
-export async function makeInputs(seed: number): Promise<BenchInputs> {
+export async function makeInputs(seed: number, selected: readonly string[]): Promise<BenchInputs> {
   const rng = new Rng(seed);
   const inputs: BenchInputs = new Map();
   const normal = (shape: number[]): TensorData => ({
@@ -94,6 +95,7 @@ export async function makeInputs(seed: number): Promise<BenchInputs> {
   addState(inputs, "vit_s8.model.", new VisionTransformer(vit_small_patch8, { rng: rng.fork() }));
   for (const size of [224, 448]) inputs.set(`vit_s8.x${size}`, normal([1, size, size, 3]));
   await addSSegStepInputs(inputs, seed, rng.fork());
+  await addSegmentInputs(inputs, seed, selected); // only the selected ones: the paper model is 89 M values
   return inputs;
 }
 
@@ -247,4 +249,5 @@ export const WORKLOADS: Workload[] = [
   vitModel(224),
   vitModel(448),
   ssegTinyStep,
+  ...SEGMENT_WORKLOADS,
 ];
