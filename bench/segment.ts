@@ -5,11 +5,11 @@
  * embeddings (computed once here by the model's own text tower, which the segmenter caches too) through the
  * harness's inputs file; the settings below travel as its metadata (key "sseg_segment").
  */
-import * as tf from "@tensorflow/tfjs";
 import { applyBackground, Segmenter } from "../src/infer/segmenter.js";
 import { classEmbeddings, resolveTemplates } from "../src/infer/semantic.js";
 import { readImage, resizeBilinear } from "../src/io/image.js";
-import { CONFIGS, SSegModel } from "../src/model/sseg.js";
+import { CONFIGS } from "../src/model/presets.js";
+import { SSegModel } from "../src/model/sseg.js";
 import type { TensorData } from "../src/nn/module.js";
 import { ClipTokenizer } from "../src/text/tokenizer.js";
 import type { BenchInputs, Workload } from "./workloads.js";
@@ -123,7 +123,6 @@ function segmentWorkload(name: RunName): Workload {
       const segmenter = new Segmenter(model.eval(), TOKENIZER, {
         description: name,
         trained: false,
-        engine: { backend: tf.getBackend(), tfjsVersion: tf.version.tfjs, native: { reason: "benchmark" } },
       });
       // encodes and caches the class embeddings here, outside the harness's tidy (the timed runs reuse them)
       const tiny = { width: 32, height: 32, data: new Uint8Array(32 * 32 * 3) };

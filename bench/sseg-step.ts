@@ -7,7 +7,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { init, type Rng } from "../src/engine/rng.js";
-import { SSegModel, tiny } from "../src/model/sseg.js";
+import { tiny } from "../src/model/presets.js";
+import { SSegModel } from "../src/model/sseg.js";
 import { Dropout, DropPath } from "../src/nn/dropout.js";
 import type { TensorData } from "../src/nn/module.js";
 import { ClipTokenizer } from "../src/text/tokenizer.js";
@@ -161,24 +162,16 @@ export const ssegTinyStep: Workload = {
         for (const [name, value] of Object.entries(loss.parts)) parts[name] = value.dataSync()[0];
         return loss.total;
       }, variables);
-      const gradNorm = tf.tidy(() =>
-        Math.sqrt(Object.values(grads).reduce((s, g) => s + g.square().sum().dataSync()[0], 0)),
-      );
-      if (!Number.isFinite(gradNorm) || !Object.values(parts).every(Number.isFinite))
-        throw new Error(`sseg_tiny_step: non-finite loss or gradient (${JSON.stringify(parts)})`);
       const outputs: Outputs = {};
       if (record) {
         for (const [name, value] of Object.entries(parts)) outputs[`loss.${name}`] = Float32Array.of(value);
-        outputs.gradNorm = Float32Array.of(gradNorm);
         for (const [name, v] of named) outputs[`grad.${name}`] = grads[v.name].dataSync<"float32">().slice();
       }
-      const clip = gradNorm > SSEG_STEP.clipGradNorm ? SSEG_STEP.clipGradNorm / (gradNorm + 1e-6) : 1;
-      const scaled =
-        clip === 1
-          ? grads
-          : tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.mul(clip)])));
-      optimizer.applyGradients(scaled);
-      if (scaled !== grads) tf.dispose(Object.values(scaled));
+      // the trainer's update: non-finite guard, global-norm clipping and AdamW in one call
+      const update = optimizer.step(grads, { clipGradNorm: SSEG_STEP.clipGradNorm });
+      if (update.skipped || !Object.values(parts).every(Number.isFinite))
+        throw new Error(`sseg_tiny_step: non-finite loss or gradient (${JSON.stringify(parts)})`);
+      if (record) outputs.gradNorm = Float32Array.of(update.gradNorm);
       tf.dispose(Object.values(grads));
       return outputs;
     };

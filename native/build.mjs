@@ -38,6 +38,8 @@ const common = [
   "-fPIC",
   "-fvisibility=hidden",
   "-fno-math-errno",
+  // a·b + c rounds twice, as in tfjs and PyTorch: no silent FMA contraction (the optimiser mirrors them bit for bit)
+  "-ffp-contract=off",
   "-pthread",
   "-DNAPI_VERSION=8",
   // EIGEN_FAST_MATH=0: Eigen's fast sqrt (x·rsqrt(x)) turns sqrt(Inf) into NaN and flushes tiny inputs.

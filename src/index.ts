@@ -36,9 +36,9 @@ export { TEMPLATE_PRESETS } from "./infer/semantic.js";
 export { ImageError, type ImageInput, type RawImageInput, type RgbImage, readImage } from "./io/image.js";
 export { readLabelPng, renderOverlay, writeLabelPng } from "./io/label-png.js";
 export { CheckpointError } from "./model/files.js";
+export { CONFIGS, paper, tiny } from "./model/presets.js";
 export {
   type BackgroundRule,
-  CONFIGS,
   type InferenceConfig,
   type SSegConfig,
   SSegModel,

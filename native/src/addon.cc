@@ -337,6 +337,47 @@ napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
   return Conv<sseg::conv2d_backprop_filter>(env, info, "conv2dBackpropFilter", input_size, output_size, filter_size);
 }
 
+// sumOfSquares(x) → Σ x² as a double
+napi_value SumOfSquares(napi_env env, napi_callback_info info) {
+  return guarded(env, "sumOfSquares", [&] {
+    Args args(env, info, 1);
+    size_t n;
+    const float* x = args.floats(0, &n);
+    napi_value result;
+    napi_create_double(env, sseg::sum_of_squares(x, static_cast<int64_t>(n)), &result);
+    return result;
+  });
+}
+
+// adamw(param, grad, expAvg, expAvgSq, gradientScale, beta1, beta2, decayFactor, biasCorrection2Sqrt, eps, stepSize)
+// gradientScale 1 and decayFactor 1 mean none; 1 − β is formed here in double, as JavaScript forms it.
+napi_value AdamW(napi_env env, napi_callback_info info) {
+  return guarded(env, "adamw", [&] {
+    Args args(env, info, 11);
+    size_t lp, lg, lm, lv;
+    float* param = args.floats(0, &lp);
+    const float* grad = args.floats(1, &lg);
+    float* m = args.floats(2, &lm);
+    float* v = args.floats(3, &lv);
+    require(lg == lp && lm == lp && lv == lp, "parameter, gradient and moments differ in length");
+    const double scale = args.number(4), beta1 = args.number(5), beta2 = args.number(6), decay = args.number(7);
+    sseg::AdamWStep s{};
+    s.scale_gradient = scale != 1.0;
+    s.gradient_scale = static_cast<float>(scale);
+    s.beta1 = static_cast<float>(beta1);
+    s.one_minus_beta1 = static_cast<float>(1.0 - beta1);
+    s.beta2 = static_cast<float>(beta2);
+    s.one_minus_beta2 = static_cast<float>(1.0 - beta2);
+    s.decay = decay != 1.0;
+    s.decay_factor = static_cast<float>(decay);
+    s.bias_correction2_sqrt = static_cast<float>(args.number(8));
+    s.eps = static_cast<float>(args.number(9));
+    s.step_size = static_cast<float>(args.number(10));
+    sseg::adamw(param, grad, m, v, static_cast<int64_t>(lp), s);
+    return undefined(env);
+  });
+}
+
 napi_value SetNumThreads(napi_env env, napi_callback_info info) {
   return guarded(env, "setNumThreads", [&] {
     Args args(env, info, 1);
@@ -370,6 +411,7 @@ NAPI_MODULE_INIT() {
       {"conv2d", Conv2d},     {"conv2dBackpropInput", Conv2dBackpropInput},
       {"conv2dBackpropFilter", Conv2dBackpropFilter},
       {"gather", Gather},     {"unsortedSegmentSum", UnsortedSegmentSum},
+      {"sumOfSquares", SumOfSquares}, {"adamw", AdamW},
   };
   for (const auto& f : functions) {
     napi_value fn;
@@ -377,7 +419,7 @@ NAPI_MODULE_INIT() {
     napi_set_named_property(env, exports, f.name, fn);
   }
   napi_value version;
-  napi_create_int32(env, 2, &version);  // NATIVE_ABI_VERSION in src/engine/native.ts
+  napi_create_int32(env, 3, &version);  // NATIVE_ABI_VERSION in src/engine/native.ts
   napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }

@@ -62,4 +62,23 @@ void gather(const float* x, const int32_t* indices, float* out, int64_t batch, i
 void unsorted_segment_sum(const float* x, const int32_t* ids, float* out, int64_t rows, int64_t inner,
                           int64_t num_segments);
 
+// Σ x² in double: fixed kSumChunk-element chunks, each summed in order, the chunk sums added in order.
+constexpr int64_t kSumChunk = 65536;
+double sum_of_squares(const float* x, int64_t n);
+
+// One AdamW update's float32 constants (torch.optim.AdamW, computed in double by the caller, rounded once).
+struct AdamWStep {
+  bool scale_gradient;    // multiply the gradient by gradient_scale first (global-norm clipping)
+  float gradient_scale;
+  float beta1, one_minus_beta1, beta2, one_minus_beta2;
+  bool decay;             // multiply the parameter by decay_factor = 1 − lr·weight_decay
+  float decay_factor;
+  float bias_correction2_sqrt;  // √(1 − β₂^step)
+  float eps;
+  float step_size;        // lr / (1 − β₁^step)
+};
+
+// In place, element by element: m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; p ← p·(1 − lr·wd) − (m / (√v / √bc₂ + ε))·step_size.
+void adamw(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, const AdamWStep& step);
+
 }  // namespace sseg

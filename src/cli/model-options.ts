@@ -1,7 +1,7 @@
 /** The flags `segment`, `demo` and `eval` share: which model, and how the segmenter runs it. */
 import type { Command } from "commander";
 import { hasDefaultModel, loadSegmenter, type Segmenter, type SegmentOptions } from "../infer/segmenter.js";
-import { CONFIGS } from "../model/sseg.js";
+import { CONFIGS } from "../model/presets.js";
 import { numberInRange, positiveInteger } from "./flags.js";
 import { parseList } from "./inputs.js";
 

@@ -1,9 +1,12 @@
 import type { Command } from "commander";
 import { initEngine } from "../engine/backend.js";
-import { CONFIGS } from "../model/sseg.js";
-import { DEFAULT_TRAIN_OPTIONS, train } from "../train/trainer.js";
+import { CONFIGS } from "../model/presets.js";
+import { DEFAULT_TRAIN_OPTIONS, train, type ValidationRecord } from "../train/trainer.js";
 import { positiveInteger, positiveNumber } from "./flags.js";
-import { Progress } from "./progress.js";
+import { formatDuration, Progress } from "./progress.js";
+
+const STOPPED = { done: "finished", interrupted: "stopped (interrupted)", time: "stopped (--max-minutes)" };
+const pct = (x: number) => (100 * x).toFixed(1);
 
 interface TrainFlags {
   config: string;
@@ -18,6 +21,10 @@ interface TrainFlags {
   k: string;
   seed: string;
   checkpointEvery: string;
+  maxMinutes?: string;
+  val?: string;
+  valEvery: string;
+  valLimit?: string;
   resume: boolean;
 }
 
@@ -41,6 +48,10 @@ export function registerTrain(program: Command): void {
     .option("-k, --k <n>", "pseudo-masks per image", String(d.k))
     .option("--seed <n>", "seed of weights, data order, augmentation and dropout", String(d.seed))
     .option("--checkpoint-every <n>", "steps between checkpoints", String(d.checkpointEvery))
+    .option("--max-minutes <m>", "stop cleanly at a checkpoint before m minutes (resume later with --resume)")
+    .option("--val <dir>", "validation set (VOC layout + classes.txt) scored during training; best kept")
+    .option("--val-every <n>", "steps between validations", String(d.valEvery))
+    .option("--val-limit <n>", "score only the first n validation images")
     .option("--resume", "continue the run in --out from its latest checkpoint, exactly", false)
     .action(async (flags: TrainFlags) => {
       const engine = await initEngine();
@@ -70,7 +81,22 @@ export function registerTrain(program: Command): void {
         k: positiveInteger(flags.k, "--k"),
         seed: Number(flags.seed),
         checkpointEvery: positiveInteger(flags.checkpointEvery, "--checkpoint-every"),
+        maxMinutes:
+          flags.maxMinutes === undefined ? undefined : positiveNumber(flags.maxMinutes, "--max-minutes"),
+        val: flags.val,
+        valEvery: positiveInteger(flags.valEvery, "--val-every"),
+        valLimit: flags.valLimit === undefined ? undefined : positiveInteger(flags.valLimit, "--val-limit"),
         resume: flags.resume,
+        onEstimate: (secondsPerStep, stepsLeft) => {
+          const seconds = secondsPerStep * stepsLeft;
+          const ends = new Date(Date.now() + seconds * 1000).toTimeString().slice(0, 5);
+          const cut = flags.maxMinutes
+            ? `; this run stops at a checkpoint before ${flags.maxMinutes} min`
+            : "";
+          console.error(
+            `\n${secondsPerStep.toFixed(2)} s/step over the first steps: the ${stepsLeft} steps left take about ${formatDuration(seconds)} (until ~${ends})${cut}`,
+          );
+        },
         shouldStop: () => interrupted,
         onStep: (step, record) => {
           // created at the first step, whose time (start-up, first-call costs) would skew the rate
@@ -78,12 +104,17 @@ export function registerTrain(program: Command): void {
           const parts = Object.entries(record.losses)
             .map(([name, value]) => `${name} ${value.toFixed(3)}`)
             .join(" ");
+          const val = record.val as ValidationRecord | undefined;
+          if (val)
+            console.error(
+              `\nstep ${step} validation: mIoU ${val.miouWithBackground === undefined ? "" : `${pct(val.miouWithBackground)} with / `}${pct(val.miouWithoutBackground)} without background · masks oracle-labelled ${pct(val.maskOracleWithBackground)} / ${pct(val.maskOracleWithoutBackground)}`,
+            );
           progress.update(step, parts);
         },
       });
       process.off("SIGINT", onSignal);
       console.log(
-        `${summary.stoppedEarly ? "stopped" : "finished"} at step ${summary.steps}: ${summary.samplesPerSecond.toFixed(1)} samples/s, peak RSS ${summary.peakRssMb.toFixed(0)} MB, ${summary.seconds.toFixed(0)} s; ${summary.skippedSamples || "no samples skipped"}`,
+        `${STOPPED[summary.stopReason]} at step ${summary.steps}: ${summary.samplesPerSecond.toFixed(1)} samples/s, peak RSS ${summary.peakRssMb.toFixed(0)} MB, ${summary.seconds.toFixed(0)} s; ${summary.skippedSamples || "no samples skipped"}`,
       );
     });
 }

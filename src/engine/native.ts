@@ -60,12 +60,28 @@ export interface NativePack {
     numSegments: number,
     inner: number,
   ): void;
+  /** Σ x² in double, in fixed chunks (see native/src/optimizer.cc). */
+  sumOfSquares(x: Float32Array): number;
+  /** AdamW in place on param, expAvg and expAvgSq (see src/engine/kernels/optimizer.ts). */
+  adamw(
+    param: Float32Array,
+    grad: Float32Array,
+    expAvg: Float32Array,
+    expAvgSq: Float32Array,
+    gradientScale: number,
+    beta1: number,
+    beta2: number,
+    decayFactor: number,
+    biasCorrection2Sqrt: number,
+    eps: number,
+    stepSize: number,
+  ): void;
   setNumThreads(n: number): void;
   numThreads(): number;
 }
 
 /** The ABI the TypeScript side expects; a binary with another one is stale and is not used. */
-export const NATIVE_ABI_VERSION = 2;
+export const NATIVE_ABI_VERSION = 3;
 
 export type NativeLoad = { pack: NativePack; path: string } | { pack: null; reason: string };
 

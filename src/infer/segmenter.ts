@@ -19,9 +19,9 @@ import { normalizeImage, resizeForTest } from "../data/preprocess.js";
 import { type BackendName, type EngineInfo, initEngine } from "../engine/backend.js";
 import { type ImageInput, type RgbImage, readImage, resizeNearest } from "../io/image.js";
 import type { ModelFiles } from "../model/files.js";
+import { CONFIGS } from "../model/presets.js";
 import {
   type BackgroundRule,
-  CONFIGS,
   type InferenceConfig,
   type SSegConfig,
   SSegModel,
@@ -163,15 +163,29 @@ export class Segmenter {
   private readonly textCache = new Map<string, tf.Tensor2D>();
   private disposed = false;
 
+  private readonly ownsModel: boolean;
+
+  /** A segmenter around a model in eval mode; `ownsModel: false` leaves the model alive on dispose(). */
   constructor(
     readonly model: SSegModel,
     private readonly tokenizer: ClipTokenizer,
-    info: { description: string; trained: boolean; files?: ModelFiles; engine: EngineInfo },
+    info: {
+      description: string;
+      trained: boolean;
+      files?: ModelFiles;
+      engine?: EngineInfo;
+      ownsModel?: boolean;
+    },
   ) {
     this.description = info.description;
     this.trained = info.trained;
     this.files = info.files;
-    this.engine = info.engine;
+    this.engine = info.engine ?? {
+      backend: tf.getBackend(),
+      tfjsVersion: tf.version.tfjs,
+      native: { reason: "not reported by the caller" },
+    };
+    this.ownsModel = info.ownsModel ?? true;
   }
 
   get config(): SSegConfig {
@@ -245,13 +259,13 @@ export class Segmenter {
     return settings;
   }
 
-  /** Release the model's weights and the cached text embeddings. */
+  /** Release the cached text embeddings and (unless borrowed) the model's weights. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     for (const embedding of this.textCache.values()) embedding.dispose();
     this.textCache.clear();
-    this.model.dispose();
+    if (this.ownsModel) this.model.dispose();
   }
 
   private settings(options: SegmentOptions): Required<InferenceConfig> {

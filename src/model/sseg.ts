@@ -2,7 +2,7 @@
  * The S-Seg model (method spec §3, §6): a MaskFormer without a class head — Swin backbone, FPN pixel decoder,
  * DETR transformer decoder predicting N masks and N semantic embeddings — plus a from-scratch text transformer,
  * an image and a text projector into one contrastive space, and the learnable logit scale. This file only wires
- * the components (each in its own file) and holds the two configurations, `paper` and `tiny`.
+ * the components (each in its own file); the configurations are data in `presets.ts`.
  */
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../engine/rng.js";
@@ -15,15 +15,11 @@ import {
   readTensorFile,
   resolveModelFiles,
 } from "./files.js";
-import { maskformerPixelDecoder, PixelDecoder, type PixelDecoderConfig } from "./pixel-decoder.js";
-import { LogitScale, Projector, type ProjectorConfig, projectorPaper } from "./projector.js";
-import { type SwinConfig, SwinTransformer, swin_nano, swin_small } from "./swin.js";
-import { TextTransformer, type TextTransformerConfig, textTransformerPaper } from "./text-transformer.js";
-import {
-  maskformerTransformerDecoder,
-  TransformerPredictor,
-  type TransformerPredictorConfig,
-} from "./transformer-decoder.js";
+import { PixelDecoder, type PixelDecoderConfig } from "./pixel-decoder.js";
+import { LogitScale, Projector, type ProjectorConfig } from "./projector.js";
+import { type SwinConfig, SwinTransformer } from "./swin.js";
+import { TextTransformer, type TextTransformerConfig } from "./text-transformer.js";
+import { TransformerPredictor, type TransformerPredictorConfig } from "./transformer-decoder.js";
 
 export interface SSegConfig {
   name: string;
@@ -58,47 +54,6 @@ export interface InferenceConfig {
   templates?: Templates;
   background?: BackgroundRule;
 }
-
-/** The paper's sizes: Swin-S, 64 queries, 448², a 12 × 256 text transformer, 256→4096→256 projectors. */
-export const paper: SSegConfig = {
-  name: "paper",
-  imageSize: 448,
-  backbone: swin_small,
-  pixelDecoder: maskformerPixelDecoder,
-  decoder: { ...maskformerTransformerDecoder },
-  text: textTransformerPaper,
-  projector: { hiddenDim: projectorPaper.hiddenDim, outDim: projectorPaper.outDim },
-  // the S-Seg/GroupViT test protocol (method spec §8.5)
-  inference: { shortSide: 448, mode: "slide", crop: 448, stride: 224 },
-};
-
-/**
- * Trains on 2 CPU cores: Swin-nano (32 channels, 2 blocks per stage) with 4-token windows, which tile the
- * 32/16/8/4 grids of a 128² crop exactly (no padding); a 64-wide FPN and a 128-wide, 3-layer decoder with 24
- * queries (3× the K = 8 pseudo-masks); a 4-layer, 128-wide text transformer; 512-wide projectors.
- * The composites are 256² with objects of 35–80 % of the frame, so 128² crops keep them tens of pixels wide.
- */
-export const tiny: SSegConfig = {
-  name: "tiny",
-  imageSize: 128,
-  backbone: { ...swin_nano, windowSize: 4 },
-  pixelDecoder: { convDim: 64, maskDim: 64, normGroups: 16 },
-  decoder: {
-    hiddenDim: 128,
-    heads: 4,
-    feedforwardDim: 512,
-    layers: 3,
-    queries: 24,
-    dropout: 0.1,
-    enforceInputProjection: false,
-  },
-  text: { ...textTransformerPaper, width: 128, layers: 4, heads: 2 },
-  projector: { hiddenDim: 512, outDim: 128 },
-  // its own training size; the composites' objects fill most of a 128² view, so one window sees them whole
-  inference: { shortSide: 128, mode: "whole", crop: 128, stride: 64 },
-};
-
-export const CONFIGS: Record<string, SSegConfig> = { paper, tiny };
 
 const CONFIG_SECTIONS = ["backbone", "pixelDecoder", "decoder", "text", "projector"] as const;
 

@@ -6,12 +6,21 @@
  * the previous checkpoint intact and `latest` never names a half-written one.
  */
 import { randomBytes } from "node:crypto";
-import { readdir, rename, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { cp, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.js";
 import { type TensorToWrite, writeSafetensors } from "../io/safetensors.js";
-import { CHECKPOINT_LAYOUT, checkpointFolder, readJson, readTensorFile } from "../model/files.js";
-import type { TensorData } from "../nn/module.js";
+import {
+  CHECKPOINT_LAYOUT,
+  CheckpointError,
+  checkpointFolder,
+  readJson,
+  readTensorFile,
+} from "../model/files.js";
+import type { SSegConfig } from "../model/sseg.js";
+import type { Module, TensorData } from "../nn/module.js";
+import type { AdamW } from "./optimizer.js";
 
 export { CheckpointError, latestCheckpoint } from "../model/files.js";
 
@@ -71,4 +80,80 @@ export async function loadCheckpoint<State>(path: string): Promise<LoadedCheckpo
     optimizer: await readTensorFile(join(dir, CHECKPOINT_LAYOUT.optimizer)),
     state: (await readJson(join(dir, CHECKPOINT_LAYOUT.state))) as State & { step: number },
   };
+}
+
+/** What a training checkpoint's state.json holds besides the step (see trainer.ts). */
+export interface TrainingState {
+  step: number;
+  samplesSeen: number;
+  config: SSegConfig;
+  options: Record<string, unknown>;
+  optimizer: { steps: Record<string, number> };
+}
+
+/** Save the model, the optimiser's moments and the run state as the checkpoint of `state.step`. */
+export async function saveTrainingCheckpoint(
+  runDir: string,
+  model: Module,
+  optimizer: AdamW,
+  state: Omit<TrainingState, "optimizer">,
+): Promise<string> {
+  const exported = optimizer.exportState();
+  const tensors: Record<string, TensorToWrite> = {};
+  const steps: Record<string, number> = {};
+  for (const [name, p] of Object.entries(exported.params)) {
+    steps[name] = p.step;
+    tensors[`exp_avg.${name}`] = { shape: [p.expAvg.length], data: p.expAvg };
+    tensors[`exp_avg_sq.${name}`] = { shape: [p.expAvgSq.length], data: p.expAvgSq };
+  }
+  const weights: Record<string, TensorToWrite> = {};
+  for (const [name, v] of model.stateDict())
+    weights[name] = { shape: v.shape, data: v.dataSync() as Float32Array };
+  return saveCheckpoint<Omit<TrainingState, "step">>(runDir, {
+    model: weights,
+    optimizer: tensors,
+    state: { ...state, optimizer: { steps } },
+  });
+}
+
+/** Load a training checkpoint into `model` and `optimizer`; returns its run state. */
+export async function restoreTrainingCheckpoint(
+  path: string,
+  model: Module,
+  optimizer: AdamW,
+): Promise<TrainingState> {
+  const checkpoint = await loadCheckpoint<TrainingState>(path);
+  model.loadStateDict(checkpoint.model);
+  const moment = (key: string) => {
+    const tensor = checkpoint.optimizer.get(key);
+    if (!tensor) throw new CheckpointError(`${checkpoint.dir}: optimizer.safetensors lacks "${key}"`);
+    return Float32Array.from(tensor.data);
+  };
+  optimizer.importState({
+    params: Object.fromEntries(
+      Object.entries(checkpoint.state.optimizer.steps).map(([name, step]) => [
+        name,
+        { step, expAvg: moment(`exp_avg.${name}`), expAvgSq: moment(`exp_avg_sq.${name}`) },
+      ]),
+    ),
+  });
+  return checkpoint.state;
+}
+
+const BEST = "best";
+
+/** Keep a copy of checkpoint folder `dir` as the run's `checkpoints/best`, with why in best/score.json. */
+export async function markBest(runDir: string, dir: string, score: Record<string, number>): Promise<void> {
+  const root = join(runDir, CHECKPOINT_LAYOUT.folder);
+  const temp = join(root, `.${BEST}.${randomBytes(4).toString("hex")}.tmp`);
+  await cp(dir, temp, { recursive: true });
+  await writeFileAtomic(join(temp, "score.json"), `${JSON.stringify(score, null, 2)}\n`);
+  await rm(join(root, BEST), { recursive: true, force: true });
+  await rename(temp, join(root, BEST));
+}
+
+/** The score the run's best checkpoint was kept for, if it has one. */
+export async function bestScore(runDir: string): Promise<Record<string, number> | undefined> {
+  const path = join(runDir, CHECKPOINT_LAYOUT.folder, BEST, "score.json");
+  return existsSync(path) ? ((await readJson(path)) as Record<string, number>) : undefined;
 }

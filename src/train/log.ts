@@ -66,31 +66,49 @@ function niceTicks(low: number, high: number, count: number): number[] {
   return ticks;
 }
 
-/** An SVG line chart of every loss series over steps (smoothed, raw values faint behind). */
-export function lossCurveSvg(records: readonly LogRecord[], title: string): string {
-  const names = [...new Set(records.flatMap((r) => Object.keys(r.losses)))];
-  const steps = records.map((r) => r.step);
-  const series = names.map((name) => records.map((r) => r.losses[name] ?? Number.NaN));
-  const finite = series.flat().filter(Number.isFinite);
-  const yMax = finite.length ? Math.max(...finite) : 1;
-  const yMin = Math.min(0, ...finite);
-  const xMin = steps[0] ?? 0;
-  const xMax = steps.length > 1 ? steps[steps.length - 1] : xMin + 1;
+interface Series {
+  name: string;
+  values: number[];
+}
+
+/** Extremes of a long list without spreading it into Math.max's arguments (which overflows the stack). */
+function extent(values: readonly number[]): [number, number] {
+  let [low, high] = [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+  for (const v of values) if (Number.isFinite(v)) [low, high] = [Math.min(low, v), Math.max(high, v)];
+  return Number.isFinite(low) ? [low, high] : [0, 1];
+}
+
+/** One line chart at vertical offset `top`: each series smoothed (`smoothing` > 0) with its raw values faint behind. */
+function lineChart(
+  steps: readonly number[],
+  series: readonly Series[],
+  top: number,
+  yLabel: string,
+  smoothing: number,
+): string[] {
+  const [low, high] = extent(series.flatMap((s) => s.values));
+  const [yMin, yMax] = [Math.min(0, low), high];
+  const [xMin, xMax] = steps.length > 0 ? extent(steps) : [0, 1];
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
   const x = (s: number) => MARGIN.left + ((s - xMin) / (xMax - xMin || 1)) * plotW;
-  const y = (v: number) => MARGIN.top + (1 - (v - yMin) / (yMax - yMin || 1)) * plotH;
+  const y = (v: number) => top + MARGIN.top + (1 - (v - yMin) / (yMax - yMin || 1)) * plotH;
   const path = (values: readonly number[]) =>
     values
       .map((v, i) => (Number.isFinite(v) ? `${x(steps[i]).toFixed(1)},${y(v).toFixed(1)}` : ""))
       .filter(Boolean)
       .join(" ");
-  const lines = series.flatMap((values, i) => {
+  const lines = series.flatMap(({ name, values }, i) => {
     const colour = COLOURS[i % COLOURS.length];
+    const smoothed = smoothing > 0 ? smooth(values, smoothing) : values;
     return [
-      `<polyline fill="none" stroke="${colour}" stroke-opacity="0.25" stroke-width="1" points="${path(values)}"/>`,
-      `<polyline fill="none" stroke="${colour}" stroke-width="2" points="${path(smooth(values, 0.9))}"/>`,
-      `<text x="${WIDTH - MARGIN.right + 12}" y="${MARGIN.top + 18 * i + 12}" fill="${colour}" font-size="13">${names[i]}</text>`,
+      ...(smoothing > 0
+        ? [
+            `<polyline fill="none" stroke="${colour}" stroke-opacity="0.25" stroke-width="1" points="${path(values)}"/>`,
+          ]
+        : []),
+      `<polyline fill="none" stroke="${colour}" stroke-width="2" points="${path(smoothed)}"/>`,
+      `<text x="${WIDTH - MARGIN.right + 12}" y="${top + MARGIN.top + 18 * i + 12}" fill="${colour}" font-size="13">${escapeXml(name)}</text>`,
     ];
   });
   const yTicks = niceTicks(yMin, yMax, 6).map(
@@ -100,17 +118,57 @@ export function lossCurveSvg(records: readonly LogRecord[], title: string): stri
   );
   const xTicks = niceTicks(xMin, xMax, 8).map(
     (t) =>
-      `<text x="${x(t)}" y="${HEIGHT - MARGIN.bottom + 18}" text-anchor="middle" font-size="12">${t}</text>`,
+      `<text x="${x(t)}" y="${top + HEIGHT - MARGIN.bottom + 18}" text-anchor="middle" font-size="12">${t}</text>`,
   );
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" font-family="sans-serif">`,
-    `<rect width="100%" height="100%" fill="white"/>`,
     ...yTicks,
     ...xTicks,
-    `<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#333"/>`,
-    `<text x="${WIDTH / 2}" y="24" text-anchor="middle" font-size="15">${escapeXml(title)}</text>`,
-    `<text x="${MARGIN.left + plotW / 2}" y="${HEIGHT - 10}" text-anchor="middle" font-size="13">step</text>`,
+    `<rect x="${MARGIN.left}" y="${top + MARGIN.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#333"/>`,
+    `<text x="${MARGIN.left + plotW / 2}" y="${top + HEIGHT - 10}" text-anchor="middle" font-size="13">step</text>`,
+    `<text x="18" y="${top + MARGIN.top + plotH / 2}" text-anchor="middle" font-size="13" transform="rotate(-90 18 ${top + MARGIN.top + plotH / 2})">${yLabel}</text>`,
     ...lines,
+  ];
+}
+
+const VALIDATION_SERIES: [key: string, name: string][] = [
+  ["miouWithBackground", "val mIoU"],
+  ["miouWithoutBackground", "val mIoU w/o bg"],
+  ["maskOracleWithBackground", "mask oracle"],
+];
+
+/**
+ * An SVG of the training curves: every loss series over steps; below it, when the log holds validations, their
+ * mIoU (percent) over steps.
+ */
+export function lossCurveSvg(records: readonly LogRecord[], title: string): string {
+  const names = [...new Set(records.flatMap((r) => Object.keys(r.losses)))];
+  const losses = names.map((name) => ({ name, values: records.map((r) => r.losses[name] ?? Number.NaN) }));
+  const validated = records.filter((r) => r.val);
+  const validation = VALIDATION_SERIES.map(([key, name]) => ({
+    name,
+    values: validated.map((r) => 100 * ((r.val as Record<string, number>)[key] ?? Number.NaN)),
+  })).filter((s) => s.values.some(Number.isFinite));
+  const panels = validation.length > 0 ? 2 : 1;
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT * panels}" font-family="sans-serif">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${WIDTH / 2}" y="24" text-anchor="middle" font-size="15">${escapeXml(title)}</text>`,
+    ...lineChart(
+      records.map((r) => r.step),
+      losses,
+      0,
+      "loss",
+      0.9,
+    ),
+    ...(panels === 2
+      ? lineChart(
+          validated.map((r) => r.step),
+          validation,
+          HEIGHT,
+          "validation (%)",
+          0,
+        )
+      : []),
     "</svg>",
   ].join("\n");
 }

@@ -4,6 +4,7 @@
  * cosine schedule with linear warm-up.
  */
 import * as tf from "@tensorflow/tfjs";
+import { adamwUpdate, sumOfSquares } from "../engine/kernels/optimizer.js";
 
 export interface ParamGroup {
   name: string;
@@ -68,16 +69,17 @@ interface Slot {
   variable: tf.Variable;
   weightDecay: number;
   step: number;
-  expAvg: tf.Variable | null;
-  expAvgSq: tf.Variable | null;
+  /** The moments, plain arrays the update kernel works on in place (null until the first update). */
+  expAvg: Float32Array | null;
+  expAvgSq: Float32Array | null;
 }
 
 /**
  * torch.optim.AdamW (amsgrad off, maximize off) over named parameter groups. Each update, per parameter with
  * a gradient: step += 1; p ← p·(1 − lr·wd); m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²;
  * p ← p − lr/(1 − β₁^step) · m / (√v / √(1 − β₂^step) + ε). The step counts per parameter, as torch's.
- * A tf.Optimizer, so it plugs into trainStep (src/engine/train-step.ts): gradients arrive keyed by the
- * variables' tf names.
+ * `step` is the training step's one update: non-finite guard, global-norm clipping and AdamW together. A
+ * tf.Optimizer, so gradients arrive keyed by the variables' tf names (as tf.variableGrads returns them).
  */
 export class AdamW extends tf.Optimizer {
   static get className(): string {
@@ -89,7 +91,7 @@ export class AdamW extends tf.Optimizer {
   readonly beta2: number;
   readonly eps: number;
   private readonly slots: Slot[] = [];
-  /** tf variable name → slot, for the gradients trainStep hands over. */
+  /** tf variable name → slot, for gradients keyed as tf.variableGrads returns them. */
   private readonly byVariable = new Map<string, Slot>();
 
   constructor(
@@ -121,34 +123,62 @@ export class AdamW extends tf.Optimizer {
     }
   }
 
+  /**
+   * The training step's update: if any gradient holds a NaN or an infinity, nothing changes and the result names
+   * those parameters; otherwise the gradients are scaled so their global L2 norm is at most `clipGradNorm` (as
+   * torch's clip_grad_norm_: by max / (norm + 1e-6)) and AdamW updates every parameter that has one.
+   */
+  step(gradients: tf.NamedTensorMap, options: { clipGradNorm?: number } = {}): StepResult {
+    this.checkGradients(Object.keys(gradients));
+    let total = 0;
+    const nonFinite: string[] = [];
+    for (const [variableName, gradient] of Object.entries(gradients)) {
+      const sum = sumOfSquares(gradient);
+      if (!Number.isFinite(sum)) nonFinite.push(this.byVariable.get(variableName)!.name);
+      total += sum;
+    }
+    const gradNorm = Math.sqrt(total);
+    if (nonFinite.length > 0) return { gradNorm, skipped: true, nonFinite };
+    const clip = options.clipGradNorm;
+    const scale = clip !== undefined && gradNorm > clip ? clip / (gradNorm + 1e-6) : 1;
+    this.update(Object.entries(gradients), scale);
+    return { gradNorm, skipped: false, nonFinite };
+  }
+
   /** One AdamW update of every parameter that has a gradient, in place, leaving no intermediate tensors. */
   applyGradients(variableGradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]): void {
     const gradients = Array.isArray(variableGradients)
       ? variableGradients.map(({ name, tensor }): [string, tf.Tensor] => [name, tensor])
       : Object.entries(variableGradients);
-    const stray = gradients.filter(([variableName]) => !this.byVariable.has(variableName));
-    if (stray.length > 0) {
-      // checked before any update, so a bad call leaves every parameter as it was
-      throw new Error(`AdamW: gradients for variables in no group: ${stray.map(([n]) => n).join(", ")}`);
-    }
+    this.checkGradients(gradients.map(([name]) => name));
+    this.update(gradients, 1);
+  }
+
+  /** Refuses, before any update, gradients of variables in no group. */
+  private checkGradients(variableNames: string[]): void {
+    const stray = variableNames.filter((name) => !this.byVariable.has(name));
+    if (stray.length > 0) throw new Error(`AdamW: gradients for variables in no group: ${stray.join(", ")}`);
+  }
+
+  /** AdamW on gradients multiplied by `gradientScale` (the clipping factor; 1: none), in place. */
+  private update(gradients: [string, tf.Tensor | null][], gradientScale: number): void {
     const { learningRate: lr, beta1, beta2, eps } = this;
-    tf.tidy(() => {
-      for (const [variableName, gradient] of gradients) {
-        if (gradient == null) continue;
-        const slot = this.byVariable.get(variableName)!;
-        const { variable } = slot;
-        slot.expAvg ??= tf.variable(tf.zerosLike(variable), false);
-        slot.expAvgSq ??= tf.variable(tf.zerosLike(variable), false);
-        slot.step += 1;
-        const stepSize = lr / (1 - beta1 ** slot.step);
-        const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** slot.step);
-        slot.expAvg.assign(slot.expAvg.mul(beta1).add(gradient.mul(1 - beta1)));
-        slot.expAvgSq.assign(slot.expAvgSq.mul(beta2).add(gradient.square().mul(1 - beta2)));
-        const decayed = slot.weightDecay === 0 ? variable : variable.mul(1 - lr * slot.weightDecay);
-        const denominator = slot.expAvgSq.sqrt().div(biasCorrection2Sqrt).add(eps);
-        variable.assign(decayed.sub(slot.expAvg.div(denominator).mul(stepSize)));
-      }
-    });
+    for (const [variableName, gradient] of gradients) {
+      if (gradient == null) continue;
+      const slot = this.byVariable.get(variableName)!;
+      slot.expAvg ??= new Float32Array(slot.variable.size);
+      slot.expAvgSq ??= new Float32Array(slot.variable.size);
+      slot.step += 1;
+      adamwUpdate(slot.variable, gradient, slot.expAvg, slot.expAvgSq, {
+        gradientScale,
+        beta1,
+        beta2,
+        decayFactor: 1 - lr * slot.weightDecay,
+        biasCorrection2Sqrt: Math.sqrt(1 - beta2 ** slot.step),
+        eps,
+        stepSize: lr / (1 - beta1 ** slot.step),
+      });
+    }
     this.incrementIterations();
   }
 
@@ -159,9 +189,9 @@ export class AdamW extends tf.Optimizer {
       if (!expAvg || !expAvgSq) continue;
       params[name] = {
         step,
-        // copies: dataSync may hand out the backend's own buffer
-        expAvg: new Float32Array(expAvg.dataSync()),
-        expAvgSq: new Float32Array(expAvgSq.dataSync()),
+        // copies: the optimiser keeps updating its own
+        expAvg: expAvg.slice(),
+        expAvgSq: expAvgSq.slice(),
       };
     }
     return { params };
@@ -183,17 +213,11 @@ export class AdamW extends tf.Optimizer {
     }
     if (problems.length > 0) throw new Error(`AdamW: cannot import state:\n  ${problems.join("\n  ")}`);
     for (const slot of this.slots) {
-      slot.expAvg?.dispose();
-      slot.expAvgSq?.dispose();
       const entry = state.params[slot.name];
-      const shape = slot.variable.shape;
       slot.step = entry?.step ?? 0;
       // copies, so the caller's arrays never alias the optimiser's state
-      // in a tidy, so the temporary tensors are released once the variables hold their data
-      slot.expAvg = entry ? tf.tidy(() => tf.variable(tf.tensor(entry.expAvg.slice(), shape), false)) : null;
-      slot.expAvgSq = entry
-        ? tf.tidy(() => tf.variable(tf.tensor(entry.expAvgSq.slice(), shape), false))
-        : null;
+      slot.expAvg = entry ? entry.expAvg.slice() : null;
+      slot.expAvgSq = entry ? entry.expAvgSq.slice() : null;
     }
   }
 
@@ -203,13 +227,20 @@ export class AdamW extends tf.Optimizer {
 
   override dispose(): void {
     for (const slot of this.slots) {
-      slot.expAvg?.dispose();
-      slot.expAvgSq?.dispose();
       slot.expAvg = null;
       slot.expAvgSq = null;
     }
     super.dispose();
   }
+}
+
+export interface StepResult {
+  /** Global L2 norm of the gradients before clipping. */
+  gradNorm: number;
+  /** True when the update was skipped because a gradient held a NaN or an infinity. */
+  skipped: boolean;
+  /** The parameters whose gradients did. */
+  nonFinite: string[];
 }
 
 export interface CosineSchedule {

@@ -3,27 +3,36 @@
  * Data: image–caption pairs → augmented crops + caption tokens + cached pseudo-masks (batches.ts).
  * Step: AdamW (no decay on norms, biases, embeddings), cosine schedule with warm-up, gradient accumulation,
  * global-norm clipping, NaN/Inf steps skipped (and the run stopped after too many in a row).
- * Output in the run folder: log.jsonl, loss.png, checkpoints/ (atomic), config.json. `resume` continues
- * exactly: same weights, optimizer moments, data position and dropout draws as an uninterrupted run.
+ * Output in the run folder: log.jsonl, loss.png, checkpoints/ (atomic; `best` by validation mIoU), config.json.
+ * `resume` continues exactly: same weights, optimizer moments, data position and dropout draws as an
+ * uninterrupted run, so a long run can be done as several `maxMinutes` pieces.
  */
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { openPairSource, summarizeSkipped } from "../data/pairs.js";
+import { evaluate } from "../eval/evaluate.js";
+import { Segmenter } from "../infer/segmenter.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import type { TensorToWrite } from "../io/safetensors.js";
-import { CONFIGS, type SSegConfig, SSegModel } from "../model/sseg.js";
+import { CONFIGS } from "../model/presets.js";
+import { type SSegConfig, SSegModel } from "../model/sseg.js";
 import { Dropout, DropPath } from "../nn/dropout.js";
 import { MaskCache, openFeatureSource } from "../pseudo/index.js";
 import { ClipTokenizer } from "../text/tokenizer.js";
 import { type TrainingBatch, trainingBatches } from "./batches.js";
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
+import {
+  bestScore,
+  latestCheckpoint,
+  markBest,
+  restoreTrainingCheckpoint,
+  saveTrainingCheckpoint,
+} from "./checkpoint.js";
 import { SetCriterion } from "./criterion.js";
 import { appendLog, type LogRecord, readLog, writeLossCurve } from "./log.js";
 import { HungarianMatcher } from "./matcher.js";
 import { batchTensors, sSegLoss } from "./objective.js";
-import { AdamW, type AdamWState, cosineWithWarmup, weightDecayGroups } from "./optimizer.js";
+import { AdamW, cosineWithWarmup, weightDecayGroups } from "./optimizer.js";
 
 export interface TrainOptions {
   /** Model configuration: a name (`tiny`, `paper`) or the configuration itself. */
@@ -52,8 +61,17 @@ export interface TrainOptions {
   /** Stop after this many non-finite steps in a row. */
   maxBadSteps: number;
   resume: boolean;
+  /** Stop cleanly (with a checkpoint) before this many minutes have passed. */
+  maxMinutes?: number;
+  /** A segmentation set (VOC layout) scored every `valEvery` steps and at the end; the best step is kept. */
+  val?: string;
+  valEvery: number;
+  /** Score only the first n validation images. */
+  valLimit?: number;
   /** Called after every step (the CLI's progress line). */
   onStep?: (step: number, record: LogRecord) => void;
+  /** Called once after the first steps of this run, with their time per step and the steps left. */
+  onEstimate?: (secondsPerStep: number, stepsLeft: number) => void;
   /** Polled between steps: true stops the run after saving a checkpoint (Ctrl-C). */
   shouldStop?: () => boolean;
 }
@@ -76,55 +94,76 @@ export const DEFAULT_TRAIN_OPTIONS = {
   logEvery: 1,
   checkpointEvery: 250,
   maxBadSteps: 5,
+  valEvery: 250,
   resume: false,
 };
 
-/** What a checkpoint's state.json holds besides the step. */
-interface RunState {
-  step: number;
-  samplesSeen: number;
-  config: SSegConfig;
-  options: Omit<TrainOptions, "onStep" | "shouldStop">;
-  optimizer: { steps: Record<string, number> };
-}
+/** The run's time per step is estimated from its first steps (start-up costs aside). */
+const ESTIMATE_AFTER_STEPS = 5;
 
 export interface TrainSummary {
   steps: number;
   samplesSeen: number;
-  stoppedEarly: boolean;
+  /** Why the loop ended: all steps done, stopped by the caller (Ctrl-C), or out of --max-minutes. */
+  stopReason: "done" | "interrupted" | "time";
   lastLosses: Record<string, number>;
+  /** The last validation, when the run validates. */
+  lastValidation?: ValidationRecord;
   seconds: number;
   samplesPerSecond: number;
   peakRssMb: number;
   skippedSamples: string;
 }
 
+/** A validation's numbers as logged (fractions, not percent). */
+export interface ValidationRecord {
+  images: number;
+  /** Undefined for sets without a background class. */
+  miouWithBackground?: number;
+  miouWithoutBackground: number;
+  maskOracleWithBackground: number;
+  maskOracleWithoutBackground: number;
+}
+
 function stepSeed(seed: number, step: number, index: number): number {
   return createHash("sha256").update(`dropout/${seed}/${step}/${index}`).digest().readUInt32LE(0);
 }
 
-function modelTensors(model: SSegModel): Record<string, TensorToWrite> {
-  const out: Record<string, TensorToWrite> = {};
-  for (const [name, v] of model.stateDict())
-    out[name] = { shape: v.shape, data: v.dataSync() as Float32Array };
-  return out;
-}
-
-function optimizerTensors(state: AdamWState): {
-  tensors: Record<string, TensorToWrite>;
-  steps: Record<string, number>;
-} {
-  const tensors: Record<string, TensorToWrite> = {};
-  const steps: Record<string, number> = {};
-  for (const [name, p] of Object.entries(state.params)) {
-    steps[name] = p.step;
-    tensors[`exp_avg.${name}`] = { shape: [p.expAvg.length], data: p.expAvg };
-    tensors[`exp_avg_sq.${name}`] = { shape: [p.expAvgSq.length], data: p.expAvgSq };
+/** The model scored on a segmentation set through the segmenter, in eval mode; training mode restored after. */
+async function validate(
+  model: SSegModel,
+  tokenizer: ClipTokenizer,
+  dir: string,
+  limit?: number,
+): Promise<ValidationRecord> {
+  model.eval();
+  // borrowed: disposing the segmenter frees its text cache (stale after the next update), not the model
+  const segmenter = new Segmenter(model, tokenizer, {
+    description: "training",
+    trained: true,
+    ownsModel: false,
+  });
+  try {
+    const result = await evaluate(segmenter, dir, { limit });
+    return {
+      images: result.images,
+      miouWithBackground: result.withBackground?.miou,
+      miouWithoutBackground: result.withoutBackground.miou,
+      maskOracleWithBackground: result.maskOracle.withBackground,
+      maskOracleWithoutBackground: result.maskOracle.withoutBackground,
+    };
+  } finally {
+    segmenter.dispose();
+    model.train();
   }
-  return { tensors, steps };
 }
 
-/** Train (or resume) a run; returns when `steps` are done or the run is stopped. */
+/** The number a run's best checkpoint is chosen by: mIoU with background where the set has one. */
+function validationScore(record: ValidationRecord): number {
+  return record.miouWithBackground ?? record.miouWithoutBackground;
+}
+
+/** Train (or resume) a run; returns when `steps` are done, the run is stopped, or its time is up. */
 export async function train(options: TrainOptions): Promise<TrainSummary> {
   const config = typeof options.config === "string" ? CONFIGS[options.config] : options.config;
   if (!config)
@@ -132,6 +171,9 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       `--config: unknown configuration "${options.config}"; expected ${Object.keys(CONFIGS).join(" | ")}`,
     );
   await mkdir(options.out, { recursive: true });
+  const started = performance.now();
+  const deadline =
+    options.maxMinutes === undefined ? Number.POSITIVE_INFINITY : started + options.maxMinutes * 60_000;
 
   // ---- model, optimiser, and the state to continue from ----
   const model = new SSegModel(config, { seed: options.seed });
@@ -142,37 +184,23 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   const resumeFrom = options.resume ? await latestCheckpoint(options.out) : undefined;
   if (options.resume && !resumeFrom)
     throw new Error(`--resume: ${options.out} has no checkpoint to resume from`);
-  if (resumeFrom) {
-    const checkpoint = await loadCheckpoint<RunState>(resumeFrom);
-    model.loadStateDict(checkpoint.model);
-    const moment = (key: string) => {
-      const tensor = checkpoint.optimizer.get(key);
-      if (!tensor) throw new Error(`${resumeFrom}: optimizer.safetensors lacks "${key}"`);
-      return Float32Array.from(tensor.data);
-    };
-    optimizer.importState({
-      params: Object.fromEntries(
-        Object.entries(checkpoint.state.optimizer.steps).map(([name, stepCount]) => [
-          name,
-          { step: stepCount, expAvg: moment(`exp_avg.${name}`), expAvgSq: moment(`exp_avg_sq.${name}`) },
-        ]),
-      ),
+  if (resumeFrom) ({ step, samplesSeen } = await restoreTrainingCheckpoint(resumeFrom, model, optimizer));
+  const { onStep: _onStep, shouldStop: _shouldStop, onEstimate: _onEstimate, ...settings } = options;
+  let lastSaveMs = 0;
+  const save = async (): Promise<string> => {
+    const saveStarted = performance.now();
+    const dir = await saveTrainingCheckpoint(options.out, model, optimizer, {
+      step,
+      samplesSeen,
+      config,
+      options: settings,
     });
-    step = checkpoint.state.step;
-    samplesSeen = checkpoint.state.samplesSeen;
-  }
-  const save = async () => {
-    const { tensors, steps } = optimizerTensors(optimizer.exportState());
-    const { onStep: _onStep, shouldStop: _shouldStop, ...settings } = options;
-    await saveCheckpoint<Omit<RunState, "step">>(options.out, {
-      model: modelTensors(model),
-      optimizer: tensors,
-      state: { step, samplesSeen, config, options: settings, optimizer: { steps } },
-    });
+    lastSaveMs = performance.now() - saveStarted;
+    return dir;
   };
   await writeFileAtomic(
     join(options.out, "config.json"),
-    `${JSON.stringify({ config, options }, null, 2)}\n`,
+    `${JSON.stringify({ config, options: settings }, null, 2)}\n`,
   );
 
   // ---- data: the same stream from the seed, fast-forwarded past what was already trained on ----
@@ -183,9 +211,10 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     shuffleBuffer: 1000,
   });
   const features = await openFeatureSource(options.features, { seed: options.seed });
+  const tokenizer = await ClipTokenizer.load();
   const batches = trainingBatches(
     pairs,
-    await ClipTokenizer.load(),
+    tokenizer,
     {
       batchSize: options.batchSize,
       size: config.imageSize,
@@ -203,23 +232,38 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     | Dropout
     | DropPath
   )[];
-  const log = await readLog(join(options.out, "log.jsonl"), step + 1);
-  await writeFileAtomic(join(options.out, "log.jsonl"), log.map((r) => `${JSON.stringify(r)}\n`).join(""));
+  const logPath = join(options.out, "log.jsonl");
+  const log = await readLog(logPath, step + 1);
+  await writeFileAtomic(logPath, log.map((r) => `${JSON.stringify(r)}\n`).join(""));
+  let best = (await bestScore(options.out))?.score ?? Number.NEGATIVE_INFINITY;
+  const drawCurves = async () =>
+    writeLossCurve(join(options.out, "loss.png"), await readLog(logPath), `${config.name} · ${options.data}`);
 
   // ---- the loop ----
-  const started = performance.now();
+  const firstStep = step;
   const startSamples = samplesSeen;
+  const stepMs: number[] = [];
+  let lastValMs = 0;
   let badInARow = 0;
-  let stoppedEarly = false;
+  let stopReason: TrainSummary["stopReason"] = "done";
   let peakRss = 0;
   let lastLosses: Record<string, number> = {};
+  let lastValidation: ValidationRecord | undefined;
   let pending: LogRecord[] = [];
   model.train();
   while (step < options.steps) {
     if (options.shouldStop?.()) {
-      stoppedEarly = true;
+      stopReason = "interrupted";
       break;
     }
+    // phase 0: stop while the next step, a validation due with it and the final checkpoint still fit in the time
+    const nextStepMs = stepMs.length > 0 ? Math.max(...stepMs.slice(-5)) : 0;
+    const valDue = options.val !== undefined && (step + 1) % options.valEvery === 0;
+    if (performance.now() + nextStepMs + (valDue ? lastValMs : 0) + 2 * lastSaveMs > deadline) {
+      stopReason = "time";
+      break;
+    }
+    const stepStarted = performance.now();
     // phase 1: learning rate and this step's dropout draws
     optimizer.learningRate = cosineWithWarmup(step, {
       baseLr: options.lr,
@@ -258,78 +302,80 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       }
     }
 
-    // phase 3: guard, clip, update
+    // phase 3: the update (skipped, with the culprits named, on a non-finite loss or gradient)
     const grads = gradients as tf.NamedTensorMap;
-    const gradNorm = tf.tidy(() =>
-      Math.sqrt(Object.values(grads).reduce((s, g) => s + g.square().sum().dataSync()[0], 0)),
-    );
-    const finite = Number.isFinite(gradNorm) && Object.values(sums).every(Number.isFinite);
-    if (finite) {
-      const clip = gradNorm > options.clipGradNorm ? options.clipGradNorm / (gradNorm + 1e-6) : 1;
-      const scaled =
-        clip === 1
-          ? grads
-          : tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.mul(clip)])));
-      optimizer.applyGradients(scaled);
-      if (scaled !== grads) tf.dispose(Object.values(scaled));
-      badInARow = 0;
-    } else {
-      badInARow++;
-      console.warn(`step ${step + 1}: non-finite loss or gradient (${JSON.stringify(sums)}); update skipped`);
-    }
+    const update = Object.values(sums).every(Number.isFinite)
+      ? optimizer.step(grads, { clipGradNorm: options.clipGradNorm })
+      : { gradNorm: Number.NaN, skipped: true, nonFinite: ["loss"] };
     tf.dispose(Object.values(grads));
+    badInARow = update.skipped ? badInARow + 1 : 0;
+    if (update.skipped)
+      console.warn(`step ${step + 1}: non-finite ${update.nonFinite.slice(0, 5).join(", ")}; update skipped`);
     step++;
+    stepMs.push(performance.now() - stepStarted);
+    if (step - firstStep === ESTIMATE_AFTER_STEPS) {
+      const secondsPerStep = stepMs.reduce((a, b) => a + b, 0) / stepMs.length / 1000;
+      options.onEstimate?.(secondsPerStep, options.steps - step);
+    }
 
-    // phase 4: log, checkpoint
+    // phase 4: validate, log, checkpoint (and keep the best one)
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
     lastLosses = sums;
     const record: LogRecord = {
       step,
       losses: sums,
       lr: optimizer.learningRate,
-      gradNorm,
-      logitScale: Math.min(Math.exp(model.logitScale.theta.dataSync()[0]), 100),
+      gradNorm: update.gradNorm,
+      logitScale: tf.tidy(() => model.logitScale.scale().dataSync()[0]),
       samplesSeen,
-      skipped: !finite,
+      skipped: update.skipped,
       seconds: (performance.now() - started) / 1000,
     };
+    const validating = options.val !== undefined && (step % options.valEvery === 0 || step === options.steps);
+    if (validating && options.val !== undefined) {
+      const valStarted = performance.now();
+      lastValidation = await validate(model, tokenizer, options.val, options.valLimit);
+      lastValMs = performance.now() - valStarted;
+      record.val = lastValidation;
+    }
     pending.push(record);
     options.onStep?.(step, record);
-    if (step % options.logEvery === 0 || step === options.steps) {
-      await appendLog(join(options.out, "log.jsonl"), pending);
+    if (step % options.logEvery === 0 || step === options.steps || validating) {
+      await appendLog(logPath, pending);
       pending = [];
     }
     if (badInARow >= options.maxBadSteps) {
-      await appendLog(join(options.out, "log.jsonl"), pending);
+      await appendLog(logPath, pending);
       throw new Error(
         `stopped: ${badInARow} non-finite steps in a row (last at step ${step}); lower --lr or check the data`,
       );
     }
-    if (step % options.checkpointEvery === 0 || step === options.steps) {
-      await save();
-      await writeLossCurve(
-        join(options.out, "loss.png"),
-        await readLog(join(options.out, "log.jsonl")),
-        `${config.name} · ${options.data}`,
-      );
+    const improved = lastValidation !== undefined && validating && validationScore(lastValidation) > best;
+    if (step % options.checkpointEvery === 0 || step === options.steps || improved) {
+      const dir = await save();
+      if (improved && lastValidation) {
+        best = validationScore(lastValidation);
+        await markBest(options.out, dir, { step, score: best });
+      }
+      await drawCurves();
     }
   }
-  await appendLog(join(options.out, "log.jsonl"), pending);
-  if (stoppedEarly) await save();
-  await writeLossCurve(
-    join(options.out, "loss.png"),
-    await readLog(join(options.out, "log.jsonl")),
-    `${config.name} · ${options.data}`,
-  );
+  await appendLog(logPath, pending);
+  if (stopReason !== "done") {
+    await save();
+    await drawCurves();
+  }
   const seconds = (performance.now() - started) / 1000;
   await batches.return(undefined);
   features.dispose();
   model.dispose();
+  optimizer.dispose();
   return {
     steps: step,
     samplesSeen,
-    stoppedEarly,
+    stopReason,
     lastLosses,
+    lastValidation,
     seconds,
     samplesPerSecond: (samplesSeen - startSamples) / seconds,
     peakRssMb: peakRss / 2 ** 20,

@@ -7,7 +7,8 @@ import { initEngine } from "../../src/engine/backend.js";
 import { evaluate } from "../../src/eval/evaluate.js";
 import { loadSegmenter } from "../../src/infer/segmenter.js";
 import { readLabelPng, writeLabelPng } from "../../src/io/label-png.js";
-import { micro, saveMicroRun } from "../support/configs.js";
+import { micro } from "../../src/model/presets.js";
+import { saveMicroRun } from "../support/configs.js";
 import { tempDir } from "../support/temp.js";
 
 const SAMPLE = new URL("../../../data/composites-sample/val", import.meta.url).pathname;

@@ -15,10 +15,11 @@ import {
 import { classEmbeddings, pixelPredictions, TEMPLATE_PRESETS } from "../../src/infer/semantic.js";
 import { writeSafetensors } from "../../src/io/safetensors.js";
 import { CheckpointError } from "../../src/model/files.js";
+import { micro } from "../../src/model/presets.js";
 import { SSegModel } from "../../src/model/sseg.js";
 import { ClipTokenizer } from "../../src/text/tokenizer.js";
 import { saveCheckpoint } from "../../src/train/checkpoint.js";
-import { micro, saveMicroRun, stateOf } from "../support/configs.js";
+import { saveMicroRun, stateOf } from "../support/configs.js";
 import { assertRejectsWith } from "../support/errors.js";
 import { tempDir } from "../support/temp.js";
 

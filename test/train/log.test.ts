@@ -40,3 +40,16 @@ test("loss curves: smoothed series with a legend, rendered to a PNG", async (t) 
   const meta = await sharp(path).metadata();
   assert.deepEqual([meta.format, meta.width, meta.height], ["png", 900, 500]);
 });
+
+test("validations get a second panel; a 200,000-step log still draws", () => {
+  const records = Array.from({ length: 200_000 }, (_, i) => ({
+    step: i + 1,
+    losses: { total: 5 - i / 1e5 },
+    ...(i % 50_000 === 49_999 ? { val: { miouWithBackground: i / 4e5, miouWithoutBackground: 0.5 } } : {}),
+  }));
+  const svg = lossCurveSvg(records, "long run");
+  assert.match(svg, /height="1000"/);
+  assert.match(svg, />val mIoU</);
+  assert.match(svg, />validation \(%\)</);
+  assert.doesNotMatch(lossCurveSvg(records.slice(0, 10), "short"), /validation/);
+});

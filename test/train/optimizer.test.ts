@@ -3,8 +3,8 @@ import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
 import { tensorGrowth } from "../../src/engine/checks.js";
-import { Rng } from "../../src/engine/rng.js";
-import { trainStep } from "../../src/engine/train-step.js";
+import { kernelCalls, setNativeKernelsEnabled } from "../../src/engine/kernels/index.js";
+import { init, Rng } from "../../src/engine/rng.js";
 import { LogitScale, Projector } from "../../src/model/projector.js";
 import { TextTransformer, textTransformerPaper } from "../../src/model/text-transformer.js";
 import {
@@ -232,7 +232,23 @@ test("cosineWithWarmup reproduces timm's CosineLRScheduler as GroupViT configure
   );
 });
 
-test("AdamW inside trainStep updates in place and leaks no tensors", () => {
+/** One training step as the trainer takes it: gradients, then AdamW.step (guard, clipping, update). */
+function trainStep(
+  optimizer: AdamW,
+  named: [string, tf.Variable][],
+  loss: () => tf.Scalar,
+  clipGradNorm?: number,
+) {
+  const { value, grads } = tf.variableGrads(
+    loss,
+    named.map(([, v]) => v),
+  );
+  const result = optimizer.step(grads, { clipGradNorm });
+  tf.dispose([value, ...Object.values(grads)]);
+  return result;
+}
+
+test("AdamW.step updates in place and leaks no tensors", () => {
   const projector = new Projector({ inDim: 8, hiddenDim: 16, outDim: 4 }, { rng: new Rng(2) });
   const logit = new LogitScale();
   const named = [...projector.namedParameters(), ...logit.namedParameters()];
@@ -241,7 +257,7 @@ test("AdamW inside trainStep updates in place and leaks no tensors", () => {
   const loss = () => projector.forward(x).square().mean().mul(logit.scale()) as tf.Scalar;
   const initialWeight = projector.linearOut.weight.dataSync().slice();
   const growth = tensorGrowth(() => {
-    const result = trainStep(optimizer, named, loss, { clipGradNorm: 5 });
+    const result = trainStep(optimizer, named, loss, 5);
     assert.equal(result.skipped, false);
   });
   assert.deepEqual(
@@ -255,4 +271,83 @@ test("AdamW inside trainStep updates in place and leaks no tensors", () => {
   x.dispose();
   projector.dispose();
   logit.dispose();
+});
+
+test("AdamW.step skips a non-finite gradient, naming the parameters, and changes nothing", () => {
+  const a = tf.variable(tf.tensor1d([1, 2]));
+  const b = tf.variable(tf.tensor1d([0, 0]));
+  const named: [string, tf.Variable][] = [
+    ["a", a],
+    ["b.bias", b],
+  ];
+  const optimizer = new AdamW(weightDecayGroups(named), { learningRate: 0.1 });
+  const result = trainStep(optimizer, named, () => a.sum().add(tf.sqrt(b.sub(b)).sum()) as tf.Scalar); // d√0 = ∞
+  assert.equal(result.skipped, true);
+  assert.deepEqual(result.nonFinite, ["b.bias"]);
+  assert.deepEqual([...a.dataSync()], [1, 2]);
+  assert.deepEqual(optimizer.exportState(), { params: {} }, "no moments, no step counted");
+  optimizer.dispose();
+  tf.dispose([a, b]);
+});
+
+test("AdamW.step clips the global gradient norm as torch's clip_grad_norm_", () => {
+  const w = tf.variable(tf.tensor1d([0, 0]));
+  const clipped = new AdamW(weightDecayGroups([["w", w]], 0), { learningRate: 0.1 });
+  const r = trainStep(clipped, [["w", w]], () => w.mul(tf.tensor1d([300, 400])).sum() as tf.Scalar, 1);
+  assert.ok(Math.abs(r.gradNorm - 500) < 1e-3);
+  const [m1, m2] = [...clipped.exportState().params.w.expAvg];
+  // AdamW's first moment after one step is (1 − β₁)·g: g scaled by 1 / (500 + 1e-6)
+  assert.ok(
+    Math.abs(m1 - 0.1 * (300 / 500)) < 1e-6 && Math.abs(m2 - 0.1 * (400 / 500)) < 1e-6,
+    `${m1}, ${m2}`,
+  );
+  clipped.dispose();
+  w.dispose();
+});
+
+test("the native and the JavaScript update give the same bits, clipped and unclipped, in place and written back", () => {
+  const run = (native: boolean) => {
+    setNativeKernelsEnabled(native);
+    try {
+      const rng = new Rng(5);
+      // made in a tidy, so each variable owns its buffer and the cpu backend updates it in place
+      const w = tf.tidy(() => tf.variable(tf.tensor(init.normal(rng, 70_000, 1), [700, 100])));
+      const b = tf.tidy(() => tf.variable(tf.tensor(init.normal(rng, 100, 1), [100])));
+      const named: [string, tf.Variable][] = [
+        ["layer.weight", w],
+        ["layer.bias", b],
+      ];
+      const optimizer = new AdamW(weightDecayGroups(named, 0.05), { learningRate: 3e-3 });
+      const norms: number[] = [];
+      for (let step = 0; step < 3; step++) {
+        const grads = tf.tidy(() => ({
+          [w.name]: tf.tensor(init.normal(rng, 70_000, step + 1), [700, 100]),
+          [b.name]: tf.tensor(init.normal(rng, 100, 1), [100]),
+        }));
+        norms.push(optimizer.step(grads, { clipGradNorm: step === 1 ? 1e9 : 10 }).gradNorm);
+        tf.dispose(Object.values(grads));
+      }
+      const out = { norms, w: w.dataSync().slice(), b: b.dataSync().slice(), state: optimizer.exportState() };
+      tf.dispose([w, b]);
+      return out;
+    } finally {
+      setNativeKernelsEnabled(true);
+    }
+  };
+  const stock = run(false);
+  const calls = kernelCalls.get("AdamW");
+  const before = calls ? { ...calls } : undefined;
+  const native = run(true);
+  if (calls && before)
+    assert.equal(calls.native - before.native, 6, "the native kernel updated both parameters in place");
+  assert.deepEqual(native.norms, stock.norms);
+  assert.ok(
+    stock.w.every((x, i) => Object.is(x, native.w[i])),
+    "weights bit for bit",
+  );
+  assert.ok(
+    stock.b.every((x, i) => Object.is(x, native.b[i])),
+    "biases bit for bit",
+  );
+  assert.deepEqual(native.state, stock.state);
 });

@@ -5,10 +5,10 @@ import { join } from "node:path";
 import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
+import { micro } from "../../src/model/presets.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { readLog } from "../../src/train/log.js";
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions, train } from "../../src/train/trainer.js";
-import { micro } from "../support/configs.js";
 
 before(() => initEngine());
 
@@ -62,7 +62,7 @@ test("a stopped run resumed from its checkpoint continues exactly like an uninte
   await train(options(whole));
   let steps = 0;
   const stopped = await train(options(split, { onStep: () => steps++, shouldStop: () => steps >= 2 }));
-  assert.equal(stopped.stoppedEarly, true);
+  assert.equal(stopped.stopReason, "interrupted");
   assert.equal(stopped.steps, 2);
   await train(options(split, { resume: true }));
   const expected = await readLog(join(whole, "log.jsonl"));
@@ -78,4 +78,43 @@ test("a stopped run resumed from its checkpoint continues exactly like an uninte
     train(options(join(root, "empty"), { resume: true })),
     /has no checkpoint to resume from/,
   );
+});
+
+test("--max-minutes stops at a checkpoint before the time is up, and the run resumes to the end", async (t) => {
+  const out = await mkdtemp(join(tmpdir(), "sseg-time-"));
+  t.after(() => rm(out, { recursive: true, force: true }));
+  const stopped = await train(options(out, { maxMinutes: 1e-6 }));
+  assert.equal(stopped.stopReason, "time");
+  assert.equal(stopped.steps, 0);
+  assert.equal((await loadCheckpoint(out)).state.step, 0, "a checkpoint to resume from");
+  let estimate: [number, number] | undefined;
+  const resumed = await train(
+    options(out, { resume: true, steps: 6, onEstimate: (s, left) => (estimate = [s, left]) }),
+  );
+  assert.equal(resumed.stopReason, "done");
+  assert.equal(resumed.steps, 6);
+  assert.ok(estimate && estimate[0] > 0 && estimate[1] === 1, `estimate after 5 steps: ${estimate}`);
+});
+
+test("--val scores the model during training, logs it and keeps the best checkpoint", async (t) => {
+  const out = await mkdtemp(join(tmpdir(), "sseg-val-"));
+  t.after(() => rm(out, { recursive: true, force: true }));
+  const val = new URL("../../../data/composites-sample/val", import.meta.url).pathname;
+  const summary = await train(options(out, { steps: 3, val, valEvery: 2, valLimit: 2 }));
+  assert.ok(summary.lastValidation);
+  const log = await readLog(join(out, "log.jsonl"));
+  assert.deepEqual(
+    log.filter((r) => r.val).map((r) => r.step),
+    [2, 3],
+    "every 2 steps and at the end",
+  );
+  for (const record of log.filter((r) => r.val)) {
+    const v = record.val as Record<string, number>;
+    assert.equal(v.images, 2);
+    for (const key of ["miouWithBackground", "miouWithoutBackground", "maskOracleWithBackground"])
+      assert.ok(v[key] >= 0 && v[key] <= 1, key);
+  }
+  const best = JSON.parse(await readFile(join(out, "checkpoints", "best", "score.json"), "utf8"));
+  assert.ok([2, 3].includes(best.step));
+  assert.equal((await loadCheckpoint(join(out, "checkpoints", "best"))).state.step, best.step);
 });

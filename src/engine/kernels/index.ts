@@ -3,6 +3,7 @@ import type { NativePack } from "../native.js";
 import { installConvKernels } from "./conv.js";
 import { installElementwiseKernels } from "./elementwise.js";
 import { installMatmulKernels } from "./matmul.js";
+import { installOptimizerKernels } from "./optimizer.js";
 import { installPadKernel } from "./pad.js";
 import { installReduceKernels } from "./reduce.js";
 import { installSegmentKernels } from "./segment.js";
@@ -20,4 +21,5 @@ export function installNativeKernels(pack: NativePack): void {
   installConvKernels(pack);
   installSegmentKernels(pack);
   installPadKernel();
+  installOptimizerKernels(pack);
 }
