@@ -337,6 +337,73 @@ napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
   return Conv<sseg::conv2d_backprop_filter>(env, info, "conv2dBackpropFilter", input_size, output_size, filter_size);
 }
 
+// layerNorm(x, gamma, beta, y, mean, rstd, eps): x and y (rows, cols), gamma/beta (cols), mean/rstd (rows)
+napi_value LayerNorm(napi_env env, napi_callback_info info) {
+  return guarded(env, "layerNorm", [&] {
+    Args args(env, info, 7);
+    size_t lx, lg, lb, ly, lm, ls;
+    const float* x = args.floats(0, &lx);
+    const float* gamma = args.floats(1, &lg);
+    const float* beta = args.floats(2, &lb);
+    float* y = args.floats(3, &ly);
+    float* mean = args.floats(4, &lm);
+    float* rstd = args.floats(5, &ls);
+    require(lg >= 1 && lb == lg && lx % lg == 0, "x is not (rows, cols) for gamma and beta of cols values");
+    require(ly == lx && lm == lx / lg && ls == lm, "y, mean or rstd has the wrong length");
+    sseg::layer_norm(x, gamma, beta, y, mean, rstd, static_cast<int64_t>(lx / lg), static_cast<int64_t>(lg),
+                     static_cast<float>(args.number(6)));
+    return undefined(env);
+  });
+}
+
+// layerNormGrad(dy, x, gamma, mean, rstd, dx|null, dgamma|null, dbeta|null)
+napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, "layerNormGrad", [&] {
+    Args args(env, info, 8);
+    size_t ldy, lx, lg, lm, ls, ldx, ldg, ldb;
+    const float* dy = args.floats(0, &ldy);
+    const float* x = args.floats(1, &lx);
+    const float* gamma = args.floats(2, &lg);
+    const float* mean = args.floats(3, &lm);
+    const float* rstd = args.floats(4, &ls);
+    float* dx = args.floats(5, &ldx, true);
+    float* dgamma = args.floats(6, &ldg, true);
+    float* dbeta = args.floats(7, &ldb, true);
+    require(lg >= 1 && lx % lg == 0 && ldy == lx, "dy and x must be (rows, cols)");
+    require(lm == lx / lg && ls == lm, "mean or rstd has the wrong length");
+    require((!dx || ldx == lx) && (!dgamma || ldg == lg) && (!dbeta || ldb == lg), "an output has the wrong length");
+    sseg::layer_norm_grad(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, static_cast<int64_t>(lx / lg),
+                          static_cast<int64_t>(lg));
+    return undefined(env);
+  });
+}
+
+// gelu(x, y) and geluGrad(dy, x, dx): exact GELU and its gradient
+napi_value Gelu(napi_env env, napi_callback_info info) {
+  return guarded(env, "gelu", [&] {
+    Args args(env, info, 2);
+    size_t lx, ly;
+    const float* x = args.floats(0, &lx);
+    float* y = args.floats(1, &ly);
+    require(lx == ly, "x and y differ in length");
+    sseg::gelu(x, y, static_cast<int64_t>(lx));
+    return undefined(env);
+  });
+}
+
+napi_value GeluGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, "geluGrad", [&] {
+    Args args(env, info, 3);
+    size_t ldy, lx, ldx;
+    const float* dy = args.floats(0, &ldy);
+    const float* x = args.floats(1, &lx);
+    float* dx = args.floats(2, &ldx);
+    require(ldy == lx && ldx == lx, "dy, x and dx differ in length");
+    sseg::gelu_grad(dy, x, dx, static_cast<int64_t>(lx));
+    return undefined(env);
+  });
+}
+
 // sumOfSquares(x) → Σ x² as a double
 napi_value SumOfSquares(napi_env env, napi_callback_info info) {
   return guarded(env, "sumOfSquares", [&] {
@@ -412,6 +479,8 @@ NAPI_MODULE_INIT() {
       {"conv2dBackpropFilter", Conv2dBackpropFilter},
       {"gather", Gather},     {"unsortedSegmentSum", UnsortedSegmentSum},
       {"sumOfSquares", SumOfSquares}, {"adamw", AdamW},
+      {"layerNorm", LayerNorm}, {"layerNormGrad", LayerNormGrad},
+      {"gelu", Gelu},         {"geluGrad", GeluGrad},
   };
   for (const auto& f : functions) {
     napi_value fn;
@@ -419,7 +488,7 @@ NAPI_MODULE_INIT() {
     napi_set_named_property(env, exports, f.name, fn);
   }
   napi_value version;
-  napi_create_int32(env, 3, &version);  // NATIVE_ABI_VERSION in src/engine/native.ts
+  napi_create_int32(env, 4, &version);  // NATIVE_ABI_VERSION in src/engine/native.ts
   napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }

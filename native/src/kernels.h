@@ -62,6 +62,18 @@ void gather(const float* x, const int32_t* indices, float* out, int64_t batch, i
 void unsorted_segment_sum(const float* x, const int32_t* ids, float* out, int64_t rows, int64_t inner,
                           int64_t num_segments);
 
+// LayerNorm over the last axis of a (rows, cols) x: y = (x − mean)·rstd·γ + β, with each row's mean and
+// 1/√(var + eps) saved for the backward pass (biased variance, as torch).
+void layer_norm(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
+                int64_t rows, int64_t cols, float eps);
+// Its gradient: dx, dγ = Σ_rows dy·x̂, dβ = Σ_rows dy; each output may be null (not computed).
+void layer_norm_grad(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd,
+                     float* dx, float* dgamma, float* dbeta, int64_t rows, int64_t cols);
+
+// Exact GELU x·Φ(x) and its gradient dy·(Φ(x) + x·φ(x)).
+void gelu(const float* x, float* y, int64_t n);
+void gelu_grad(const float* dy, const float* x, float* dx, int64_t n);
+
 // Σ x² in double: fixed kSumChunk-element chunks, each summed in order, the chunk sums added in order.
 constexpr int64_t kSumChunk = 65536;
 double sum_of_squares(const float* x, int64_t n);

@@ -60,6 +60,29 @@ export interface NativePack {
     numSegments: number,
     inner: number,
   ): void;
+  /** LayerNorm over the last axis: x, y (rows, cols); gamma, beta (cols); mean, rstd (rows) written. */
+  layerNorm(
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    y: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    eps: number,
+  ): void;
+  layerNormGrad(
+    dy: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    dx: Float32Array | null,
+    dgamma: Float32Array | null,
+    dbeta: Float32Array | null,
+  ): void;
+  /** Exact GELU and its gradient. */
+  gelu(x: Float32Array, y: Float32Array): void;
+  geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   /** Σ x² in double, in fixed chunks (see native/src/optimizer.cc). */
   sumOfSquares(x: Float32Array): number;
   /** AdamW in place on param, expAvg and expAvgSq (see src/engine/kernels/optimizer.ts). */
@@ -81,7 +104,7 @@ export interface NativePack {
 }
 
 /** The ABI the TypeScript side expects; a binary with another one is stale and is not used. */
-export const NATIVE_ABI_VERSION = 3;
+export const NATIVE_ABI_VERSION = 4;
 
 export type NativeLoad = { pack: NativePack; path: string } | { pack: null; reason: string };
 

@@ -1,9 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 
-/** Exact GELU, x·Φ(x), as torch.nn.GELU() (approximate='none'). */
-export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => x.mul(tf.erf(x.mul(Math.SQRT1_2)).add(1)).mul(0.5));
-}
+import { gelu } from "../engine/kernels/norm.js";
+
+/** Exact GELU, x·Φ(x), as torch.nn.GELU() (approximate='none'); fused on the native cpu path. */
+export { gelu };
 
 /** Tanh-approximated GELU, as torch.nn.GELU(approximate='tanh'). */
 export function geluTanh(x: tf.Tensor): tf.Tensor {

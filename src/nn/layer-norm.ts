@@ -1,4 +1,5 @@
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
+import { layerNorm } from "../engine/kernels/norm.js";
 import { init } from "../engine/rng.js";
 import { Module } from "./module.js";
 
@@ -17,13 +18,6 @@ export class LayerNorm extends Module {
   }
 
   forward(x: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => {
-      const { mean, variance } = tf.moments(x, -1, true);
-      return x
-        .sub(mean)
-        .mul(tf.rsqrt(variance.add(this.eps)))
-        .mul(this.weight)
-        .add(this.bias);
-    });
+    return layerNorm(x, this.weight, this.bias, this.eps);
   }
 }

@@ -3,6 +3,7 @@ import type { NativePack } from "../native.js";
 import { installConvKernels } from "./conv.js";
 import { installElementwiseKernels } from "./elementwise.js";
 import { installMatmulKernels } from "./matmul.js";
+import { installNormKernels } from "./norm.js";
 import { installOptimizerKernels } from "./optimizer.js";
 import { installPadKernel } from "./pad.js";
 import { installReduceKernels } from "./reduce.js";
@@ -22,4 +23,5 @@ export function installNativeKernels(pack: NativePack): void {
   installSegmentKernels(pack);
   installPadKernel();
   installOptimizerKernels(pack);
+  installNormKernels(pack);
 }
