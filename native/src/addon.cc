@@ -378,28 +378,79 @@ napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
   });
 }
 
-// gelu(x, y) and geluGrad(dy, x, dx): exact GELU and its gradient
-napi_value Gelu(napi_env env, napi_callback_info info) {
-  return guarded(env, "gelu", [&] {
-    Args args(env, info, 2);
+// activation(kind, x, y) and activationGrad(kind, dy, x, dx): 0 = exact GELU, 1 = QuickGELU
+napi_value Activation(napi_env env, napi_callback_info info) {
+  return guarded(env, "activation", [&] {
+    Args args(env, info, 3);
     size_t lx, ly;
-    const float* x = args.floats(0, &lx);
-    float* y = args.floats(1, &ly);
+    const int64_t kind = args.integer(0);
+    const float* x = args.floats(1, &lx);
+    float* y = args.floats(2, &ly);
+    require(kind == 0 || kind == 1, "unknown activation");
     require(lx == ly, "x and y differ in length");
-    sseg::gelu(x, y, static_cast<int64_t>(lx));
+    (kind == 0 ? sseg::gelu : sseg::quick_gelu)(x, y, static_cast<int64_t>(lx));
     return undefined(env);
   });
 }
 
-napi_value GeluGrad(napi_env env, napi_callback_info info) {
-  return guarded(env, "geluGrad", [&] {
-    Args args(env, info, 3);
+napi_value ActivationGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, "activationGrad", [&] {
+    Args args(env, info, 4);
     size_t ldy, lx, ldx;
+    const int64_t kind = args.integer(0);
+    const float* dy = args.floats(1, &ldy);
+    const float* x = args.floats(2, &lx);
+    float* dx = args.floats(3, &ldx);
+    require(kind == 0 || kind == 1, "unknown activation");
+    require(ldy == lx && ldx == lx, "dy, x and dx differ in length");
+    (kind == 0 ? sseg::gelu_grad : sseg::quick_gelu_grad)(dy, x, dx, static_cast<int64_t>(lx));
+    return undefined(env);
+  });
+}
+
+// groupNorm(x, gamma, beta, y, mean, rstd, batch, groups, eps): x, y [batch, spatial, channels]
+napi_value GroupNorm(napi_env env, napi_callback_info info) {
+  return guarded(env, "groupNorm", [&] {
+    Args args(env, info, 9);
+    size_t lx, lg, lb, ly, lm, ls;
+    const float* x = args.floats(0, &lx);
+    const float* gamma = args.floats(1, &lg);
+    const float* beta = args.floats(2, &lb);
+    float* y = args.floats(3, &ly);
+    float* mean = args.floats(4, &lm);
+    float* rstd = args.floats(5, &ls);
+    const int64_t batch = args.integer(6), groups = args.integer(7);
+    require(batch >= 1 && groups >= 1 && lg >= 1 && lg % groups == 0, "channels must be a multiple of groups");
+    require(lb == lg && lx % (batch * lg) == 0 && ly == lx, "x, y or beta has the wrong length");
+    require(lm == static_cast<size_t>(batch * groups) && ls == lm, "mean or rstd has the wrong length");
+    const int64_t channels = static_cast<int64_t>(lg);
+    sseg::group_norm(x, gamma, beta, y, mean, rstd, batch, static_cast<int64_t>(lx) / (batch * channels), channels,
+                     groups, static_cast<float>(args.number(8)));
+    return undefined(env);
+  });
+}
+
+// groupNormGrad(dy, x, gamma, mean, rstd, dx|null, dgamma|null, dbeta|null, batch, groups)
+napi_value GroupNormGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, "groupNormGrad", [&] {
+    Args args(env, info, 10);
+    size_t ldy, lx, lg, lm, ls, ldx, ldg, ldb;
     const float* dy = args.floats(0, &ldy);
     const float* x = args.floats(1, &lx);
-    float* dx = args.floats(2, &ldx);
-    require(ldy == lx && ldx == lx, "dy, x and dx differ in length");
-    sseg::gelu_grad(dy, x, dx, static_cast<int64_t>(lx));
+    const float* gamma = args.floats(2, &lg);
+    const float* mean = args.floats(3, &lm);
+    const float* rstd = args.floats(4, &ls);
+    float* dx = args.floats(5, &ldx, true);
+    float* dgamma = args.floats(6, &ldg, true);
+    float* dbeta = args.floats(7, &ldb, true);
+    const int64_t batch = args.integer(8), groups = args.integer(9);
+    require(batch >= 1 && groups >= 1 && lg >= 1 && lg % groups == 0, "channels must be a multiple of groups");
+    require(ldy == lx && lx % (batch * lg) == 0, "dy and x must be [batch, spatial, channels]");
+    require(lm == static_cast<size_t>(batch * groups) && ls == lm, "mean or rstd has the wrong length");
+    require((!dx || ldx == lx) && (!dgamma || ldg == lg) && (!dbeta || ldb == lg), "an output has the wrong length");
+    const int64_t channels = static_cast<int64_t>(lg);
+    sseg::group_norm_grad(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, batch,
+                          static_cast<int64_t>(lx) / (batch * channels), channels, groups);
     return undefined(env);
   });
 }
@@ -480,7 +531,8 @@ NAPI_MODULE_INIT() {
       {"gather", Gather},     {"unsortedSegmentSum", UnsortedSegmentSum},
       {"sumOfSquares", SumOfSquares}, {"adamw", AdamW},
       {"layerNorm", LayerNorm}, {"layerNormGrad", LayerNormGrad},
-      {"gelu", Gelu},         {"geluGrad", GeluGrad},
+      {"activation", Activation}, {"activationGrad", ActivationGrad},
+      {"groupNorm", GroupNorm}, {"groupNormGrad", GroupNormGrad},
   };
   for (const auto& f : functions) {
     napi_value fn;
@@ -488,7 +540,7 @@ NAPI_MODULE_INIT() {
     napi_set_named_property(env, exports, f.name, fn);
   }
   napi_value version;
-  napi_create_int32(env, 4, &version);  // NATIVE_ABI_VERSION in src/engine/native.ts
+  napi_create_int32(env, 5, &version);  // NATIVE_ABI_VERSION in src/engine/native.ts
   napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }

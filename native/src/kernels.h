@@ -70,6 +70,18 @@ void layer_norm(const float* x, const float* gamma, const float* beta, float* y,
 void layer_norm_grad(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd,
                      float* dx, float* dgamma, float* dbeta, int64_t rows, int64_t cols);
 
+// GroupNorm of channels-last x, y [batch, spatial, channels] (channels = groups·cg), mean/rstd [batch, groups],
+// and its gradient (outputs may be null), as torch.nn.GroupNorm on NCHW.
+void group_norm(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
+                int64_t batch, int64_t spatial, int64_t channels, int64_t groups, float eps);
+void group_norm_grad(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd,
+                     float* dx, float* dgamma, float* dbeta, int64_t batch, int64_t spatial, int64_t channels,
+                     int64_t groups);
+
+// CLIP's QuickGELU x·σ(1.702x) and its gradient.
+void quick_gelu(const float* x, float* y, int64_t n);
+void quick_gelu_grad(const float* dy, const float* x, float* dx, int64_t n);
+
 // Exact GELU x·Φ(x) and its gradient dy·(Φ(x) + x·φ(x)).
 void gelu(const float* x, float* y, int64_t n);
 void gelu_grad(const float* dy, const float* x, float* dx, int64_t n);

@@ -109,3 +109,107 @@ void gelu_grad(const float* dy, const float* x, float* dx, int64_t n) {
 }
 
 }  // namespace sseg
+
+namespace sseg {
+
+// x, y [batch, spatial, channels] with channels = groups·cg; mean, rstd [batch, groups].
+void group_norm(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
+                int64_t batch, int64_t spatial, int64_t channels, int64_t groups, float eps) {
+  const int64_t cg = channels / groups;
+  const double count = static_cast<double>(spatial * cg);
+  parallel_for(batch * groups, batch * spatial * channels * 4, [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t b = u / groups, g = u % groups;
+      const float* xb = x + b * spatial * channels + g * cg;
+      double sum = 0;
+      for (int64_t s = 0; s < spatial; ++s)
+        for (int64_t k = 0; k < cg; ++k) sum += xb[s * channels + k];
+      const float m = static_cast<float>(sum / count);
+      double squares = 0;
+      for (int64_t s = 0; s < spatial; ++s)
+        for (int64_t k = 0; k < cg; ++k) {
+          const double d = static_cast<double>(xb[s * channels + k]) - m;
+          squares += d * d;
+        }
+      const float r = 1.f / std::sqrt(static_cast<float>(squares / count) + eps);
+      mean[u] = m;
+      rstd[u] = r;
+      float* yb = y + b * spatial * channels + g * cg;
+      const float* gg = gamma + g * cg;
+      const float* bb = beta + g * cg;
+      for (int64_t s = 0; s < spatial; ++s)
+        for (int64_t k = 0; k < cg; ++k) yb[s * channels + k] = (xb[s * channels + k] - m) * r * gg[k] + bb[k];
+    }
+  });
+}
+
+void group_norm_grad(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd,
+                     float* dx, float* dgamma, float* dbeta, int64_t batch, int64_t spatial, int64_t channels,
+                     int64_t groups) {
+  const int64_t cg = channels / groups;
+  const double count = static_cast<double>(spatial * cg);
+  if (dx != nullptr)
+    parallel_for(batch * groups, batch * spatial * channels * 6, [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t b = u / groups, g = u % groups;
+        const int64_t base = b * spatial * channels + g * cg;
+        const float m = mean[u], r = rstd[u];
+        double sum_g = 0, sum_gx = 0;
+        for (int64_t s = 0; s < spatial; ++s)
+          for (int64_t k = 0; k < cg; ++k) {
+            const int64_t i = base + s * channels + k;
+            const float gk = dy[i] * gamma[g * cg + k];
+            sum_g += gk;
+            sum_gx += static_cast<double>(gk) * ((x[i] - m) * r);
+          }
+        const float a = static_cast<float>(sum_g / count), c = static_cast<float>(sum_gx / count);
+        for (int64_t s = 0; s < spatial; ++s)
+          for (int64_t k = 0; k < cg; ++k) {
+            const int64_t i = base + s * channels + k;
+            dx[i] = r * (dy[i] * gamma[g * cg + k] - a - ((x[i] - m) * r) * c);
+          }
+      }
+    });
+  if (dgamma == nullptr && dbeta == nullptr) return;
+  // per image partial sums, added in image order
+  std::vector<double> partial(static_cast<size_t>(batch * channels * 2), 0.0);
+  parallel_for(batch, batch * spatial * channels * 2, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      double* pg = partial.data() + b * channels * 2;
+      double* pb = pg + channels;
+      for (int64_t s = 0; s < spatial; ++s)
+        for (int64_t c = 0; c < channels; ++c) {
+          const int64_t i = (b * spatial + s) * channels + c;
+          const int64_t u = b * groups + c / cg;
+          pg[c] += static_cast<double>(dy[i]) * ((x[i] - mean[u]) * rstd[u]);
+          pb[c] += dy[i];
+        }
+    }
+  });
+  for (int64_t c = 0; c < channels; ++c) {
+    double g = 0, bsum = 0;
+    for (int64_t b = 0; b < batch; ++b) {
+      g += partial[static_cast<size_t>(b * channels * 2 + c)];
+      bsum += partial[static_cast<size_t>(b * channels * 2 + channels + c)];
+    }
+    if (dgamma) dgamma[c] = static_cast<float>(g);
+    if (dbeta) dbeta[c] = static_cast<float>(bsum);
+  }
+}
+
+void quick_gelu(const float* x, float* y, int64_t n) {
+  packets_parallel(x, y, n, [](auto& i, auto& o) { o = i * (i * 1.702f).logistic(); });
+}
+
+void quick_gelu_grad(const float* dy, const float* x, float* dx, int64_t n) {
+  // σ(1.702x)·(1 + 1.702x·(1 − σ(1.702x))), then times dy
+  packets_parallel(x, dx, n, [](auto& i, auto& o) {
+    const auto s = (i * 1.702f).logistic();
+    o = s * ((i * 1.702f) * (1.f - s) + 1.f);
+  });
+  parallel_for(n, n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) dx[i] *= dy[i];
+  });
+}
+
+}  // namespace sseg

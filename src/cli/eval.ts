@@ -39,7 +39,7 @@ export function registerEval(program: Command): void {
       .option("--save-predictions <dir>", "write each predicted label PNG here")
       .option(
         "--tune-background",
-        "sweep the background threshold on this split, print the curve, store the best with the model",
+        "sweep the background threshold (against --background-words if given) on this split; store the best with the model",
       ),
   ).action(async (root: string, flags: EvalFlags) => {
     if (flags.tuneBackground && !flags.checkpoint)
@@ -70,15 +70,27 @@ export function registerEval(program: Command): void {
       }
       if (flags.tuneBackground && segmenter.files) {
         const best = bestThreshold(result);
-        if (best === undefined)
-          throw new Error(`${root}: no background class, so there is no threshold to tune`);
+        if (best === undefined || !result.withBackground)
+          throw new Error(`${root}: no background class, so there is no background rule to tune`);
+        // with --background-words, the words' rule competes with the best threshold
+        const words = segment.background && "classes" in segment.background ? segment.background : undefined;
+        const chosen =
+          words && result.withBackground.miou > best.miou
+            ? {
+                rule: words,
+                miou: result.withBackground.miou,
+                what: `background words ${words.classes.join(", ")}`,
+              }
+            : {
+                rule: { threshold: best.threshold },
+                miou: best.miou,
+                what: `background threshold ${best.threshold}`,
+              };
         await updateStoredConfig(segmenter.files, "inference", {
           ...segmenter.defaults,
-          background: { threshold: best.threshold },
+          background: chosen.rule,
         });
-        console.log(
-          `\nbackground threshold ${best.threshold} (mIoU ${pct(best.miou)}) stored in ${segmenter.files.configFile}`,
-        );
+        console.log(`\n${chosen.what} (mIoU ${pct(chosen.miou)}) stored in ${segmenter.files.configFile}`);
       }
       if (result.failed.length > 0) {
         console.error(`sseg eval: ${result.failed.length} image(s) could not be scored:`);

@@ -80,9 +80,33 @@ export interface NativePack {
     dgamma: Float32Array | null,
     dbeta: Float32Array | null,
   ): void;
-  /** Exact GELU and its gradient. */
-  gelu(x: Float32Array, y: Float32Array): void;
-  geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  /** GroupNorm of channels-last x [batch, spatial, channels]; mean, rstd [batch, groups] written. */
+  groupNorm(
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    y: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    batch: number,
+    groups: number,
+    eps: number,
+  ): void;
+  groupNormGrad(
+    dy: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    dx: Float32Array | null,
+    dgamma: Float32Array | null,
+    dbeta: Float32Array | null,
+    batch: number,
+    groups: number,
+  ): void;
+  /** An activation (0 exact GELU, 1 QuickGELU) and its gradient. */
+  activation(kind: number, x: Float32Array, y: Float32Array): void;
+  activationGrad(kind: number, dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   /** Σ x² in double, in fixed chunks (see native/src/optimizer.cc). */
   sumOfSquares(x: Float32Array): number;
   /** AdamW in place on param, expAvg and expAvgSq (see src/engine/kernels/optimizer.ts). */
@@ -104,7 +128,7 @@ export interface NativePack {
 }
 
 /** The ABI the TypeScript side expects; a binary with another one is stale and is not used. */
-export const NATIVE_ABI_VERSION = 4;
+export const NATIVE_ABI_VERSION = 5;
 
 export type NativeLoad = { pack: NativePack; path: string } | { pack: null; reason: string };
 

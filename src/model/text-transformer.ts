@@ -10,6 +10,7 @@
  * computed (see `encode`), and row lookups carry a scatter-add gradient (see `gatherRows`).
  */
 import * as tf from "@tensorflow/tfjs";
+import { quickGelu } from "../engine/kernels/norm.js";
 import { init, Rng } from "../engine/rng.js";
 import { MultiheadAttention } from "../nn/attention.js";
 import { Embedding } from "../nn/embedding.js";
@@ -44,9 +45,7 @@ export const textTransformerPaper: TextTransformerConfig = {
 export const textTransformerSmall: TextTransformerConfig = { ...textTransformerPaper, layers: 4 };
 
 /** CLIP's QuickGELU, x·σ(1.702x): the activation its MLPs were trained with (not torch's exact GELU). */
-export function quickGelu(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => x.mul(tf.sigmoid(x.mul(1.702))));
-}
+export { quickGelu };
 
 /** The block's MLP width → 4·width → width, under CLIP's names `c_fc` and `c_proj`. */
 class ClipMlp extends Module {

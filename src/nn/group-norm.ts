@@ -1,4 +1,5 @@
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
+import { groupNorm } from "../engine/kernels/norm.js";
 import { init } from "../engine/rng.js";
 import { Module } from "./module.js";
 
@@ -20,15 +21,8 @@ export class GroupNorm extends Module {
   }
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const [b, h, w, c] = x.shape;
-      const grouped = x.reshape([b, h, w, this.groups, c / this.groups]); // (B, H, W, G, C/G)
-      const { mean, variance } = tf.moments(grouped, [1, 2, 4], true);
-      const normed = grouped
-        .sub(mean)
-        .mul(tf.rsqrt(variance.add(this.eps)))
-        .reshape([b, h, w, c]);
-      return normed.mul(this.weight).add(this.bias) as tf.Tensor4D;
-    });
+    if (x.rank !== 4 || x.shape[3] !== this.channels)
+      throw new RangeError(`GroupNorm: expected [B, H, W, ${this.channels}] but received [${x.shape}]`);
+    return groupNorm(x, this.weight, this.bias, this.groups, this.eps);
   }
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { gelu, layerNorm } from "../../../src/engine/kernels/norm.js";
+import { gelu, groupNorm, layerNorm, quickGelu } from "../../../src/engine/kernels/norm.js";
 import { Rng } from "../../../src/engine/rng.js";
 import {
   compareKernelPaths,
@@ -13,7 +13,16 @@ import {
   setUpKernelParity,
 } from "../../support/parity.js";
 
-setUpKernelParity(["SsegLayerNorm", "SsegLayerNormGrad", "SsegGelu", "SsegGeluGrad"]);
+setUpKernelParity([
+  "SsegLayerNorm",
+  "SsegLayerNormGrad",
+  "SsegGroupNorm",
+  "SsegGroupNormGrad",
+  "SsegGelu",
+  "SsegGeluGrad",
+  "SsegQuickGelu",
+  "SsegQuickGeluGrad",
+]);
 
 const TOL = { atol: 2e-5, rtol: 1e-4 };
 
@@ -43,23 +52,59 @@ test("LayerNorm, fused: forward and the gradients of x, γ and β equal the tfjs
   }
 });
 
-test("GELU, fused: forward and gradient equal the tfjs chain, NaN and ±Inf included", () => {
-  const rng = seededRng("gelu");
-  for (const shape of [[1], [7], [4097], [3, 5, 33]]) {
+test("GroupNorm, fused: forward and the gradients of x, γ and β equal the tfjs chain", () => {
+  const rng = seededRng("group norm");
+  for (const [b, h, w, c, groups] of [
+    [1, 1, 1, 4, 2],
+    [2, 5, 3, 8, 4],
+    [3, 8, 8, 64, 16],
+    [2, 4, 7, 32, 32],
+    [1, 3, 3, 6, 1],
+  ]) {
     const seed = rng.nextUint32();
     compareKernelPaths(
       () => {
-        const x = randomTensor(new Rng(seed), shape, { scale: 4 });
-        return [gelu(x), ...tf.grads((a: tf.Tensor) => gelu(a).sum())([x])];
+        const caseRng = new Rng(seed);
+        const x = randomTensor(caseRng, [b, h, w, c], { scale: 3, mean: 1 }) as tf.Tensor4D;
+        const [gamma, beta] = [randomTensor(caseRng, [c]), randomTensor(caseRng, [c])];
+        const cotangent = randomTensor(caseRng, [b, h, w, c]);
+        const f = (a: tf.Tensor, g: tf.Tensor, be: tf.Tensor) =>
+          groupNorm(a as tf.Tensor4D, g, be, groups, 1e-5)
+            .mul(cotangent)
+            .sum();
+        return [groupNorm(x, gamma, beta, groups, 1e-5), ...tf.grads(f)([x, gamma, beta])];
       },
-      { ...TOL, expectNative: ["SsegGelu", "SsegGeluGrad"], label: `gelu [${shape}]` },
+      {
+        ...TOL,
+        expectNative: ["SsegGroupNorm", "SsegGroupNormGrad"],
+        label: `group norm [${[b, h, w, c]}] / ${groups}`,
+      },
     );
   }
-  compareKernelPaths(() => gelu(tf.tensor([Number.NaN, -Infinity, Infinity, 0, -40, 40])), {
-    ...TOL,
-    expectNative: ["SsegGelu"],
-    label: "gelu specials",
-  });
+});
+
+test("GELU and QuickGELU, fused: forward and gradient equal the tfjs chain, NaN and ±Inf included", () => {
+  const rng = seededRng("gelu");
+  for (const [name, f] of [
+    ["SsegGelu", gelu],
+    ["SsegQuickGelu", quickGelu],
+  ] as const) {
+    for (const shape of [[1], [7], [4097], [3, 5, 33]]) {
+      const seed = rng.nextUint32();
+      compareKernelPaths(
+        () => {
+          const x = randomTensor(new Rng(seed), shape, { scale: 4 });
+          return [f(x), ...tf.grads((a: tf.Tensor) => f(a).sum())([x])];
+        },
+        { ...TOL, expectNative: [name, `${name}Grad`], label: `${name} [${shape}]` },
+      );
+    }
+    compareKernelPaths(() => f(tf.tensor([Number.NaN, -Infinity, Infinity, 0, -40, 40])), {
+      ...TOL,
+      expectNative: [name],
+      label: `${name} specials`,
+    });
+  }
 });
 
 test("fused LayerNorm and GELU leave no tensor behind a gradient step", () => {
