@@ -14,7 +14,20 @@
 namespace sseg {
 namespace {
 constexpr int64_t kRowBlock = 64;
+
+// The blocks' partial sums [blocks][2][cols] (γ then β) added in block order into dgamma and dbeta (either null).
+void sum_partials(const std::vector<double>& partial, int64_t blocks, int64_t cols, float* dgamma, float* dbeta) {
+  for (int64_t j = 0; j < cols; ++j) {
+    double g = 0, bsum = 0;
+    for (int64_t b = 0; b < blocks; ++b) {
+      g += partial[static_cast<size_t>(b * cols * 2 + j)];
+      bsum += partial[static_cast<size_t>(b * cols * 2 + cols + j)];
+    }
+    if (dgamma) dgamma[j] = static_cast<float>(g);
+    if (dbeta) dbeta[j] = static_cast<float>(bsum);
+  }
 }
+}  // namespace
 
 void layer_norm(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
                 int64_t rows, int64_t cols, float eps) {
@@ -70,16 +83,7 @@ void layer_norm_grad(const float* dy, const float* x, const float* gamma, const 
       }
     }
   });
-  if (!params) return;
-  for (int64_t j = 0; j < cols; ++j) {
-    double g = 0, bsum = 0;
-    for (int64_t b = 0; b < blocks; ++b) {
-      g += partial[static_cast<size_t>(b * cols * 2 + j)];
-      bsum += partial[static_cast<size_t>(b * cols * 2 + cols + j)];
-    }
-    if (dgamma) dgamma[j] = static_cast<float>(g);
-    if (dbeta) dbeta[j] = static_cast<float>(bsum);
-  }
+  if (params) sum_partials(partial, blocks, cols, dgamma, dbeta);
 }
 
 namespace {
@@ -186,15 +190,7 @@ void group_norm_grad(const float* dy, const float* x, const float* gamma, const 
         }
     }
   });
-  for (int64_t c = 0; c < channels; ++c) {
-    double g = 0, bsum = 0;
-    for (int64_t b = 0; b < batch; ++b) {
-      g += partial[static_cast<size_t>(b * channels * 2 + c)];
-      bsum += partial[static_cast<size_t>(b * channels * 2 + channels + c)];
-    }
-    if (dgamma) dgamma[c] = static_cast<float>(g);
-    if (dbeta) dbeta[c] = static_cast<float>(bsum);
-  }
+  sum_partials(partial, batch, channels, dgamma, dbeta);
 }
 
 void quick_gelu(const float* x, float* y, int64_t n) {
