@@ -27,7 +27,7 @@ import {
   type WorkloadReport,
 } from "./report.js";
 import { SEGMENT_BENCH } from "./segment.js";
-import { SSEG_STEP } from "./sseg-step.js";
+import { SSEG_STEPS } from "./sseg-step.js";
 import { readTorchOutputs, runTorch, torchVersion } from "./torch.js";
 import { type BenchInputs, makeInputs, WORKLOADS, type Workload } from "./workloads.js";
 
@@ -170,7 +170,7 @@ async function measureTorch(
   const outputsPath = join(scratchDir, "torch-outputs.safetensors");
   // Settings a workload's PyTorch side needs besides tensors travel as metadata, JSON under the workload's name.
   await writeSafetensors(inputsPath, Object.fromEntries(inputs), {
-    sseg_tiny_step: JSON.stringify(SSEG_STEP),
+    sseg_step: JSON.stringify(SSEG_STEPS),
     sseg_segment: JSON.stringify({ ...SEGMENT_BENCH, configs: CONFIGS }),
   });
   const results: TorchResults = { version, defaultThreads: null, measurements: {}, outputs: null };

@@ -1,5 +1,6 @@
 /**
- * The `sseg_tiny_step` workload: one S-Seg training step of the `tiny` model on a fixed synthetic batch, taken as
+ * The `sseg_tiny_step` and `sseg_paper_step` workloads: one S-Seg training step of the `tiny` (batch 16) or the
+ * `paper` model (batch 2) on a fixed synthetic batch, taken as
  * src/train/trainer.ts takes it (tf.variableGrads of sSegLoss, global-norm clipping, AdamW over the weight-decay
  * groups), timed next to the same model and step composed from the PyTorch reference modules of tools/oracles in
  * bench/sseg_step_torch.py. The model's weights, the batch and the settings below reach PyTorch through the
@@ -7,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { init, type Rng } from "../src/engine/rng.js";
-import { tiny } from "../src/model/presets.js";
+import { paper, tiny } from "../src/model/presets.js";
 import { SSegModel } from "../src/model/sseg.js";
 import { Dropout, DropPath } from "../src/nn/dropout.js";
 import type { TensorData } from "../src/nn/module.js";
@@ -19,13 +20,11 @@ import { AdamW, weightDecayGroups } from "../src/train/optimizer.js";
 import type { BenchInputs, Outputs, Workload } from "./workloads.js";
 
 /**
- * The model, the synthetic batch and the step's settings. Optimiser numbers are the trainer's defaults
- * (DEFAULT_TRAIN_OPTIONS: lr 1e-3, weight decay 0.05, clip 1.0; AdamW's betas and eps). PyTorch reads this object
- * from the inputs file's metadata (key "sseg_tiny_step").
+ * The model, the synthetic batch and the step's settings, per workload. Optimiser numbers are the trainer's
+ * defaults (DEFAULT_TRAIN_OPTIONS: lr 1e-3, weight decay 0.05, clip 1.0; AdamW's betas and eps). PyTorch reads
+ * these objects from the inputs file's metadata (key "sseg_step": workload name → settings).
  */
-export const SSEG_STEP = {
-  config: tiny,
-  batch: 16,
+const STEP_SETTINGS = {
   /** Target masks per image: a random partition of the mask grid into this many cells, like k-means pseudo-masks. */
   masksPerImage: 6,
   /** Targets at imageSize / maskStride (the trainer's maskStride 4: the resolution of the predicted masks). */
@@ -39,6 +38,14 @@ export const SSEG_STEP = {
   maskLossWeights: DEFAULT_MASK_LOSS_WEIGHTS,
   objectiveWeights: DEFAULT_OBJECTIVE_WEIGHTS,
 };
+
+/** `tiny` at its training batch, and the paper's model at batch 2 (448²: ~12× tiny's activations per image). */
+export const SSEG_STEPS = {
+  sseg_tiny_step: { ...STEP_SETTINGS, config: tiny, batch: 16 },
+  sseg_paper_step: { ...STEP_SETTINGS, config: paper, batch: 2 },
+};
+
+type StepName = keyof typeof SSEG_STEPS;
 
 /** 16 short captions; their CLIP token rows are the batch's text. */
 export const SSEG_CAPTIONS = [
@@ -60,32 +67,43 @@ export const SSEG_CAPTIONS = [
   "an airplane in a blue sky",
 ];
 
-const PREFIX = "sseg.";
-
 /**
- * The workload's inputs under "sseg.": the model's initial state dict (SSegModel(tiny) with the harness seed),
- * images [B, S, S, 3] ~ N(0, 1), token ids [B, 77] (as float32, exact below 2²⁴) and targets [B, K, m, m].
+ * A selected step workload's inputs under "<name>.": the model's initial state dict (SSegModel with the harness
+ * seed), images [B, S, S, 3] ~ N(0, 1), token ids [B, 77] (as float32, exact below 2²⁴) and targets [B, K, m, m].
  */
-export async function addSSegStepInputs(inputs: BenchInputs, seed: number, rng: Rng): Promise<void> {
-  const { config, batch, masksPerImage, maskStride } = SSEG_STEP;
-  if (SSEG_CAPTIONS.length !== batch) throw new Error("SSEG_CAPTIONS must hold one caption per image");
+export async function addSSegStepInputs(
+  inputs: BenchInputs,
+  seed: number,
+  rng: Rng,
+  selected: readonly string[],
+): Promise<void> {
+  for (const name of Object.keys(SSEG_STEPS) as StepName[]) {
+    const stepRng = rng.fork(); // forked for every workload, so the tiny step's inputs do not depend on the selection
+    if (selected.includes(name)) await addStepInputs(inputs, name, seed, stepRng);
+  }
+}
+
+async function addStepInputs(inputs: BenchInputs, name: StepName, seed: number, rng: Rng): Promise<void> {
+  const { config, batch, masksPerImage, maskStride } = SSEG_STEPS[name];
+  const prefix = `${name}.`;
+  if (SSEG_CAPTIONS.length < batch) throw new Error("SSEG_CAPTIONS must hold a caption per image");
   const model = new SSegModel(config, { seed });
-  for (const [name, value] of model.stateDict())
-    inputs.set(`${PREFIX}model.${name}`, { shape: value.shape, data: value.dataSync<"float32">().slice() });
+  for (const [key, value] of model.stateDict())
+    inputs.set(`${prefix}model.${key}`, { shape: value.shape, data: value.dataSync<"float32">().slice() });
   model.dispose();
   const size = config.imageSize;
-  inputs.set(`${PREFIX}images`, {
+  inputs.set(`${prefix}images`, {
     shape: [batch, size, size, 3],
     data: init.normal(rng, batch * size * size * 3, 1),
   });
   const contextLength = config.text.contextLength;
-  const tokens = (await ClipTokenizer.load()).tokenize(SSEG_CAPTIONS, contextLength);
-  inputs.set(`${PREFIX}tokens`, { shape: [batch, contextLength], data: Float32Array.from(tokens) });
+  const tokens = (await ClipTokenizer.load()).tokenize(SSEG_CAPTIONS.slice(0, batch), contextLength);
+  inputs.set(`${prefix}tokens`, { shape: [batch, contextLength], data: Float32Array.from(tokens) });
   const maskSize = size / maskStride;
   const targets = new Float32Array(batch * masksPerImage * maskSize * maskSize);
   for (let b = 0; b < batch; b++)
     targets.set(partitionMasks(rng, masksPerImage, maskSize), b * masksPerImage * maskSize * maskSize);
-  inputs.set(`${PREFIX}targets`, { shape: [batch, masksPerImage, maskSize, maskSize], data: targets });
+  inputs.set(`${prefix}targets`, { shape: [batch, masksPerImage, maskSize, maskSize], data: targets });
 }
 
 /** `count` 0/1 masks [count, size, size] splitting the grid into the Voronoi cells of random centres. */
@@ -106,106 +124,113 @@ function partitionMasks(rng: Rng, count: number, size: number): Float32Array {
 }
 
 function input(inputs: BenchInputs, key: string): TensorData {
-  const entry = inputs.get(PREFIX + key);
-  if (!entry) throw new Error(`bench inputs have no tensor "${PREFIX}${key}"`);
+  const entry = inputs.get(key);
+  if (!entry) throw new Error(`bench inputs have no tensor "${key}"`);
   return entry;
 }
 
-export const ssegTinyStep: Workload = {
-  name: "sseg_tiny_step",
-  description:
-    `S-Seg tiny, one training step (forward, Hungarian-matched mask losses of every decoder layer + ` +
-    `contrastive loss, backward, clip 1.0, AdamW), batch ${SSEG_STEP.batch} at ` +
-    `${tiny.imageSize}², ${SSEG_STEP.masksPerImage} target masks per image`,
-  heavy: true,
-  nativeOnly: true, // minutes of Conv2DBackpropFilter per step on the stock kernels (see conv_fwdbwd_b8)
-  prepare(inputs) {
-    const { config, batch, masksPerImage, maskStride } = SSEG_STEP;
-    const model = new SSegModel(config);
-    const state = new Map<string, TensorData>();
-    for (const [key, value] of inputs)
-      if (key.startsWith(`${PREFIX}model.`)) state.set(key.slice(`${PREFIX}model.`.length), value);
-    model.loadStateDict(state);
-    model.train();
-    const named = model.namedParameters();
-    const variables = named.map(([, v]) => v);
-    const groups = weightDecayGroups(named, SSEG_STEP.weightDecay);
-    const optimizer = new AdamW(groups, {
-      learningRate: SSEG_STEP.lr,
-      betas: SSEG_STEP.betas as [number, number],
-      eps: SSEG_STEP.eps,
-    });
-    const criterion = new SetCriterion(new HungarianMatcher(SSEG_STEP.matchCosts), SSEG_STEP.maskLossWeights);
-    const dropouts = model.modules().filter((m) => m instanceof Dropout || m instanceof DropPath);
-    const images = input(inputs, "images");
-    const tokens = input(inputs, "tokens");
-    const targets = input(inputs, "targets");
-    const maskSize = config.imageSize / maskStride;
-    const maskValues = maskSize * maskSize * masksPerImage;
-    const tensors = {
-      images: tf.tensor4d(images.data, images.shape as [number, number, number, number]),
-      tokens: tf.tensor2d(Int32Array.from(tokens.data), tokens.shape as [number, number], "int32"),
-      targets: Array.from({ length: batch }, (_, b) =>
-        tf.tensor3d(targets.data.subarray(b * maskValues, (b + 1) * maskValues), [
-          masksPerImage,
-          maskSize,
-          maskSize,
-        ]),
-      ),
-    };
+function stepWorkload(name: StepName): Workload {
+  const settings = SSEG_STEPS[name];
+  const { config, batch, masksPerImage, maskStride } = settings;
+  const prefix = `${name}.`;
+  return {
+    name,
+    description:
+      `S-Seg ${config.name}, one training step (forward, Hungarian-matched mask losses of every decoder layer + ` +
+      `contrastive loss, backward, clip 1.0, AdamW), batch ${batch} at ` +
+      `${config.imageSize}², ${masksPerImage} target masks per image`,
+    heavy: true,
+    nativeOnly: true, // minutes of Conv2DBackpropFilter per step on the stock kernels (see conv_fwdbwd_b8)
+    prepare(inputs) {
+      const model = new SSegModel(config);
+      const state = new Map<string, TensorData>();
+      for (const [key, value] of inputs)
+        if (key.startsWith(`${prefix}model.`)) state.set(key.slice(`${prefix}model.`.length), value);
+      model.loadStateDict(state);
+      model.train();
+      const named = model.namedParameters();
+      const variables = named.map(([, v]) => v);
+      const groups = weightDecayGroups(named, settings.weightDecay);
+      const optimizer = new AdamW(groups, {
+        learningRate: settings.lr,
+        betas: settings.betas as [number, number],
+        eps: settings.eps,
+      });
+      const criterion = new SetCriterion(new HungarianMatcher(settings.matchCosts), settings.maskLossWeights);
+      const dropouts = model.modules().filter((m) => m instanceof Dropout || m instanceof DropPath);
+      const images = input(inputs, `${prefix}images`);
+      const tokens = input(inputs, `${prefix}tokens`);
+      const targets = input(inputs, `${prefix}targets`);
+      const maskSize = config.imageSize / maskStride;
+      const maskValues = maskSize * maskSize * masksPerImage;
+      const tensors = {
+        images: tf.tensor4d(images.data, images.shape as [number, number, number, number]),
+        tokens: tf.tensor2d(Int32Array.from(tokens.data), tokens.shape as [number, number], "int32"),
+        targets: Array.from({ length: batch }, (_, b) =>
+          tf.tensor3d(targets.data.subarray(b * maskValues, (b + 1) * maskValues), [
+            masksPerImage,
+            maskSize,
+            maskSize,
+          ]),
+        ),
+      };
 
-    /** The trainer's phases 2 and 3 for one micro-batch; `record` reads the losses and gradients back. */
-    const step = (record: boolean): Outputs => {
-      const parts: Record<string, number> = {};
-      const { grads } = tf.variableGrads(() => {
-        const loss = sSegLoss(model, criterion, tensors, SSEG_STEP.objectiveWeights);
-        for (const [name, value] of Object.entries(loss.parts)) parts[name] = value.dataSync()[0];
-        return loss.total;
-      }, variables);
-      const outputs: Outputs = {};
-      if (record) {
-        for (const [name, value] of Object.entries(parts)) outputs[`loss.${name}`] = Float32Array.of(value);
-        for (const [name, v] of named) outputs[`grad.${name}`] = grads[v.name].dataSync<"float32">().slice();
-      }
-      // the trainer's update: non-finite guard, global-norm clipping and AdamW in one call
-      const update = optimizer.step(grads, { clipGradNorm: SSEG_STEP.clipGradNorm });
-      if (update.skipped || !Object.values(parts).every(Number.isFinite))
-        throw new Error(`sseg_tiny_step: non-finite loss or gradient (${JSON.stringify(parts)})`);
-      if (record) outputs.gradNorm = Float32Array.of(update.gradNorm);
-      tf.dispose(Object.values(grads));
-      return outputs;
-    };
+      /** The trainer's phases 2 and 3 for one micro-batch; `record` reads the losses and gradients back. */
+      const step = (record: boolean): Outputs => {
+        const parts: Record<string, number> = {};
+        const { grads } = tf.variableGrads(() => {
+          const loss = sSegLoss(model, criterion, tensors, settings.objectiveWeights);
+          for (const [name, value] of Object.entries(loss.parts)) parts[name] = value.dataSync()[0];
+          return loss.total;
+        }, variables);
+        const outputs: Outputs = {};
+        if (record) {
+          for (const [name, value] of Object.entries(parts)) outputs[`loss.${name}`] = Float32Array.of(value);
+          for (const [name, v] of named)
+            outputs[`grad.${name}`] = grads[v.name].dataSync<"float32">().slice();
+        }
+        // the trainer's update: non-finite guard, global-norm clipping and AdamW in one call
+        const update = optimizer.step(grads, { clipGradNorm: settings.clipGradNorm });
+        if (update.skipped || !Object.values(parts).every(Number.isFinite))
+          throw new Error(`${name}: non-finite loss or gradient (${JSON.stringify(parts)})`);
+        if (record) outputs.gradNorm = Float32Array.of(update.gradNorm);
+        tf.dispose(Object.values(grads));
+        return outputs;
+      };
 
-    // A first, untimed step with dropout off: its losses and gradients (from the shared initial weights) are what
-    // the harness compares with PyTorch, since the timed steps' dropout draws differ between the two. It also
-    // creates the optimiser's moments, so the timed runs allocate no lasting tensors.
-    let check: Outputs = {};
-    for (const d of dropouts) d.training = false;
-    tf.tidy(() => {
-      check = step(true); // assigned, not returned: tidy would walk every array element looking for tensors
-    });
-    for (const d of dropouts) d.training = true;
-    const parameters = model.parameterCount();
-    console.log(
-      `[sseg_tiny_step] tfjs model: ${parameters.toLocaleString("en")} parameters ` +
-        `(${groups[0].params.length} tensors with weight decay, ${groups[1].params.length} without)`,
-    );
-    return {
-      run: () => {
-        step(false);
-        return {};
-      },
-      check,
-      info: {
-        parameters,
-        decayTensors: groups[0].params.length,
-        noDecayTensors: groups[1].params.length,
-      },
-      dispose: () => {
-        optimizer.dispose();
-        model.dispose();
-        tf.dispose([tensors.images, tensors.tokens, ...tensors.targets]);
-      },
-    };
-  },
-};
+      // A first, untimed step with dropout off: its losses and gradients (from the shared initial weights) are what
+      // the harness compares with PyTorch, since the timed steps' dropout draws differ between the two. It also
+      // creates the optimiser's moments, so the timed runs allocate no lasting tensors.
+      let check: Outputs = {};
+      for (const d of dropouts) d.training = false;
+      tf.tidy(() => {
+        check = step(true); // assigned, not returned: tidy would walk every array element looking for tensors
+      });
+      for (const d of dropouts) d.training = true;
+      const parameters = model.parameterCount();
+      console.log(
+        `[${name}] tfjs model: ${parameters.toLocaleString("en")} parameters ` +
+          `(${groups[0].params.length} tensors with weight decay, ${groups[1].params.length} without)`,
+      );
+      return {
+        run: () => {
+          step(false);
+          return {};
+        },
+        check,
+        info: {
+          parameters,
+          decayTensors: groups[0].params.length,
+          noDecayTensors: groups[1].params.length,
+        },
+        dispose: () => {
+          optimizer.dispose();
+          model.dispose();
+          tf.dispose([tensors.images, tensors.tokens, ...tensors.targets]);
+        },
+      };
+    },
+  };
+}
+
+export const SSEG_STEP_WORKLOADS: Workload[] = (Object.keys(SSEG_STEPS) as StepName[]).map(stepWorkload);

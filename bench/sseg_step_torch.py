@@ -1,4 +1,4 @@
-"""PyTorch side of the `sseg_tiny_step` workload (bench/sseg-step.ts): one S-Seg training step of the tiny model,
+"""PyTorch side of the `sseg_tiny_step` and `sseg_paper_step` workloads (bench/sseg-step.ts): one S-Seg training step,
 composed from the reference modules in tools/oracles, which the TypeScript model is tested against:
 
   backbone          swin_fixtures.SwinTransformer (Microsoft's Swin, MIT)
@@ -15,7 +15,7 @@ composed from the reference modules in tools/oracles, which the TypeScript model
 
 The harness (bench/run.ts → torch_bench.py) hands over, in its inputs file, the TypeScript model's initial weights
 (loaded here by name), the batch, and bench/sseg-step.ts's SSEG_STEP settings as JSON metadata, from which the model
-is built; nothing is duplicated here. Only change to a reference module: the text tower runs the positions up to
+is built (key "sseg_step": workload name → settings); nothing is duplicated here. Only change to a reference module: the text tower runs the positions up to
 the batch's last end-of-text token rather than all 77 — the same pooled features (the causal mask keeps later
 positions from reaching earlier ones), and the shortcut src/model/text-transformer.ts takes, so both sides do the
 same work.
@@ -138,16 +138,21 @@ def check_settings(settings: dict) -> None:
         raise ValueError(f"maskformer_loss_fixtures weighs focal/dice {expected}, the bench asks for {costs}, {weights}")
 
 
-def prepare(inputs: dict):
-    """The harness's `prepare`: build, load, take one untimed check step (dropout off), return the timed step."""
-    settings = json.loads(inputs["sseg_tiny_step"])
+def prepare_step(name: str):
+    """The harness's `prepare` of workload `name`: build, load, one untimed check step (dropout off), the timed step."""
+    return lambda inputs: prepare(inputs, name)
+
+
+def prepare(inputs: dict, name: str = "sseg_tiny_step"):
+    settings = json.loads(inputs["sseg_step"])[name]
     check_settings(settings)
     model = SSeg(settings["config"])
-    load_weights(model, inputs)
+    prefix = name + "."
+    load_weights(model, {PREFIX + k[len(prefix):]: v for k, v in inputs.items() if k.startswith(prefix)})
     model.train()
-    images = inputs[PREFIX + "images"].permute(0, 3, 1, 2).contiguous()  # the harness stores NHWC
-    tokens = inputs[PREFIX + "tokens"].long()
-    targets = list(inputs[PREFIX + "targets"].unbind(0))
+    images = inputs[prefix + "images"].permute(0, 3, 1, 2).contiguous()  # the harness stores NHWC
+    tokens = inputs[prefix + "tokens"].long()
+    targets = list(inputs[prefix + "targets"].unbind(0))
     named = list(model.named_parameters())
     decay = [p for n, p in named if uses_weight_decay(n, p)]
     no_decay = [p for n, p in named if not uses_weight_decay(n, p)]
@@ -168,7 +173,7 @@ def prepare(inputs: dict):
                             for n, p in named})
         grad_norm = torch.nn.utils.clip_grad_norm_(params, settings["clipGradNorm"])
         if not (math.isfinite(grad_norm) and all(math.isfinite(v) for v in values.values())):
-            raise ValueError(f"sseg_tiny_step: non-finite loss or gradient ({values})")
+            raise ValueError(f"{name}: non-finite loss or gradient ({values})")
         if record:
             outputs["gradNorm"] = grad_norm.reshape(1)
         optimizer.step()
@@ -190,7 +195,7 @@ def prepare(inputs: dict):
     run.check = check
     run.info = {"parameters": sum(p.numel() for p in params), "decayTensors": len(decay),
                 "noDecayTensors": len(no_decay)}
-    print(f"[sseg_tiny_step] PyTorch model: {run.info['parameters']:,} parameters ({len(decay)} tensors with "
+    print(f"[{name}] PyTorch model: {run.info['parameters']:,} parameters ({len(decay)} tensors with "
           f"weight decay, {len(no_decay)} without)", file=sys.stderr)
     return run
 
@@ -198,13 +203,14 @@ def prepare(inputs: dict):
 def main():
     parser = argparse.ArgumentParser(description="Time the PyTorch S-Seg tiny step on a harness inputs file.")
     parser.add_argument("--inputs", required=True, help="inputs.safetensors as bench/run.ts writes it")
+    parser.add_argument("--workload", default="sseg_tiny_step", help="sseg_tiny_step | sseg_paper_step")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from torch_bench import load_safetensors, resident_memory_mb  # noqa: E402  (bench/, beside this file)
 
-    run = prepare(load_safetensors(args.inputs))
+    run = prepare(load_safetensors(args.inputs), args.workload)
     for i in range(args.steps):
         start = time.perf_counter()
         run()

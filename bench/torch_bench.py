@@ -177,7 +177,8 @@ WORKLOADS = {
     "conv_fwdbwd_b8": conv3x3(True),
     "vit_s8_224": vit_model(224),
     "vit_s8_448": vit_model(448),
-    "sseg_tiny_step": sseg_step_torch.prepare,
+    "sseg_tiny_step": sseg_step_torch.prepare_step("sseg_tiny_step"),
+    "sseg_paper_step": sseg_step_torch.prepare_step("sseg_paper_step"),
     **segment_torch.WORKLOADS,
 }
 

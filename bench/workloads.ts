@@ -11,7 +11,7 @@ import { LayerNorm } from "../src/nn/layer-norm.js";
 import { Mlp } from "../src/nn/mlp.js";
 import { Module, type TensorData } from "../src/nn/module.js";
 import { addSegmentInputs, SEGMENT_WORKLOADS } from "./segment.js";
-import { addSSegStepInputs, ssegTinyStep } from "./sseg-step.js";
+import { addSSegStepInputs, SSEG_STEP_WORKLOADS } from "./sseg-step.js";
 
 export const MATMUL_SIZE = 1024;
 /** ViT-S/8 at 224×224: 28×28 patches + the class token. */
@@ -94,7 +94,7 @@ export async function makeInputs(seed: number, selected: readonly string[]): Pro
   inputs.set("conv.x", normal([CONV.batch, CONV.size, CONV.size, CONV.channels]));
   addState(inputs, "vit_s8.model.", new VisionTransformer(vit_small_patch8, { rng: rng.fork() }));
   for (const size of [224, 448]) inputs.set(`vit_s8.x${size}`, normal([1, size, size, 3]));
-  await addSSegStepInputs(inputs, seed, rng.fork());
+  await addSSegStepInputs(inputs, seed, rng.fork(), selected);
   await addSegmentInputs(inputs, seed, selected); // only the selected ones: the paper model is 89 M values
   return inputs;
 }
@@ -248,6 +248,6 @@ export const WORKLOADS: Workload[] = [
   conv3x3(true),
   vitModel(224),
   vitModel(448),
-  ssegTinyStep,
+  ...SSEG_STEP_WORKLOADS,
   ...SEGMENT_WORKLOADS,
 ];
