@@ -132,17 +132,20 @@ export class AdamW extends tf.Optimizer {
     this.checkGradients(Object.keys(gradients));
     let total = 0;
     const nonFinite: string[] = [];
+    const squaredNorms: Record<string, number> = {};
     for (const [variableName, gradient] of Object.entries(gradients)) {
+      const name = this.byVariable.get(variableName)!.name;
       const sum = sumOfSquares(gradient);
-      if (!Number.isFinite(sum)) nonFinite.push(this.byVariable.get(variableName)!.name);
+      if (!Number.isFinite(sum)) nonFinite.push(name);
+      squaredNorms[name] = sum;
       total += sum;
     }
     const gradNorm = Math.sqrt(total);
-    if (nonFinite.length > 0) return { gradNorm, skipped: true, nonFinite };
+    if (nonFinite.length > 0) return { gradNorm, squaredNorms, skipped: true, nonFinite };
     const clip = options.clipGradNorm;
     const scale = clip !== undefined && gradNorm > clip ? clip / (gradNorm + 1e-6) : 1;
     this.update(Object.entries(gradients), scale);
-    return { gradNorm, skipped: false, nonFinite };
+    return { gradNorm, squaredNorms, skipped: false, nonFinite };
   }
 
   /** One AdamW update of every parameter that has a gradient, in place, leaving no intermediate tensors. */
@@ -237,6 +240,8 @@ export class AdamW extends tf.Optimizer {
 export interface StepResult {
   /** Global L2 norm of the gradients before clipping. */
   gradNorm: number;
+  /** Each parameter's squared gradient norm before clipping, by name (for per-module diagnostics). */
+  squaredNorms: Record<string, number>;
   /** True when the update was skipped because a gradient held a NaN or an infinity. */
   skipped: boolean;
   /** The parameters whose gradients did. */

@@ -158,6 +158,28 @@ async function validate(
   }
 }
 
+/** The model's parts whose gradient norms are logged: which part the clipped update is spent on. */
+const MODULE_PREFIXES = [
+  "backbone",
+  "sem_seg_head.pixel_decoder",
+  "sem_seg_head.predictor",
+  "text_encoder",
+  "img_projector",
+  "text_projector",
+  "logit_scale",
+];
+
+/** Pre-clip gradient L2 norm per model part, from the parameters' squared norms. */
+function moduleNorms(squaredNorms: Record<string, number>): Record<string, number> {
+  const sums: Record<string, number> = {};
+  for (const [name, value] of Object.entries(squaredNorms)) {
+    const part =
+      MODULE_PREFIXES.find((prefix) => name === prefix || name.startsWith(`${prefix}.`)) ?? "other";
+    sums[part] = (sums[part] ?? 0) + value;
+  }
+  return Object.fromEntries(Object.entries(sums).map(([part, sum]) => [part, Math.sqrt(sum)]));
+}
+
 /** The number a run's best checkpoint is chosen by: mIoU with background where the set has one. */
 function validationScore(record: ValidationRecord): number {
   return record.miouWithBackground ?? record.miouWithoutBackground;
@@ -306,7 +328,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     const grads = gradients as tf.NamedTensorMap;
     const update = Object.values(sums).every(Number.isFinite)
       ? optimizer.step(grads, { clipGradNorm: options.clipGradNorm })
-      : { gradNorm: Number.NaN, skipped: true, nonFinite: ["loss"] };
+      : { gradNorm: Number.NaN, squaredNorms: {}, skipped: true, nonFinite: ["loss"] };
     tf.dispose(Object.values(grads));
     badInARow = update.skipped ? badInARow + 1 : 0;
     if (update.skipped)
@@ -326,6 +348,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       losses: sums,
       lr: optimizer.learningRate,
       gradNorm: update.gradNorm,
+      gradNorms: moduleNorms(update.squaredNorms),
       logitScale: tf.tidy(() => model.logitScale.scale().dataSync()[0]),
       samplesSeen,
       skipped: update.skipped,

@@ -46,6 +46,21 @@ test("training runs, logs every step, checkpoints atomically and draws its loss 
   for (const record of log) {
     for (const name of ["total", "mask", "contrastive", "focal", "dice"])
       assert.ok(Number.isFinite(record.losses[name]), `${name} at step ${record.step}`);
+    const parts = record.gradNorms as Record<string, number>;
+    assert.deepEqual(Object.keys(parts).sort(), [
+      "backbone",
+      "img_projector",
+      "logit_scale",
+      "sem_seg_head.pixel_decoder",
+      "sem_seg_head.predictor",
+      "text_encoder",
+      "text_projector",
+    ]);
+    const total = Math.hypot(...Object.values(parts));
+    assert.ok(
+      Math.abs(total - (record.gradNorm as number)) < 1e-6 * total,
+      "the parts make up the global norm",
+    );
   }
   const checkpoint = await loadCheckpoint<{ samplesSeen: number }>(out);
   assert.equal(checkpoint.state.step, 3);
