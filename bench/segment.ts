@@ -5,6 +5,8 @@
  * embeddings (computed once here by the model's own text tower, which the segmenter caches too) through the
  * harness's inputs file; the settings below travel as its metadata (key "sseg_segment").
  */
+
+import { VOC20_CLASSES } from "../src/data/datasets.js";
 import { applyBackground, Segmenter } from "../src/infer/segmenter.js";
 import { classEmbeddings, resolveTemplates } from "../src/infer/semantic.js";
 import { readImage, resizeBilinear } from "../src/io/image.js";
@@ -16,29 +18,8 @@ import type { BenchInputs, Workload } from "./workloads.js";
 
 export const SEGMENT_BENCH = {
   imageSize: 448,
-  /** VOC's 20 classes: a realistic vocabulary size. */
-  classes: [
-    "aeroplane",
-    "bicycle",
-    "bird",
-    "boat",
-    "bottle",
-    "bus",
-    "car",
-    "cat",
-    "chair",
-    "cow",
-    "diningtable",
-    "dog",
-    "horse",
-    "motorbike",
-    "person",
-    "pottedplant",
-    "sheep",
-    "sofa",
-    "train",
-    "tvmonitor",
-  ],
+  /** VOC's 20 class prompts (GroupViT's names): a realistic vocabulary size. */
+  classes: VOC20_CLASSES,
   threshold: 0.5,
   /** Windows per forward pass, as the segmenter batches them. */
   windowsPerPass: 4,

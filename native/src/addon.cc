@@ -356,24 +356,41 @@ napi_value LayerNorm(napi_env env, napi_callback_info info) {
   });
 }
 
+// The first eight arguments of both normalisations' gradients: dy, x, gamma, mean, rstd, dx|null, dgamma|null,
+// dbeta|null; `stats` is how many (mean, rstd) pairs the caller's geometry has.
+struct NormGradArgs {
+  const float *dy, *x, *gamma, *mean, *rstd;
+  float *dx, *dgamma, *dbeta;
+  size_t x_length, channels, stats;
+};
+
+NormGradArgs norm_grad_args(Args& args) {
+  NormGradArgs a{};
+  size_t ldy, ls, ldx, ldg, ldb;
+  a.dy = args.floats(0, &ldy);
+  a.x = args.floats(1, &a.x_length);
+  a.gamma = args.floats(2, &a.channels);
+  a.mean = args.floats(3, &a.stats);
+  a.rstd = args.floats(4, &ls);
+  a.dx = args.floats(5, &ldx, true);
+  a.dgamma = args.floats(6, &ldg, true);
+  a.dbeta = args.floats(7, &ldb, true);
+  require(a.channels >= 1 && a.x_length % a.channels == 0 && ldy == a.x_length, "dy and x must be [.., channels]");
+  require(ls == a.stats, "mean and rstd differ in length");
+  require((!a.dx || ldx == a.x_length) && (!a.dgamma || ldg == a.channels) && (!a.dbeta || ldb == a.channels),
+          "an output has the wrong length");
+  return a;
+}
+
 // layerNormGrad(dy, x, gamma, mean, rstd, dx|null, dgamma|null, dbeta|null)
 napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
   return guarded(env, "layerNormGrad", [&] {
     Args args(env, info, 8);
-    size_t ldy, lx, lg, lm, ls, ldx, ldg, ldb;
-    const float* dy = args.floats(0, &ldy);
-    const float* x = args.floats(1, &lx);
-    const float* gamma = args.floats(2, &lg);
-    const float* mean = args.floats(3, &lm);
-    const float* rstd = args.floats(4, &ls);
-    float* dx = args.floats(5, &ldx, true);
-    float* dgamma = args.floats(6, &ldg, true);
-    float* dbeta = args.floats(7, &ldb, true);
-    require(lg >= 1 && lx % lg == 0 && ldy == lx, "dy and x must be (rows, cols)");
-    require(lm == lx / lg && ls == lm, "mean or rstd has the wrong length");
-    require((!dx || ldx == lx) && (!dgamma || ldg == lg) && (!dbeta || ldb == lg), "an output has the wrong length");
-    sseg::layer_norm_grad(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, static_cast<int64_t>(lx / lg),
-                          static_cast<int64_t>(lg));
+    const NormGradArgs a = norm_grad_args(args);
+    const size_t rows = a.x_length / a.channels;
+    require(a.stats == rows, "mean and rstd must have one value per row");
+    sseg::layer_norm_grad(a.dy, a.x, a.gamma, a.mean, a.rstd, a.dx, a.dgamma, a.dbeta, static_cast<int64_t>(rows),
+                          static_cast<int64_t>(a.channels));
     return undefined(env);
   });
 }
@@ -434,23 +451,14 @@ napi_value GroupNorm(napi_env env, napi_callback_info info) {
 napi_value GroupNormGrad(napi_env env, napi_callback_info info) {
   return guarded(env, "groupNormGrad", [&] {
     Args args(env, info, 10);
-    size_t ldy, lx, lg, lm, ls, ldx, ldg, ldb;
-    const float* dy = args.floats(0, &ldy);
-    const float* x = args.floats(1, &lx);
-    const float* gamma = args.floats(2, &lg);
-    const float* mean = args.floats(3, &lm);
-    const float* rstd = args.floats(4, &ls);
-    float* dx = args.floats(5, &ldx, true);
-    float* dgamma = args.floats(6, &ldg, true);
-    float* dbeta = args.floats(7, &ldb, true);
+    const NormGradArgs a = norm_grad_args(args);
     const int64_t batch = args.integer(8), groups = args.integer(9);
-    require(batch >= 1 && groups >= 1 && lg >= 1 && lg % groups == 0, "channels must be a multiple of groups");
-    require(ldy == lx && lx % (batch * lg) == 0, "dy and x must be [batch, spatial, channels]");
-    require(lm == static_cast<size_t>(batch * groups) && ls == lm, "mean or rstd has the wrong length");
-    require((!dx || ldx == lx) && (!dgamma || ldg == lg) && (!dbeta || ldb == lg), "an output has the wrong length");
-    const int64_t channels = static_cast<int64_t>(lg);
-    sseg::group_norm_grad(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, batch,
-                          static_cast<int64_t>(lx) / (batch * channels), channels, groups);
+    const int64_t channels = static_cast<int64_t>(a.channels);
+    require(batch >= 1 && groups >= 1 && channels % groups == 0, "channels must be a multiple of groups");
+    require(a.x_length % static_cast<size_t>(batch * channels) == 0, "x must be [batch, spatial, channels]");
+    require(a.stats == static_cast<size_t>(batch * groups), "mean and rstd must have batch·groups values");
+    sseg::group_norm_grad(a.dy, a.x, a.gamma, a.mean, a.rstd, a.dx, a.dgamma, a.dbeta, batch,
+                          static_cast<int64_t>(a.x_length) / (batch * channels), channels, groups);
     return undefined(env);
   });
 }
