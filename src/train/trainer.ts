@@ -279,7 +279,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       break;
     }
     // phase 0: stop while the next step, a validation due with it and the final checkpoint still fit in the time
-    const nextStepMs = stepMs.length > 0 ? Math.max(...stepMs.slice(-5)) : 0;
+    const nextStepMs = stepMs.length > 0 ? Math.max(...stepMs) : 0;
     const valDue = options.val !== undefined && (step + 1) % options.valEvery === 0;
     if (performance.now() + nextStepMs + (valDue ? lastValMs : 0) + 2 * lastSaveMs > deadline) {
       stopReason = "time";
@@ -339,6 +339,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       const secondsPerStep = stepMs.reduce((a, b) => a + b, 0) / stepMs.length / 1000;
       options.onEstimate?.(secondsPerStep, options.steps - step);
     }
+    if (stepMs.length > ESTIMATE_AFTER_STEPS) stepMs.shift(); // phase 0 needs only the latest few
 
     // phase 4: validate, log, checkpoint (and keep the best one)
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
