@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// How far apart a model's embeddings are across one training batch: a diagnostic for a contrastive loss stuck at
+// ln B (docs/training.md). For a checkpoint and, as a control, the untrained model of the same configuration, in
+// train and eval mode: mean cosine of the queries within an image, of the mean query across images, of the
+// projected image embeddings and of the caption embeddings across the batch, the in-batch image→text top-1, and
+// the spread of the logits. Needs a build (`npx tsc -p .`).
+//
+//   node tools/embedding-spread.mjs <run or checkpoint> '<pairs: shards or captions file>' [--batch 32] [--seed 7]
+import { parseArgs } from "node:util";
+import * as tf from "@tensorflow/tfjs";
+import { openPairSource } from "../dist/src/data/pairs.js";
+import { initEngine } from "../dist/src/engine/backend.js";
+import { SSegModel } from "../dist/src/model/sseg.js";
+import { openFeatureSource } from "../dist/src/pseudo/index.js";
+import { ClipTokenizer } from "../dist/src/text/tokenizer.js";
+import { trainingBatches } from "../dist/src/train/batches.js";
+import { batchTensors } from "../dist/src/train/objective.js";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { batch: { type: "string", default: "32" }, seed: { type: "string", default: "7" } },
+});
+if (positionals.length !== 2) {
+  console.error(
+    "usage: node tools/embedding-spread.mjs <run or checkpoint> '<pairs>' [--batch 32] [--seed 7]",
+  );
+  process.exit(2);
+}
+const [checkpoint, data] = positionals;
+const [batchSize, seed] = [Number(values.batch), Number(values.seed)];
+await initEngine();
+const { model: trained } = await SSegModel.fromCheckpoint(checkpoint);
+const pairs = await openPairSource(data, { seed, shuffleShards: true, shuffleBuffer: 1000 });
+const batches = trainingBatches(pairs, await ClipTokenizer.load(), {
+  batchSize,
+  size: trained.config.imageSize,
+  maskStride: 4,
+  scale: [0.5, 1],
+  features: await openFeatureSource("rgb", { seed: 0 }),
+  k: 8,
+  seed,
+});
+const inputs = batchTensors((await batches.next()).value);
+
+/** Mean cosine between different rows of L2-normalised rows [n, d]. */
+function meanOffDiagonalCosine(rows) {
+  const n = rows.shape[0];
+  return (rows.matMul(rows, false, true).sum().dataSync()[0] - n) / (n * n - n);
+}
+const unit = (x) => x.div(x.norm("euclidean", -1, true));
+
+const rowsOut = [];
+for (const [label, model] of [
+  ["untrained", new SSegModel(trained.config)],
+  [checkpoint, trained],
+]) {
+  for (const mode of ["train", "eval"]) {
+    model.train(mode === "train");
+    rowsOut.push(
+      tf.tidy(() => {
+        const queries = model.forwardImages(inputs.images, { auxiliary: false }).queryEmbeddings; // [B, Q, D]
+        const within =
+          tf.unstack(unit(queries)).reduce((s, q) => s + meanOffDiagonalCosine(q), 0) / batchSize;
+        const image = model.imageEmbedding(queries);
+        const text = model.textEmbedding(inputs.tokens);
+        const logits = image.matMul(text, false, true).mul(model.logitScale.scale());
+        const top1 = tf
+          .equal(logits.argMax(1), tf.range(0, batchSize, 1, "int32"))
+          .sum()
+          .dataSync()[0];
+        const cell = (x) => x.toFixed(3);
+        return `| ${label} | ${mode} | ${cell(within)} | ${cell(meanOffDiagonalCosine(unit(queries.mean(1))))} | ${cell(meanOffDiagonalCosine(image))} | ${cell(meanOffDiagonalCosine(text))} | ${top1}/${batchSize} | ${cell(tf.moments(logits).variance.sqrt().dataSync()[0])} |`;
+      }),
+    );
+  }
+}
+console.log(
+  "| model | mode | queries within an image | mean query across images | image embeddings across | caption embeddings across | image→text top-1 | logit std |",
+);
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+for (const row of rowsOut) console.log(row);
+process.exit(0);
