@@ -337,21 +337,38 @@ napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
   return Conv<sseg::conv2d_backprop_filter>(env, info, "conv2dBackpropFilter", input_size, output_size, filter_size);
 }
 
+// The first six arguments of both normalisations: x, gamma, beta, y, mean, rstd; `stats` is how many (mean, rstd)
+// pairs the caller's geometry has.
+struct NormArgs {
+  const float *x, *gamma, *beta;
+  float *y, *mean, *rstd;
+  size_t x_length, channels, stats;
+};
+
+NormArgs norm_args(Args& args) {
+  NormArgs a{};
+  size_t lb, ly, ls;
+  a.x = args.floats(0, &a.x_length);
+  a.gamma = args.floats(1, &a.channels);
+  a.beta = args.floats(2, &lb);
+  a.y = args.floats(3, &ly);
+  a.mean = args.floats(4, &a.stats);
+  a.rstd = args.floats(5, &ls);
+  require(a.channels >= 1 && lb == a.channels && a.x_length % a.channels == 0,
+          "x is not [.., channels] for gamma and beta of channels values");
+  require(ly == a.x_length && ls == a.stats, "y, mean or rstd has the wrong length");
+  return a;
+}
+
 // layerNorm(x, gamma, beta, y, mean, rstd, eps): x and y (rows, cols), gamma/beta (cols), mean/rstd (rows)
 napi_value LayerNorm(napi_env env, napi_callback_info info) {
   return guarded(env, "layerNorm", [&] {
     Args args(env, info, 7);
-    size_t lx, lg, lb, ly, lm, ls;
-    const float* x = args.floats(0, &lx);
-    const float* gamma = args.floats(1, &lg);
-    const float* beta = args.floats(2, &lb);
-    float* y = args.floats(3, &ly);
-    float* mean = args.floats(4, &lm);
-    float* rstd = args.floats(5, &ls);
-    require(lg >= 1 && lb == lg && lx % lg == 0, "x is not (rows, cols) for gamma and beta of cols values");
-    require(ly == lx && lm == lx / lg && ls == lm, "y, mean or rstd has the wrong length");
-    sseg::layer_norm(x, gamma, beta, y, mean, rstd, static_cast<int64_t>(lx / lg), static_cast<int64_t>(lg),
-                     static_cast<float>(args.number(6)));
+    const NormArgs a = norm_args(args);
+    const size_t rows = a.x_length / a.channels;
+    require(a.stats == rows, "mean and rstd must have one value per row");
+    sseg::layer_norm(a.x, a.gamma, a.beta, a.y, a.mean, a.rstd, static_cast<int64_t>(rows),
+                     static_cast<int64_t>(a.channels), static_cast<float>(args.number(6)));
     return undefined(env);
   });
 }
@@ -429,20 +446,15 @@ napi_value ActivationGrad(napi_env env, napi_callback_info info) {
 napi_value GroupNorm(napi_env env, napi_callback_info info) {
   return guarded(env, "groupNorm", [&] {
     Args args(env, info, 9);
-    size_t lx, lg, lb, ly, lm, ls;
-    const float* x = args.floats(0, &lx);
-    const float* gamma = args.floats(1, &lg);
-    const float* beta = args.floats(2, &lb);
-    float* y = args.floats(3, &ly);
-    float* mean = args.floats(4, &lm);
-    float* rstd = args.floats(5, &ls);
+    const NormArgs a = norm_args(args);
     const int64_t batch = args.integer(6), groups = args.integer(7);
-    require(batch >= 1 && groups >= 1 && lg >= 1 && lg % groups == 0, "channels must be a multiple of groups");
-    require(lb == lg && lx % (batch * lg) == 0 && ly == lx, "x, y or beta has the wrong length");
-    require(lm == static_cast<size_t>(batch * groups) && ls == lm, "mean or rstd has the wrong length");
-    const int64_t channels = static_cast<int64_t>(lg);
-    sseg::group_norm(x, gamma, beta, y, mean, rstd, batch, static_cast<int64_t>(lx) / (batch * channels), channels,
-                     groups, static_cast<float>(args.number(8)));
+    const int64_t channels = static_cast<int64_t>(a.channels);
+    require(batch >= 1 && groups >= 1 && channels % groups == 0, "channels must be a multiple of groups");
+    require(a.x_length % static_cast<size_t>(batch * channels) == 0, "x must be [batch, spatial, channels]");
+    require(a.stats == static_cast<size_t>(batch * groups), "mean and rstd must have batch·groups values");
+    sseg::group_norm(a.x, a.gamma, a.beta, a.y, a.mean, a.rstd, batch,
+                     static_cast<int64_t>(a.x_length) / (batch * channels), channels, groups,
+                     static_cast<float>(args.number(8)));
     return undefined(env);
   });
 }
