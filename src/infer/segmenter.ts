@@ -162,6 +162,8 @@ export class Segmenter {
   readonly engine: EngineInfo;
   private readonly textCache = new Map<string, tf.Tensor2D>();
   private disposed = false;
+  /** The last vocabulary (classes and background words) that passed checkVocabulary. */
+  private checkedVocabulary: string | undefined;
 
   private readonly ownsModel: boolean;
 
@@ -255,7 +257,13 @@ export class Segmenter {
   validate(classNames: readonly string[], options: SegmentOptions = {}): Required<InferenceConfig> {
     if (this.disposed) throw new SegmenterError("this segmenter has been disposed");
     const settings = this.settings(options);
-    checkVocabulary(classNames, backgroundWordsOf(settings.background), this.tokenizer);
+    const words = backgroundWordsOf(settings.background);
+    // a batch segments many images with one vocabulary: tokenize and check it once, not per image
+    const key = JSON.stringify([classNames, words]);
+    if (key !== this.checkedVocabulary) {
+      checkVocabulary(classNames, words, this.tokenizer);
+      this.checkedVocabulary = key;
+    }
     return settings;
   }
 
