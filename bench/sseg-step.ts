@@ -1,12 +1,13 @@
 /**
  * The `sseg_tiny_step` and `sseg_paper_step` workloads: one S-Seg training step of the `tiny` (batch 16) or the
  * `paper` model (batch 2) on a fixed synthetic batch, taken as
- * src/train/trainer.ts takes it (tf.variableGrads of sSegLoss, global-norm clipping, AdamW over the weight-decay
+ * src/train/trainer.ts takes it (variableGrads of sSegLoss, global-norm clipping, AdamW over the weight-decay
  * groups), timed next to the same model and step composed from the PyTorch reference modules of tools/oracles in
  * bench/sseg_step_torch.py. The model's weights, the batch and the settings below reach PyTorch through the
  * harness's inputs file (settings as its metadata), so both sides train the same model on the same batch.
  */
 import * as tf from "@tensorflow/tfjs";
+import { variableGrads } from "../src/engine/gradients.js";
 import { init, type Rng } from "../src/engine/rng.js";
 import { paper, tiny } from "../src/model/presets.js";
 import { SSegModel } from "../src/model/sseg.js";
@@ -178,7 +179,7 @@ function stepWorkload(name: StepName): Workload {
       /** The trainer's phases 2 and 3 for one micro-batch; `record` reads the losses and gradients back. */
       const step = (record: boolean): Outputs => {
         const parts: Record<string, number> = {};
-        const { grads } = tf.variableGrads(() => {
+        const { value, grads } = variableGrads(() => {
           const loss = sSegLoss(model, criterion, tensors, settings.objectiveWeights);
           for (const [name, value] of Object.entries(loss.parts)) parts[name] = value.dataSync()[0];
           return loss.total;
@@ -194,7 +195,7 @@ function stepWorkload(name: StepName): Workload {
         if (update.skipped || !Object.values(parts).every(Number.isFinite))
           throw new Error(`${name}: non-finite loss or gradient (${JSON.stringify(parts)})`);
         if (record) outputs.gradNorm = Float32Array.of(update.gradNorm);
-        tf.dispose(Object.values(grads));
+        tf.dispose([value, ...Object.values(grads)]);
         return outputs;
       };
 

@@ -12,6 +12,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { openPairSource, summarizeSkipped } from "../data/pairs.js";
+import { variableGrads } from "../engine/gradients.js";
 import { evaluate } from "../eval/evaluate.js";
 import { Segmenter } from "../infer/segmenter.js";
 import { writeFileAtomic } from "../io/atomic.js";
@@ -305,7 +306,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       samplesSeen += batch.keys.length;
       const inputs = batchTensors(batch);
       const parts: Record<string, number> = {};
-      const { value, grads } = tf.variableGrads(
+      const { value, grads } = variableGrads(
         () => {
           const loss = sSegLoss(model, criterion, inputs);
           for (const [name, value] of Object.entries(loss.parts)) parts[name] = value.dataSync()[0];
