@@ -105,7 +105,8 @@ void gelu(const float* x, float* y, int64_t n) {
 void gelu_grad(const float* dy, const float* x, float* dx, int64_t n) {
   // Φ(x) + x·φ(x), then times dy
   packets_parallel(x, dx, n, [](auto& i, auto& o) {
-    o = ((i * kSqrtHalf).erf() + 1.f) * 0.5f + i * (i.square() * -0.5f).exp() * kInvSqrt2Pi;
+    o = (i * kSqrtHalf).erf();  // on its own: inside the whole expression Eigen evaluates erf 6× slower
+    o = (o + 1.f) * 0.5f + i * (i.square() * -0.5f).exp() * kInvSqrt2Pi;
   });
   parallel_for(n, n, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) dx[i] *= dy[i];
