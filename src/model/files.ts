@@ -7,6 +7,7 @@
 import { existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../io/atomic.js";
 import { readSafetensors, toFloat32 } from "../io/safetensors.js";
 import type { TensorData } from "../nn/module.js";
@@ -18,6 +19,14 @@ export const CHECKPOINT_LAYOUT = {
   optimizer: "optimizer.safetensors",
   state: "state.json",
 } as const;
+
+/**
+ * nsfwjs's MobileNetV2 trunk, shipped in pretrained/ (its README says what it is and how it was made): where the
+ * `mobilenet_v2` backbone starts from and what the `mobilenet` pseudo-mask feature source runs.
+ */
+export const PRETRAINED_MOBILENET_FILE = fileURLToPath(
+  new URL("../../../pretrained/mobilenet_v2_nsfwjs.safetensors", import.meta.url),
+);
 
 /** A checkpoint or model that cannot be found, read or understood; the message starts with the path. */
 export class CheckpointError extends Error {

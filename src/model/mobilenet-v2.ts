@@ -51,7 +51,7 @@ class ConvBn extends Module {
     inChannels: number,
     outChannels: number,
     kernelSize: 1 | 3,
-    options: { rng: Rng; stride?: 1 | 2; depthwise?: boolean; relu6: boolean },
+    options: { rng: Rng; stride?: 1 | 2; depthwise?: boolean; relu6: boolean; frozenNorm?: boolean },
   ) {
     super();
     const stride = options.stride ?? 1;
@@ -65,7 +65,7 @@ class ConvBn extends Module {
         groups: options.depthwise ? inChannels : 1,
       }),
     );
-    this.bn = this.module("bn", new BatchNorm(outChannels, BN_EPS));
+    this.bn = this.module("bn", new BatchNorm(outChannels, BN_EPS, undefined, options.frozenNorm));
     this.relu6 = options.relu6;
   }
 
@@ -85,16 +85,24 @@ class InvertedResidual extends Module {
   readonly project: ConvBn;
   private readonly residual: boolean;
 
-  constructor(inChannels: number, outChannels: number, stride: 1 | 2, expansion: number, rng: Rng) {
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    stride: 1 | 2,
+    expansion: number,
+    norm: { rng: Rng; frozenNorm: boolean },
+  ) {
     super();
     const hidden = inChannels * expansion;
     this.expand =
-      expansion === 1 ? null : this.module("expand", new ConvBn(inChannels, hidden, 1, { rng, relu6: true }));
+      expansion === 1
+        ? null
+        : this.module("expand", new ConvBn(inChannels, hidden, 1, { ...norm, relu6: true }));
     this.depthwise = this.module(
       "depthwise",
-      new ConvBn(hidden, hidden, 3, { rng, stride, depthwise: true, relu6: true }),
+      new ConvBn(hidden, hidden, 3, { ...norm, stride, depthwise: true, relu6: true }),
     );
-    this.project = this.module("project", new ConvBn(hidden, outChannels, 1, { rng, relu6: false }));
+    this.project = this.module("project", new ConvBn(hidden, outChannels, 1, { ...norm, relu6: false }));
     this.residual = stride === 1 && inChannels === outChannels;
   }
 
@@ -114,24 +122,34 @@ export class MobileNetV2 extends Module {
   /** The output stride after each block. */
   private readonly blockStrides: number[] = [];
 
-  /** Randomly initialised (Conv2d's default init, BatchNorm at identity) until weights are loaded. */
-  constructor(options: { rng?: Rng } = {}) {
+  /**
+   * Randomly initialised (Conv2d's default init, BatchNorm at identity) until weights are loaded. `frozenNorm`:
+   * every BatchNorm a constant affine from its stored statistics (fine-tuning a pretrained trunk).
+   */
+  constructor(options: { rng?: Rng; frozenNorm?: boolean } = {}) {
     super();
-    const rng = options.rng ?? new Rng(0);
-    this.stem = this.module("stem", new ConvBn(3, STEM_CHANNELS, 3, { rng, stride: 2, relu6: true }));
+    const norm = { rng: options.rng ?? new Rng(0), frozenNorm: options.frozenNorm ?? false };
+    this.stem = this.module("stem", new ConvBn(3, STEM_CHANNELS, 3, { ...norm, stride: 2, relu6: true }));
     const blocks: InvertedResidual[] = [];
     let [channels, stride] = [STEM_CHANNELS, 2];
     for (const [expansion, outChannels, count, firstStride] of STAGES) {
       for (let i = 0; i < count; i++) {
         const blockStride = i === 0 ? (firstStride as 1 | 2) : 1;
-        blocks.push(new InvertedResidual(channels, outChannels, blockStride, expansion, rng));
+        blocks.push(new InvertedResidual(channels, outChannels, blockStride, expansion, norm));
         stride *= blockStride;
         this.blockStrides.push(stride);
         channels = outChannels;
       }
     }
     this.blocks = this.module("blocks", new ModuleList(blocks));
-    this.head = this.module("head", new ConvBn(channels, HEAD_CHANNELS, 1, { rng, relu6: true }));
+    this.head = this.module("head", new ConvBn(channels, HEAD_CHANNELS, 1, { ...norm, relu6: true }));
+  }
+
+  /** Channels of the activations `forward` returns at `outputStride`. */
+  outputChannels(outputStride: OutputStride): number {
+    if (outputStride === 32) return HEAD_CHANNELS;
+    const last = this.blockStrides.lastIndexOf(outputStride);
+    return last < 0 ? STEM_CHANNELS : this.blocks.items[last].project.conv.outChannels;
   }
 
   /**

@@ -72,6 +72,17 @@ export const tiny: SSegConfig = {
   inference: { shortSide: 128, mode: "whole", crop: 128, stride: 64 },
 };
 
+/**
+ * `tiny` on the naming recipe's backbone: nsfwjs's ImageNet-initialised MobileNetV2 (stride 4/8/16/32 stage ends,
+ * 24/32/96/1280 channels; BatchNorm frozen) fine-tuned at 0.1× the learning rate, which doubles what the prototype
+ * recognised in the same CPU time (`../shared/research/naming-prototype.md`).
+ */
+export const tinyMobileNet: SSegConfig = {
+  ...tiny,
+  name: "tiny-mobilenet",
+  backbone: { kind: "mobilenet_v2", pretrained: true, lrScale: 0.1 },
+};
+
 /** The tests' model: `tiny` shrunk further (64², a 16-wide Swin, 6 queries), so tests train and infer in seconds. */
 export const micro: SSegConfig = {
   name: "micro",
@@ -103,4 +114,4 @@ export const micro: SSegConfig = {
 };
 
 /** The configurations users pick by name (`--config`, `--untrained`, `{ untrained }`). */
-export const CONFIGS: Record<string, SSegConfig> = { paper, tiny };
+export const CONFIGS: Record<string, SSegConfig> = { paper, tiny, "tiny-mobilenet": tinyMobileNet };

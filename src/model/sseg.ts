@@ -15,6 +15,11 @@ import {
   readTensorFile,
   resolveModelFiles,
 } from "./files.js";
+import {
+  isMobileNetBackbone,
+  MobileNetBackbone,
+  type MobileNetBackboneConfig,
+} from "./mobilenet-backbone.js";
 import { PixelDecoder, type PixelDecoderConfig } from "./pixel-decoder.js";
 import { LogitScale, Projector, type ProjectorConfig } from "./projector.js";
 import { type SwinConfig, SwinTransformer } from "./swin.js";
@@ -25,7 +30,8 @@ export interface SSegConfig {
   name: string;
   /** Side of the square training crop. */
   imageSize: number;
-  backbone: SwinConfig;
+  /** Swin (the paper's), or the pretrained MobileNetV2 of the naming recipe. */
+  backbone: SwinConfig | MobileNetBackboneConfig;
   pixelDecoder: Omit<PixelDecoderConfig, "inChannels">;
   decoder: Omit<TransformerPredictorConfig, "inChannels" | "maskDim" | "embedDim">;
   text: TextTransformerConfig;
@@ -81,7 +87,7 @@ export interface ImageOutputs {
 }
 
 export class SSegModel extends Module {
-  readonly backbone: SwinTransformer;
+  readonly backbone: SwinTransformer | MobileNetBackbone;
   readonly pixelDecoder: PixelDecoder;
   readonly predictor: TransformerPredictor;
   readonly textEncoder: TextTransformer;
@@ -95,7 +101,12 @@ export class SSegModel extends Module {
   ) {
     super();
     const rng = new Rng(options.seed ?? 0);
-    this.backbone = this.module("backbone", new SwinTransformer(config.backbone, { rng }));
+    this.backbone = this.module(
+      "backbone",
+      isMobileNetBackbone(config.backbone)
+        ? new MobileNetBackbone(config.backbone, { rng })
+        : new SwinTransformer(config.backbone, { rng }),
+    );
     const channels = this.backbone.outputShape();
     this.pixelDecoder = this.module(
       "sem_seg_head.pixel_decoder",

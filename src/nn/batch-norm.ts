@@ -5,6 +5,8 @@ import { Module } from "./module.js";
 /**
  * BatchNorm over the last (channel) axis of [B, C] or [B, H, W, C], as torch.nn.BatchNorm1d/2d:
  * training normalises with the biased batch variance and updates the running variance with the unbiased one.
+ * `frozen` (a fine-tuned pretrained backbone's norms, as detectron2's FrozenBatchNorm2d): the stored statistics
+ * and affine are constants — saved with the weights but not trained — and it never switches to batch statistics.
  */
 export class BatchNorm extends Module {
   readonly weight: tf.Variable;
@@ -16,16 +18,23 @@ export class BatchNorm extends Module {
     readonly channels: number,
     readonly eps = 1e-5,
     readonly momentum = 0.1,
+    readonly frozen = false,
   ) {
     super();
-    this.weight = this.param("weight", [channels], init.ones(channels));
-    this.bias = this.param("bias", [channels], init.zeros(channels));
+    const affine = frozen ? this.buffer.bind(this) : this.param.bind(this);
+    this.weight = affine("weight", [channels], init.ones(channels));
+    this.bias = affine("bias", [channels], init.zeros(channels));
     this.runningMean = this.buffer("running_mean", [channels], init.zeros(channels));
     this.runningVar = this.buffer("running_var", [channels], init.ones(channels));
   }
 
   forward(x: tf.Tensor): tf.Tensor {
     const axes = x.shape.map((_, i) => i).slice(0, -1);
+    if (this.frozen)
+      return tf.tidy(() => {
+        const scale = this.weight.mul(tf.rsqrt(this.runningVar.add(this.eps)));
+        return x.mul(scale).add(this.bias.sub(this.runningMean.mul(scale)));
+      });
     if (!this.training) {
       return tf.tidy(() =>
         x

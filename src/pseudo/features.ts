@@ -8,10 +8,11 @@
  *                    of its stride-8 stage with its stride-16 stage upsampled, each L2-normalised (32 + 96 values)
  */
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
+import { IMAGE_MEAN, IMAGE_STD } from "../data/preprocess.js";
 import { Rng } from "../engine/rng.js";
 import type { RgbImage } from "../io/image.js";
+import { PRETRAINED_MOBILENET_FILE } from "../model/files.js";
 import { MobileNetV2 } from "../model/mobilenet-v2.js";
 import { VisionTransformer, vit_small_patch8 } from "../model/vit.js";
 import { StateDictError } from "../nn/module.js";
@@ -38,16 +39,8 @@ export interface FeatureSource {
   dispose(): void;
 }
 
-/** ImageNet statistics on 0–255 pixels (DINO's preprocessing). */
-const MEAN = [123.675, 116.28, 103.53];
-const STD = [58.395, 57.12, 57.375];
 /** Weight of the (x, y) position against colour in the rgb source (0–1 scales for both). */
 const RGB_POSITION_WEIGHT = 0.6;
-
-/** Where `auto` looks for the converted MobileNetV2 (docs/pseudo-masks.md says how to make it). */
-export const DEFAULT_MOBILENET_FILE = fileURLToPath(
-  new URL("../../../models/mobilenet_v2_nsfwjs.safetensors", import.meta.url),
-);
 
 export const FEATURE_SOURCES = [
   "auto",
@@ -60,7 +53,7 @@ export const FEATURE_SOURCES = [
 
 /**
  * Open a feature source by its spec string (see FEATURE_SOURCES). `auto` is the best source available here by
- * the oracle table (docs/pseudo-masks.md): `mobilenet` when its converted weights are in models/, else `rgb`.
+ * the oracle table (docs/pseudo-masks.md): `mobilenet` (its weights ship in pretrained/; `rgb` if they are missing).
  */
 export async function openFeatureSource(
   spec: string,
@@ -68,7 +61,7 @@ export async function openFeatureSource(
 ): Promise<FeatureSource> {
   if (spec === "auto")
     return openFeatureSource(
-      existsSync(DEFAULT_MOBILENET_FILE) ? `mobilenet:${DEFAULT_MOBILENET_FILE}` : "rgb",
+      existsSync(PRETRAINED_MOBILENET_FILE) ? `mobilenet:${PRETRAINED_MOBILENET_FILE}` : "rgb",
       options,
     );
   if (spec === "rgb") return new RgbFeatures();
@@ -154,8 +147,8 @@ class VitFeatures implements FeatureSource {
       const x = tf
         .tensor4d(image.data, [1, image.height, image.width, 3], "int32")
         .cast("float32")
-        .sub(MEAN)
-        .div(STD) as tf.Tensor4D;
+        .sub([...IMAGE_MEAN])
+        .div([...IMAGE_STD]) as tf.Tensor4D;
       const out = this.vit.forward(x);
       const patches =
         this.which === "tokens" ? out.patchTokens : out.keys.slice([0, 1, 0], [1, gridH * gridW, dim]);

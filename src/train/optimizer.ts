@@ -9,6 +9,8 @@ import { adamwUpdate, sumOfSquares } from "../engine/kernels/optimizer.js";
 export interface ParamGroup {
   name: string;
   weightDecay: number;
+  /** The group's learning rate as a fraction of the optimiser's (torch: a group's own "lr"); default 1. */
+  lrScale?: number;
   params: [name: string, variable: tf.Variable][];
 }
 
@@ -32,17 +34,33 @@ export function usesWeightDecay(name: string, shape: readonly number[]): boolean
   return !NO_DECAY_KEYWORDS.some((keyword) => ownAndModule.includes(keyword));
 }
 
-/** Two groups in the order torch users write them: "decay" with `weightDecay`, then "no_decay" with 0. */
+/**
+ * Groups in the order torch users write them: "decay" with `weightDecay`, then "no_decay" with 0; parameters
+ * whose name starts with a prefix in `lrScales` go to their own pair ("<prefix>decay", "<prefix>no_decay") at that
+ * fraction of the learning rate (a pretrained backbone fine-tuned slower than the rest).
+ */
 export function weightDecayGroups(
   namedParameters: [string, tf.Variable][],
   weightDecay = 0.05,
-): [ParamGroup, ParamGroup] {
-  const decay: ParamGroup = { name: "decay", weightDecay, params: [] };
-  const noDecay: ParamGroup = { name: "no_decay", weightDecay: 0, params: [] };
+  lrScales: Record<string, number> = {},
+): ParamGroup[] {
+  const groups = new Map<string, ParamGroup>();
+  const group = (prefix: string, decays: boolean): ParamGroup => {
+    const name = `${prefix}${decays ? "decay" : "no_decay"}`;
+    let found = groups.get(name);
+    if (!found) {
+      found = { name, weightDecay: decays ? weightDecay : 0, lrScale: lrScales[prefix] ?? 1, params: [] };
+      groups.set(name, found);
+    }
+    return found;
+  };
+  group("", true);
+  group("", false);
   for (const entry of namedParameters) {
-    (usesWeightDecay(entry[0], entry[1].shape) ? decay : noDecay).params.push(entry);
+    const prefix = Object.keys(lrScales).find((p) => entry[0].startsWith(p)) ?? "";
+    group(prefix, usesWeightDecay(entry[0], entry[1].shape)).params.push(entry);
   }
-  return [decay, noDecay];
+  return [...groups.values()];
 }
 
 export interface AdamWOptions {
@@ -68,6 +86,7 @@ interface Slot {
   name: string;
   variable: tf.Variable;
   weightDecay: number;
+  lrScale: number;
   step: number;
   /** The moments, plain arrays the update kernel works on in place (null until the first update). */
   expAvg: Float32Array | null;
@@ -113,6 +132,7 @@ export class AdamW extends tf.Optimizer {
           name,
           variable,
           weightDecay: group.weightDecay,
+          lrScale: group.lrScale ?? 1,
           step: 0,
           expAvg: null,
           expAvgSq: null,
@@ -172,14 +192,15 @@ export class AdamW extends tf.Optimizer {
       slot.expAvg ??= new Float32Array(slot.variable.size);
       slot.expAvgSq ??= new Float32Array(slot.variable.size);
       slot.step += 1;
+      const groupLr = lr * slot.lrScale;
       adamwUpdate(slot.variable, gradient, slot.expAvg, slot.expAvgSq, {
         gradientScale,
         beta1,
         beta2,
-        decayFactor: 1 - lr * slot.weightDecay,
+        decayFactor: 1 - groupLr * slot.weightDecay,
         biasCorrection2Sqrt: Math.sqrt(1 - beta2 ** slot.step),
         eps,
-        stepSize: lr / (1 - beta1 ** slot.step),
+        stepSize: groupLr / (1 - beta1 ** slot.step),
       });
     }
     this.incrementIterations();

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
+import { IMAGE_MEAN, IMAGE_STD } from "../../src/data/preprocess.js";
 import { initEngine } from "../../src/engine/backend.js";
 import { Rng } from "../../src/engine/rng.js";
+import { MobileNetBackbone } from "../../src/model/mobilenet-backbone.js";
 import { MobileNetV2, type OutputStride } from "../../src/model/mobilenet-v2.js";
 import { StateDictError } from "../../src/nn/module.js";
 import { loadWeights } from "../../src/weights/index.js";
@@ -129,4 +131,41 @@ test("bad inputs and output strides are clear errors", () => {
     );
   });
   net.dispose();
+});
+
+test("MobileNetBackbone: on ImageNet-normalised images, the stage ends of the plain trunk in eval mode on RGB / 255", () => {
+  const backbone = new MobileNetBackbone({ kind: "mobilenet_v2", pretrained: true, lrScale: 0.1 }).train();
+  const reference = new MobileNetV2().eval();
+  backbone.trunk.loadStateDict(manifestStateDict(manifest));
+  reference.loadStateDict(manifestStateDict(manifest));
+  const shape = Object.values(backbone.outputShape());
+  assert.deepEqual(
+    shape.map(({ channels, stride }) => [channels, stride]),
+    [
+      [24, 4],
+      [32, 8],
+      [96, 16],
+      [1280, 32],
+    ],
+  );
+  // the norms are frozen: only the convolutions train
+  assert.ok(backbone.namedParameters().every(([name]) => name.endsWith(".conv.weight")));
+  const rgb = tf.randomUniform([2, 64, 64, 3], 0, 255, "float32", 7) as tf.Tensor4D;
+  const normalised = tf.tidy(() => rgb.sub([...IMAGE_MEAN]).div([...IMAGE_STD])) as tf.Tensor4D;
+  const features = Object.values(backbone.forward(normalised));
+  const expected = reference.stageOutputs(rgb.div(255) as tf.Tensor4D, [4, 8, 16, 32]);
+  features.forEach((feature, i) => {
+    const { channels, stride } = shape[i];
+    assert.deepEqual(feature.shape, [2, 64 / stride, 64 / stride, channels]);
+    assertClose(
+      feature,
+      { shape: expected[i].shape, data: expected[i].dataSync<"float32">() },
+      `stride ${stride}`,
+      1e-4,
+      1e-4,
+    );
+  });
+  tf.dispose([rgb, normalised, ...features, ...expected]);
+  backbone.dispose();
+  reference.dispose();
 });

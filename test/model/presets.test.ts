@@ -18,7 +18,7 @@ test("paper is the published sizes the PyTorch fixtures were made with", () => {
 
 test("tiny is Swin-nano with 4-token windows; every preset infers at its own training size by default", () => {
   assert.deepEqual(tiny.backbone, { ...swin_nano, windowSize: 4 });
-  for (const config of [paper, tiny, micro])
+  for (const config of [...Object.values(CONFIGS), micro])
     assert.equal(config.inference?.shortSide, config.imageSize, config.name);
-  assert.deepEqual(Object.keys(CONFIGS), ["paper", "tiny"]);
+  assert.deepEqual(Object.keys(CONFIGS), ["paper", "tiny", "tiny-mobilenet"]);
 });

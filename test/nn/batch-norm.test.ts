@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
@@ -24,5 +25,21 @@ for (const name of ["batch_norm2d_train", "batch_norm2d_eval", "batch_norm1d_tra
 test("BatchNorm refuses a training batch with one value per channel", (t) => {
   const layer = new BatchNorm(3);
   t.assert.throws(() => layer.forward(tf.ones([1, 3])), /more than 1 value per channel/);
+  layer.dispose();
+});
+
+test("frozen BatchNorm: the eval fixture in training mode too, no trainable parameters, statistics unchanged", () => {
+  const fx = new Fixture("nn/batch_norm2d_eval.safetensors");
+  const c = fx.config as { channels: number };
+  const layer = new BatchNorm(c.channels, 1e-5, 0.1, true).train(true);
+  fx.loadInto(layer);
+  assert.deepEqual(layer.namedParameters(), []);
+  assert.deepEqual(
+    layer.namedBuffers().map(([name]) => name),
+    ["weight", "bias", "running_mean", "running_var"],
+  );
+  const before = layer.runningMean.dataSync().slice();
+  checkAgainstFixture(fx, ({ x }) => layer.forward(x), { module: layer });
+  assert.deepEqual(layer.runningMean.dataSync(), before);
   layer.dispose();
 });

@@ -73,11 +73,11 @@ test("a damaged cache entry is recomputed and rewritten; an unwritable cache is 
 
 test("the auto feature source is mobilenet when its converted weights are in models/, else rgb", async (t) => {
   const { existsSync } = await import("node:fs");
-  const { DEFAULT_MOBILENET_FILE } = await import("../../src/pseudo/features.js");
+  const { PRETRAINED_MOBILENET_FILE } = await import("../../src/model/files.js");
   const source = await openFeatureSource("auto");
   t.after(() => source.dispose());
   assert.equal(
     source.name,
-    existsSync(DEFAULT_MOBILENET_FILE) ? `mobilenet:${DEFAULT_MOBILENET_FILE}` : "rgb",
+    existsSync(PRETRAINED_MOBILENET_FILE) ? `mobilenet:${PRETRAINED_MOBILENET_FILE}` : "rgb",
   );
 });

@@ -201,6 +201,42 @@ test("weightDecayGroups: no decay for norms, biases, embedding and position tabl
   for (const [, v] of swinLike) v.dispose();
 });
 
+test("weightDecayGroups' lrScales: a prefix's own group pair, which AdamW updates at that fraction of the rate", () => {
+  const make = (): [string, tf.Variable][] => [
+    ["backbone.trunk.stem.conv.weight", tf.variable(tf.fill([4, 3], 0.5))],
+    ["backbone.trunk.stem.conv.bias", tf.variable(tf.fill([4], 0.5))],
+    ["predictor.proj.weight", tf.variable(tf.fill([4, 3], 0.5))],
+  ];
+  const named = make();
+  const groups = weightDecayGroups(named, 0.05, { "backbone.": 0.5 });
+  assert.deepEqual(
+    groups.map((g) => [g.name, g.weightDecay, g.lrScale, g.params.map(([n]) => n)]),
+    [
+      ["decay", 0.05, 1, ["predictor.proj.weight"]],
+      ["no_decay", 0, 1, []],
+      ["backbone.decay", 0.05, 0.5, ["backbone.trunk.stem.conv.weight"]],
+      ["backbone.no_decay", 0, 0.5, ["backbone.trunk.stem.conv.bias"]],
+    ],
+  );
+  // the scaled group's update equals an unscaled optimiser's at lr × 0.5
+  const plain = make();
+  const scaled = new AdamW(groups, { learningRate: 1e-2 });
+  const reference = new AdamW(weightDecayGroups(plain, 0.05), { learningRate: 5e-3 });
+  const gradients = (params: [string, tf.Variable][]) =>
+    Object.fromEntries(params.map(([, v], i) => [v.name, tf.fill(v.shape, 0.1 * (i + 1))]));
+  for (let step = 0; step < 3; step++) {
+    const [g1, g2] = [gradients(named), gradients(plain)];
+    scaled.applyGradients(g1);
+    reference.applyGradients(g2);
+    tf.dispose([...Object.values(g1), ...Object.values(g2)]);
+  }
+  for (let i = 0; i < 2; i++)
+    assert.deepEqual(named[i][1].dataSync(), plain[i][1].dataSync(), `${named[i][0]} at 0.5 × 1e-2`);
+  assert.notDeepEqual(named[2][1].dataSync(), plain[2][1].dataSync(), "the unscaled group moves at 1e-2");
+  for (const optimizer of [scaled, reference]) optimizer.dispose();
+  for (const [, v] of [...named, ...plain]) v.dispose();
+});
+
 test("AdamW refuses a parameter listed twice and a gradient for a parameter in no group", () => {
   const a = tf.variable(tf.zeros([2, 2]));
   const stray = tf.variable(tf.zeros([2]));
