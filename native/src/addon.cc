@@ -337,6 +337,38 @@ napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
   return Conv<sseg::conv2d_backprop_filter>(env, info, "conv2dBackpropFilter", input_size, output_size, filter_size);
 }
 
+// The depthwise three take the same geometry with out_c == in_c; the filter is [k_h, k_w, in_c].
+size_t depthwise_filter_size(const sseg::ConvGeometry& g) { return static_cast<size_t>(g.k_h) * g.k_w * g.in_c; }
+template <void (*Kernel)(const float*, const float*, float*, const sseg::ConvGeometry&)>
+napi_value Depthwise(napi_env env, napi_callback_info info, const char* name,
+                     size_t (*size0)(const sseg::ConvGeometry&), size_t (*size1)(const sseg::ConvGeometry&),
+                     size_t (*size2)(const sseg::ConvGeometry&)) {
+  return guarded(env, name, [&] {
+    Args args(env, info, 4);
+    size_t l0, l1, l2;
+    const float* a = args.floats(0, &l0);
+    const float* b = args.floats(1, &l1);
+    float* out = args.floats(2, &l2);
+    const sseg::ConvGeometry g = geometry(args.ints(3));
+    require(g.out_c == g.in_c, "depthwise convolutions take a channel multiplier of 1");
+    require(l0 == size0(g) && l1 == size1(g) && l2 == size2(g), "array lengths do not match the geometry");
+    Kernel(a, b, out, g);
+    return undefined(env);
+  });
+}
+napi_value DepthwiseConv2d(napi_env env, napi_callback_info info) {
+  return Depthwise<sseg::depthwise_conv2d>(env, info, "depthwiseConv2d", input_size, depthwise_filter_size,
+                                           output_size);
+}
+napi_value DepthwiseConv2dBackpropInput(napi_env env, napi_callback_info info) {
+  return Depthwise<sseg::depthwise_conv2d_backprop_input>(env, info, "depthwiseConv2dBackpropInput", output_size,
+                                                          depthwise_filter_size, input_size);
+}
+napi_value DepthwiseConv2dBackpropFilter(napi_env env, napi_callback_info info) {
+  return Depthwise<sseg::depthwise_conv2d_backprop_filter>(env, info, "depthwiseConv2dBackpropFilter", input_size,
+                                                           output_size, depthwise_filter_size);
+}
+
 // The first six arguments of both normalisations: x, gamma, beta, y, mean, rstd; `stats` is how many (mean, rstd)
 // pairs the caller's geometry has.
 struct NormArgs {
@@ -420,9 +452,10 @@ napi_value Activation(napi_env env, napi_callback_info info) {
     const int64_t kind = args.integer(0);
     const float* x = args.floats(1, &lx);
     float* y = args.floats(2, &ly);
-    require(kind == 0 || kind == 1, "unknown activation");
+    require(kind >= 0 && kind <= 2, "unknown activation");
     require(lx == ly, "x and y differ in length");
-    (kind == 0 ? sseg::gelu : sseg::quick_gelu)(x, y, static_cast<int64_t>(lx));
+    const decltype(&sseg::gelu) kernels[] = {sseg::gelu, sseg::quick_gelu, sseg::relu6};
+    kernels[kind](x, y, static_cast<int64_t>(lx));
     return undefined(env);
   });
 }
@@ -435,9 +468,10 @@ napi_value ActivationGrad(napi_env env, napi_callback_info info) {
     const float* dy = args.floats(1, &ldy);
     const float* x = args.floats(2, &lx);
     float* dx = args.floats(3, &ldx);
-    require(kind == 0 || kind == 1, "unknown activation");
+    require(kind >= 0 && kind <= 2, "unknown activation");
     require(ldy == lx && ldx == lx, "dy, x and dx differ in length");
-    (kind == 0 ? sseg::gelu_grad : sseg::quick_gelu_grad)(dy, x, dx, static_cast<int64_t>(lx));
+    const decltype(&sseg::gelu_grad) kernels[] = {sseg::gelu_grad, sseg::quick_gelu_grad, sseg::relu6_grad};
+    kernels[kind](dy, x, dx, static_cast<int64_t>(lx));
     return undefined(env);
   });
 }
@@ -548,6 +582,8 @@ NAPI_MODULE_INIT() {
       {"reduce", Reduce},     {"setNumThreads", SetNumThreads}, {"numThreads", NumThreads},
       {"conv2d", Conv2d},     {"conv2dBackpropInput", Conv2dBackpropInput},
       {"conv2dBackpropFilter", Conv2dBackpropFilter},
+      {"depthwiseConv2d", DepthwiseConv2d}, {"depthwiseConv2dBackpropInput", DepthwiseConv2dBackpropInput},
+      {"depthwiseConv2dBackpropFilter", DepthwiseConv2dBackpropFilter},
       {"gather", Gather},     {"unsortedSegmentSum", UnsortedSegmentSum},
       {"sumOfSquares", SumOfSquares}, {"adamw", AdamW},
       {"layerNorm", LayerNorm}, {"layerNormGrad", LayerNormGrad},
@@ -560,7 +596,7 @@ NAPI_MODULE_INIT() {
     napi_set_named_property(env, exports, f.name, fn);
   }
   napi_value version;
-  napi_create_int32(env, 5, &version);  // NATIVE_ABI_VERSION in src/engine/native.ts
+  napi_create_int32(env, 6, &version);  // NATIVE_ABI_VERSION in src/engine/native.ts
   napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }

@@ -27,6 +27,11 @@ void conv2d(const float* x, const float* filter, float* y, const ConvGeometry& g
 void conv2d_backprop_input(const float* dy, const float* filter, float* dx, const ConvGeometry& g);
 void conv2d_backprop_filter(const float* x, const float* dy, float* dfilter, const ConvGeometry& g);
 
+// Depthwise, channel multiplier 1 (out_c == in_c): filter [k_h, k_w, in_c].
+void depthwise_conv2d(const float* x, const float* filter, float* y, const ConvGeometry& g);
+void depthwise_conv2d_backprop_input(const float* dy, const float* filter, float* dx, const ConvGeometry& g);
+void depthwise_conv2d_backprop_filter(const float* x, const float* dy, float* dfilter, const ConvGeometry& g);
+
 enum class BinaryOp { kAdd = 0, kSub, kMul, kDiv, kMax, kMin, kSquaredDifference, kPow };
 
 // out[idx] = op(a[idx·a_strides], b[idx·b_strides]) over out_shape (rank ≥ 1; stride 0 broadcasts).
@@ -85,6 +90,9 @@ void quick_gelu_grad(const float* dy, const float* x, float* dx, int64_t n);
 // Exact GELU x·Φ(x) and its gradient dy·(Φ(x) + x·φ(x)).
 void gelu(const float* x, float* y, int64_t n);
 void gelu_grad(const float* dy, const float* x, float* dx, int64_t n);
+// min(max(x, 0), 6) and its gradient dy·[0 < x < 6], as tfjs's Relu6.
+void relu6(const float* x, float* y, int64_t n);
+void relu6_grad(const float* dy, const float* x, float* dx, int64_t n);
 
 // Σ x² in double: fixed kSumChunk-element chunks, each summed in order, the chunk sums added in order.
 constexpr int64_t kSumChunk = 65536;

@@ -209,4 +209,16 @@ void quick_gelu_grad(const float* dy, const float* x, float* dx, int64_t n) {
   });
 }
 
+void relu6(const float* x, float* y, int64_t n) {
+  parallel_for(n, n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) y[i] = std::min(std::max(x[i], 0.f), 6.f);
+  });
+}
+
+void relu6_grad(const float* dy, const float* x, float* dx, int64_t n) {
+  parallel_for(n, n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) dx[i] = x[i] > 0.f && x[i] < 6.f ? dy[i] : 0.f;
+  });
+}
+
 }  // namespace sseg

@@ -42,6 +42,20 @@ export interface NativePack {
   conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, geometry: Int32Array): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: Int32Array): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dfilter: Float32Array, geometry: Int32Array): void;
+  /** Depthwise, channel multiplier 1: the conv geometry with out_c = in_c, filter [k_h, k_w, in_c]. */
+  depthwiseConv2d(x: Float32Array, filter: Float32Array, y: Float32Array, geometry: Int32Array): void;
+  depthwiseConv2dBackpropInput(
+    dy: Float32Array,
+    filter: Float32Array,
+    dx: Float32Array,
+    geometry: Int32Array,
+  ): void;
+  depthwiseConv2dBackpropFilter(
+    x: Float32Array,
+    dy: Float32Array,
+    dfilter: Float32Array,
+    geometry: Int32Array,
+  ): void;
   /** out[b, o, j, :] = x[b, o, indices[b, j], :] for x (batch, outer, dim, slice); every index in [0, dim). */
   gather(
     x: Float32Array,
@@ -128,7 +142,7 @@ export interface NativePack {
 }
 
 /** The ABI the TypeScript side expects; a binary with another one is stale and is not used. */
-export const NATIVE_ABI_VERSION = 5;
+export const NATIVE_ABI_VERSION = 6;
 
 export type NativeLoad = { pack: NativePack; path: string } | { pack: null; reason: string };
 

@@ -10,9 +10,10 @@
  * bottleneck (project), ReLU6. Inputs are RGB pixels / 255, as nsfwjs feeds its model.
  */
 import * as tf from "@tensorflow/tfjs";
+import { relu6 } from "../engine/kernels/norm.js";
 import { Rng } from "../engine/rng.js";
 import { BatchNorm } from "../nn/batch-norm.js";
-import { Conv2d } from "../nn/conv2d.js";
+import { type AsymmetricPadding, Conv2d } from "../nn/conv2d.js";
 import { Module, ModuleList } from "../nn/module.js";
 
 /** Keras's BatchNormalization epsilon (PyTorch's default is 1e-5). */
@@ -31,11 +32,9 @@ const STAGES: readonly [t: number, c: number, n: number, s: number][] = [
 const STEM_CHANNELS = 32;
 const HEAD_CHANNELS = 1280;
 /** Keras pads stride-2 convolutions at the bottom and right only (ZeroPadding2D ((0, 1), (0, 1)), then "valid"). */
-const KERAS_STRIDE2_PADDING: [number, number][] = [
-  [0, 0],
+const KERAS_STRIDE2_PADDING: AsymmetricPadding = [
   [0, 1],
   [0, 1],
-  [0, 0],
 ];
 
 export const OUTPUT_STRIDES = [2, 4, 8, 16, 32] as const;
@@ -60,7 +59,7 @@ class ConvBn extends Module {
       new Conv2d(inChannels, outChannels, kernelSize, {
         rng: options.rng,
         stride,
-        padding: kernelSize === 3 && stride === 1 ? 1 : 0, // Keras's "same"; stride 2 pads in forward
+        padding: kernelSize === 1 ? 0 : stride === 1 ? 1 : KERAS_STRIDE2_PADDING, // Keras's "same"
         bias: false,
         groups: options.depthwise ? inChannels : 1,
       }),
@@ -71,9 +70,8 @@ class ConvBn extends Module {
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
-      const input = this.conv.stride === 2 ? tf.pad(x, KERAS_STRIDE2_PADDING) : x;
-      const y = this.bn.forward(this.conv.forward(input)) as tf.Tensor4D;
-      return this.relu6 ? tf.relu6(y) : y;
+      const y = this.bn.forward(this.conv.forward(x)) as tf.Tensor4D;
+      return this.relu6 ? (relu6(y) as tf.Tensor4D) : y;
     });
   }
 }

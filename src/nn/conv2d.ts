@@ -2,10 +2,14 @@ import * as tf from "@tensorflow/tfjs";
 import { init, type Rng } from "../engine/rng.js";
 import { Module } from "./module.js";
 
+/** Zero padding ((top, bottom), (left, right)), for the asymmetric kind (Keras pads stride-2 convs bottom/right). */
+export type AsymmetricPadding = [[number, number], [number, number]];
+
 export interface Conv2dOptions {
   rng: Rng;
   stride?: number;
-  padding?: number;
+  /** The same on every side (torch's), or per side. */
+  padding?: number | AsymmetricPadding;
   bias?: boolean;
   /** 1 (default) or inChannels: a depthwise convolution, each output channel seeing one input channel. */
   groups?: number;
@@ -20,7 +24,7 @@ export class Conv2d extends Module {
   readonly weight: tf.Variable;
   readonly bias: tf.Variable | null;
   readonly stride: number;
-  readonly padding: number;
+  readonly padding: number | AsymmetricPadding;
   readonly groups: number;
 
   constructor(
@@ -51,22 +55,23 @@ export class Conv2d extends Module {
         : null;
   }
 
+  /** tfjs's form of the padding: "valid" for none, else [[0, 0], (top, bottom), (left, right), [0, 0]]. */
+  private tfjsPadding(): "valid" | tf.backend_util.ExplicitPadding {
+    const p = this.padding;
+    if (p === 0) return "valid";
+    const [rows, cols] = typeof p === "number" ? [[p, p] as const, [p, p] as const] : p;
+    return [[0, 0], [...rows], [...cols], [0, 0]];
+  }
+
   forward(x: tf.Tensor4D): tf.Tensor4D {
     if (this.groups !== 1) return this.depthwise(x);
     return tf.tidy(() => {
       const filter = this.weight.transpose([2, 3, 1, 0]) as tf.Tensor4D; // (kh, kw, Cin, Cout)
-      const p = this.padding;
-      const pad: [[number, number], [number, number], [number, number], [number, number]] = [
-        [0, 0],
-        [p, p],
-        [p, p],
-        [0, 0],
-      ];
       return tf.fused.conv2d({
         x,
         filter,
         strides: this.stride,
-        pad: p === 0 ? "valid" : pad,
+        pad: this.tfjsPadding(),
         bias: this.bias ?? undefined,
       });
     });
@@ -80,6 +85,12 @@ export class Conv2d extends Module {
       const filter = this.weight
         .reshape([this.inChannels, multiplier, kh, kw])
         .transpose([2, 3, 0, 1]) as tf.Tensor4D; // (kh, kw, Cin, multiplier)
+      const pad = this.tfjsPadding();
+      // tfjs's fused depthwise form takes no per-side padding; the bias is added after the plain one instead
+      if (typeof this.padding !== "number") {
+        const y = tf.depthwiseConv2d(x, filter, this.stride, pad);
+        return this.bias ? y.add(this.bias) : y;
+      }
       return tf.fused.depthwiseConv2d({
         x,
         filter,

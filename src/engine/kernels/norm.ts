@@ -240,6 +240,11 @@ const ACTIVATIONS = {
         .mul(0.5)
         .add(x.mul(tf.exp(x.square().mul(-0.5)).mul(1 / Math.sqrt(2 * Math.PI)))),
   },
+  SsegRelu6: {
+    kind: 2,
+    forward: (x: tf.Tensor) => tf.relu6(x),
+    derivative: (x: tf.Tensor) => x.greater(0).logicalAnd(x.less(6)).cast("float32"),
+  },
   SsegQuickGelu: {
     kind: 1,
     forward: (x: tf.Tensor) => x.mul(tf.sigmoid(x.mul(1.702))),
@@ -259,6 +264,9 @@ function activate(kernel: ActivationKernel, x: tf.Tensor): tf.Tensor {
 
 /** Exact GELU, x·Φ(x), as torch.nn.GELU(). */
 export const gelu = (x: tf.Tensor): tf.Tensor => activate("SsegGelu", x);
+
+/** min(max(x, 0), 6), MobileNetV2's activation: tfjs's Relu6 with a one-pass native gradient. */
+export const relu6 = (x: tf.Tensor): tf.Tensor => activate("SsegRelu6", x);
 
 /** CLIP's QuickGELU, x·σ(1.702x). */
 export const quickGelu = (x: tf.Tensor): tf.Tensor => activate("SsegQuickGelu", x);
@@ -313,4 +321,5 @@ export function installNormKernels(native: NativePack): void {
   installNormalization(GROUP_NORM);
   installActivation("SsegGelu");
   installActivation("SsegQuickGelu");
+  installActivation("SsegRelu6");
 }

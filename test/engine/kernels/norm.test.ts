@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { gelu, groupNorm, layerNorm, quickGelu } from "../../../src/engine/kernels/norm.js";
+import { gelu, groupNorm, layerNorm, quickGelu, relu6 } from "../../../src/engine/kernels/norm.js";
 import { Rng } from "../../../src/engine/rng.js";
 import {
   compareKernelPaths,
@@ -22,6 +22,8 @@ setUpKernelParity([
   "SsegGeluGrad",
   "SsegQuickGelu",
   "SsegQuickGeluGrad",
+  "SsegRelu6",
+  "SsegRelu6Grad",
 ]);
 
 const TOL = { atol: 2e-5, rtol: 1e-4 };
@@ -83,11 +85,12 @@ test("GroupNorm, fused: forward and the gradients of x, γ and β equal the tfjs
   }
 });
 
-test("GELU and QuickGELU, fused: forward and gradient equal the tfjs chain, NaN and ±Inf included", () => {
+test("GELU, QuickGELU and ReLU6, fused: forward and gradient equal the tfjs chain, NaN and ±Inf included", () => {
   const rng = seededRng("gelu");
   for (const [name, f] of [
     ["SsegGelu", gelu],
     ["SsegQuickGelu", quickGelu],
+    ["SsegRelu6", relu6],
   ] as const) {
     for (const shape of [[1], [7], [4097], [3, 5, 33]]) {
       const seed = rng.nextUint32();
