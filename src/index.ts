@@ -32,11 +32,11 @@ export {
   type SegmenterSource,
   type SegmentOptions,
 } from "./infer/segmenter.js";
-export { TEMPLATE_PRESETS } from "./infer/semantic.js";
 export { ImageError, type ImageInput, type RawImageInput, type RgbImage, readImage } from "./io/image.js";
 export { readLabelPng, renderOverlay, writeLabelPng } from "./io/label-png.js";
 export { CheckpointError } from "./model/files.js";
 export { CONFIGS, paper, tiny } from "./model/presets.js";
+export { TEMPLATE_PRESETS } from "./model/prompts.js";
 export {
   type BackgroundRule,
   type InferenceConfig,

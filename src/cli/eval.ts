@@ -72,14 +72,18 @@ export function registerEval(program: Command): void {
         const best = bestThreshold(result);
         if (best === undefined || !result.withBackground)
           throw new Error(`${root}: no background class, so there is no background rule to tune`);
-        // with --background-words, the words' rule competes with the best threshold
-        const words = segment.background && "classes" in segment.background ? segment.background : undefined;
+        // the run's own rule — background words or the learned no-object class — competes with the best threshold
+        const own = segment.background ?? segmenter.defaults.background;
+        const competing = own && ("classes" in own || "noObject" in own) ? own : undefined;
         const chosen =
-          words && result.withBackground.miou > best.miou
+          competing && result.withBackground.miou > best.miou
             ? {
-                rule: words,
+                rule: competing,
                 miou: result.withBackground.miou,
-                what: `background words ${words.classes.join(", ")}`,
+                what:
+                  "classes" in competing
+                    ? `background words ${competing.classes.join(", ")}`
+                    : "the no-object class",
               }
             : {
                 rule: { threshold: best.threshold },

@@ -11,6 +11,7 @@ export interface ModelFlags {
   seed: string;
   threshold?: string;
   backgroundWords?: string;
+  learnedBackground?: boolean;
   background: boolean;
   mode?: string;
   shortSide?: string;
@@ -34,6 +35,10 @@ export function addModelOptions(command: Command): Command {
     .option(
       "--background-words <words>",
       'background is what these words win, e.g. "sky,wall,floor" (or @file)',
+    )
+    .option(
+      "--learned-background",
+      "background is what the model's no-object class wins (needs a region head)",
     )
     .option("--no-background", "every pixel takes a class")
     .option("--mode <mode>", "whole | slide (default: the model's)")
@@ -74,15 +79,19 @@ export async function segmentOptionsFrom(flags: ModelFlags): Promise<SegmentOpti
   const backgroundFlags = [
     flags.threshold !== undefined,
     flags.backgroundWords !== undefined,
+    flags.learnedBackground === true,
     !flags.background,
   ];
   if (backgroundFlags.filter(Boolean).length > 1)
-    throw new Error("give at most one of --threshold, --background-words and --no-background");
+    throw new Error(
+      "give at most one of --threshold, --background-words, --learned-background and --no-background",
+    );
   const options: SegmentOptions = {};
   if (flags.threshold !== undefined)
     options.background = { threshold: numberInRange(flags.threshold, "--threshold", 0, 1) };
   if (flags.backgroundWords !== undefined)
     options.background = { classes: await parseList(flags.backgroundWords, "--background-words") };
+  if (flags.learnedBackground) options.background = { noObject: true };
   if (!flags.background) options.background = false;
   if (flags.mode !== undefined) {
     if (flags.mode !== "whole" && flags.mode !== "slide")

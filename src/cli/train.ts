@@ -18,6 +18,7 @@ interface TrainFlags {
   lr: string;
   warmup: string;
   features: string;
+  nouns?: string;
   k: string;
   seed: string;
   checkpointEvery: string;
@@ -46,6 +47,10 @@ export function registerTrain(program: Command): void {
     .option("--warmup <n>", "linear warm-up steps", String(d.warmupSteps))
     .option("-f, --features <source>", "pseudo-mask features (see sseg pseudo --help)", d.features)
     .option("-k, --k <n>", "pseudo-masks per image", String(d.k))
+    .option(
+      "--nouns <file>",
+      "caption object nouns, one per line, for a model with a region head (default: the composites')",
+    )
     .option("--seed <n>", "seed of weights, data order, augmentation and dropout", String(d.seed))
     .option("--checkpoint-every <n>", "steps between checkpoints", String(d.checkpointEvery))
     .option("--max-minutes <m>", "stop cleanly at a checkpoint before m minutes (resume later with --resume)")
@@ -79,6 +84,7 @@ export function registerTrain(program: Command): void {
         warmupSteps: Number(flags.warmup),
         features: flags.features,
         k: positiveInteger(flags.k, "--k"),
+        nouns: flags.nouns,
         seed: Number(flags.seed),
         checkpointEvery: positiveInteger(flags.checkpointEvery, "--checkpoint-every"),
         maxMinutes:

@@ -10,7 +10,13 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { openSegmentationDataset } from "../data/datasets.js";
-import { labelsFrom, rankPixels, type Segmenter, type SegmentOptions } from "../infer/segmenter.js";
+import {
+  labelsFrom,
+  namesRanked,
+  rankPixels,
+  type Segmenter,
+  type SegmentOptions,
+} from "../infer/segmenter.js";
 import { readImage } from "../io/image.js";
 import { writeLabelPng } from "../io/label-png.js";
 import type { BackgroundRule } from "../model/sseg.js";
@@ -91,7 +97,7 @@ export async function evaluate(
           `${set.labelPath(id)}: label is ${label.width}×${label.height} but its image is ${image.width}×${image.height}`,
         );
       const prediction = segmenter.predict(image, names, segmentOptions);
-      const words = background && "classes" in background ? prediction.names.length : names.length;
+      const words = namesRanked(prediction, names.length, background);
       const ranked = rankPixels(prediction, names.length, words);
       const forced = words === names.length ? ranked : rankPixels(prediction, names.length, names.length);
       const labels = labelsFrom(

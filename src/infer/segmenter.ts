@@ -20,6 +20,7 @@ import { type BackendName, type EngineInfo, initEngine } from "../engine/backend
 import { type ImageInput, type RgbImage, readImage, resizeNearest } from "../io/image.js";
 import type { ModelFiles } from "../model/files.js";
 import { CONFIGS } from "../model/presets.js";
+import { resolveTemplates } from "../model/prompts.js";
 import {
   type BackgroundRule,
   type InferenceConfig,
@@ -29,13 +30,16 @@ import {
 } from "../model/sseg.js";
 import { resize } from "../nn/resize.js";
 import { ClipTokenizer } from "../text/tokenizer.js";
-import { classEmbeddings, pixelPredictions, resolveTemplates } from "./semantic.js";
+import { classEmbeddings, pixelPredictions } from "./semantic.js";
 
 /** The model `npm start` and `sseg segment` use without --checkpoint: a folder with model.safetensors + config.json. */
 export const DEFAULT_MODEL_PATH = fileURLToPath(new URL("../../../assets/model/", import.meta.url));
 
 /** GroupViT's background threshold is per data set (0.95 VOC, 0.35 Context); this is the default until tuned. */
 export const DEFAULT_BACKGROUND_THRESHOLD = 0.5;
+/** The name of a region head's no-object class among a prediction's names (always last). */
+export const NO_OBJECT = "(no object)";
+
 /** The label map is a Uint16Array with 0 for background. */
 export const MAX_CLASSES = 65535;
 /** Sliding windows per forward pass: bounds memory (64 upsampled 448² masks per window) on long images. */
@@ -236,8 +240,9 @@ export class Segmenter {
    */
   predict(image: RgbImage, classNames: readonly string[], options: SegmentOptions = {}): Prediction {
     const settings = this.validate(classNames, options);
-    const names = [...classNames, ...backgroundWordsOf(settings.background)];
-    const classes = this.textEmbeddings(names, resolveTemplates(settings.templates));
+    const words = [...classNames, ...backgroundWordsOf(settings.background)];
+    const classes = this.textEmbeddings(words, resolveTemplates(settings.templates));
+    const names = this.model.regionHead ? [...words, NO_OBJECT] : words;
     const resized = resizeForTest(image, settings.shortSide);
     const windows =
       settings.mode === "slide"
@@ -289,7 +294,7 @@ export class Segmenter {
       );
     if (settings.mode !== "whole" && settings.mode !== "slide")
       throw new SegmenterError(`mode must be "whole" or "slide", got "${settings.mode}"`);
-    checkBackgroundRule(settings.background);
+    checkBackgroundRule(settings.background, this.model.regionHead !== null);
     return settings;
   }
 
@@ -302,7 +307,12 @@ export class Segmenter {
       this.textCache.set(key, cached);
       return cached;
     }
-    const embedding = classEmbeddings(this.model, this.tokenizer, names, templates);
+    // a region head's no-object embedding competes with the names as one more row
+    const head = this.model.regionHead;
+    const embedding = tf.tidy(() => {
+      const named = classEmbeddings(this.model, this.tokenizer, names, templates);
+      return head ? (tf.concat([named, head.noObjectEmbedding()]) as tf.Tensor2D) : named;
+    });
     this.textCache.set(key, embedding);
     if (this.textCache.size > TEXT_CACHE_SIZE) {
       const [oldest, tensor] = this.textCache.entries().next().value as [string, tf.Tensor2D];
@@ -434,14 +444,21 @@ export function labelsFrom(ranked: RankedPixels, classCount: number, threshold =
   );
 }
 
+/**
+ * How many of a prediction's names a background rule ranks: all of them (background words, the no-object class)
+ * for a rule that lets them win pixels, else only the classes.
+ */
+export function namesRanked(prediction: Prediction, classCount: number, rule: BackgroundRule): number {
+  return rule && ("classes" in rule || "noObject" in rule) ? prediction.names.length : classCount;
+}
+
 /** The label map a background rule gives. */
 export function applyBackground(
   prediction: Prediction,
   classCount: number,
   rule: BackgroundRule,
 ): Uint16Array {
-  const considered = rule && "classes" in rule ? prediction.names.length : classCount;
-  const ranked = rankPixels(prediction, classCount, considered);
+  const ranked = rankPixels(prediction, classCount, namesRanked(prediction, classCount, rule));
   return labelsFrom(ranked, classCount, rule && "threshold" in rule ? rule.threshold : -Infinity);
 }
 
@@ -509,7 +526,7 @@ export function checkVocabulary(
     }
 }
 
-function checkBackgroundRule(rule: BackgroundRule): void {
+function checkBackgroundRule(rule: BackgroundRule, hasNoObject: boolean): void {
   if (rule === false) return;
   if (typeof rule === "object" && rule !== null && "threshold" in rule) {
     if (!(rule.threshold >= 0 && rule.threshold <= 1))
@@ -521,7 +538,14 @@ function checkBackgroundRule(rule: BackgroundRule): void {
       throw new SegmenterError("background words: give at least one (or use a threshold)");
     return;
   }
+  if (typeof rule === "object" && rule !== null && "noObject" in rule && rule.noObject === true) {
+    if (!hasNoObject)
+      throw new SegmenterError(
+        "this model has no no-object class (no region head): use a threshold or words",
+      );
+    return;
+  }
   throw new SegmenterError(
-    `background must be { threshold }, { classes } or false, got ${JSON.stringify(rule)}`,
+    `background must be { threshold }, { classes }, { noObject: true } or false, got ${JSON.stringify(rule)}`,
   );
 }

@@ -8,38 +8,10 @@
  * needed θ ≈ 3 with 24 queries; small-scale lessons, 4).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { SSegModel, Templates } from "../model/sseg.js";
+import type { SSegModel } from "../model/sseg.js";
 import { l2Normalize } from "../nn/normalize.js";
 import { resize } from "../nn/resize.js";
 import type { ClipTokenizer } from "../text/tokenizer.js";
-
-/** GroupViT's segmentation template (`template: simple`) and its 7-template "subset" (method spec §8.1). */
-export const TEMPLATE_PRESETS: Record<"simple" | "groupvit", readonly string[]> = {
-  simple: ["a photo of a {}."],
-  groupvit: [
-    "itap of a {}.",
-    "a bad photo of a {}.",
-    "a origami {}.",
-    "a photo of the large {}.",
-    "a {} in a video game.",
-    "art of the {}.",
-    "a photo of the small {}.",
-  ],
-};
-
-/** The templates a `Templates` value names, each checked to hold "{}". */
-export function resolveTemplates(templates: Templates): readonly string[] {
-  const list = typeof templates === "string" ? TEMPLATE_PRESETS[templates] : templates;
-  if (!list)
-    throw new RangeError(
-      `templates: unknown preset "${templates}"; expected ${Object.keys(TEMPLATE_PRESETS).join(" | ")} or an array`,
-    );
-  if (list.length === 0) throw new RangeError("templates: the list is empty");
-  for (const template of list)
-    if (typeof template !== "string" || !template.includes("{}"))
-      throw new RangeError(`templates: "${template}" has no {} for the class name`);
-  return list;
-}
 
 /**
  * Text embeddings [C, E] of class names: every template filled with every name, encoded and projected, the
@@ -87,11 +59,12 @@ export function pixelPredictions(
     const logits = out.layerMasks[out.layerMasks.length - 1].transpose([0, 2, 3, 1]) as tf.Tensor4D; // [B, h, w, Q]
     const upsampled = resize(logits, [height, width], { mode: "bilinear" });
     const q = upsampled.shape[3];
-    const queryEmbeddings = model.queryEmbeddingsProjected(out.queryEmbeddings); // [B, Q, E]
+    // a region head names each query's region under its own scale; else S-Seg's projected query embeddings
+    const head = model.regionHead;
+    const queryEmbeddings = out.regionEmbeddings ?? model.queryEmbeddingsProjected(out.queryEmbeddings); // [B, Q, E]
+    const scale = head ? head.logitScale.scale() : model.logitScale.scale();
     const probabilities = tf.softmax(
-      tf
-        .matMul(queryEmbeddings, tf.tile(classes.expandDims(0), [b, 1, 1]), false, true)
-        .mul(model.logitScale.scale()),
+      tf.matMul(queryEmbeddings, tf.tile(classes.expandDims(0), [b, 1, 1]), false, true).mul(scale),
     ); // [B, Q, C]
     const masks = tf.sigmoid(upsampled).reshape([b, height * width, q]);
     const mixed = tf.matMul(masks, probabilities); // [B, HW, C]

@@ -83,6 +83,18 @@ export const tinyMobileNet: SSegConfig = {
   backbone: { kind: "mobilenet_v2", pretrained: true, lrScale: 0.1 },
 };
 
+/**
+ * The naming recipe (naming issue #22) on `tiny-mobilenet`: each query named by a region embedding pooled from the
+ * pixel features under its mask, trained with caption nouns against a learned no-object class, which is also the
+ * background rule at inference (`../shared/research/naming-prototype.md`, its best row).
+ */
+export const tinyRegions: SSegConfig = {
+  ...tinyMobileNet,
+  name: "tiny-regions",
+  regions: { hiddenDim: 128, withQuery: false },
+  inference: { ...tiny.inference!, background: { noObject: true } },
+};
+
 /** The tests' model: `tiny` shrunk further (64², a 16-wide Swin, 6 queries), so tests train and infer in seconds. */
 export const micro: SSegConfig = {
   name: "micro",
@@ -114,4 +126,9 @@ export const micro: SSegConfig = {
 };
 
 /** The configurations users pick by name (`--config`, `--untrained`, `{ untrained }`). */
-export const CONFIGS: Record<string, SSegConfig> = { paper, tiny, "tiny-mobilenet": tinyMobileNet };
+export const CONFIGS: Record<string, SSegConfig> = {
+  paper,
+  tiny,
+  "tiny-mobilenet": tinyMobileNet,
+  "tiny-regions": tinyRegions,
+};

@@ -22,6 +22,7 @@ import {
 } from "./mobilenet-backbone.js";
 import { PixelDecoder, type PixelDecoderConfig } from "./pixel-decoder.js";
 import { LogitScale, Projector, type ProjectorConfig } from "./projector.js";
+import { RegionHead, type RegionHeadConfig } from "./region-head.js";
 import { type SwinConfig, SwinTransformer } from "./swin.js";
 import { TextTransformer, type TextTransformerConfig } from "./text-transformer.js";
 import { TransformerPredictor, type TransformerPredictorConfig } from "./transformer-decoder.js";
@@ -37,6 +38,8 @@ export interface SSegConfig {
   text: TextTransformerConfig;
   /** Both projectors: query/text width → hidden → the shared embedding width. */
   projector: Omit<ProjectorConfig, "inDim">;
+  /** The naming recipe's local region embeddings and no-object class (absent: S-Seg's query embeddings). */
+  regions?: RegionHeadConfig;
   /** How the segmenter runs this model unless told otherwise; a checkpoint stores its tuned values here. */
   inference?: InferenceConfig;
 }
@@ -46,9 +49,14 @@ export type Templates = "simple" | "groupvit" | readonly string[];
 
 /**
  * Which pixels are background: those whose best class score stays below a threshold (GroupViT's rule), those
- * won by background words scored like classes, or none (`false`: every pixel takes a class).
+ * won by background words scored like classes, those won by the model's learned no-object class (a model with a
+ * region head), or none (`false`: every pixel takes a class).
  */
-export type BackgroundRule = { threshold: number } | { classes: readonly string[] } | false;
+export type BackgroundRule =
+  | { threshold: number }
+  | { classes: readonly string[] }
+  | { noObject: true }
+  | false;
 
 export interface InferenceConfig {
   /** The image's short side is resized to this (mmseg's keep-ratio rule). */
@@ -84,6 +92,8 @@ export interface ImageOutputs {
   layerMasks: tf.Tensor4D[];
   /** The last layer's semantic embedding of each query: [B, Q, D]. */
   queryEmbeddings: tf.Tensor3D;
+  /** With a region head: each query's region embedding, L2-normalised [B, Q, E]. */
+  regionEmbeddings?: tf.Tensor3D;
 }
 
 export class SSegModel extends Module {
@@ -94,6 +104,7 @@ export class SSegModel extends Module {
   readonly imageProjector: Projector;
   readonly textProjector: Projector;
   readonly logitScale: LogitScale;
+  readonly regionHead: RegionHead | null;
 
   constructor(
     readonly config: SSegConfig,
@@ -146,6 +157,16 @@ export class SSegModel extends Module {
       new Projector({ inDim: config.text.width, ...config.projector }, { rng }),
     );
     this.logitScale = this.module("logit_scale", new LogitScale());
+    this.regionHead = config.regions
+      ? this.module(
+          "region_head",
+          new RegionHead(
+            config.regions,
+            { maskDim: config.pixelDecoder.maskDim, queryDim: embedDim, outDim: config.projector.outDim },
+            { rng },
+          ),
+        )
+      : null;
   }
 
   /** Images [B, S, S, 3] (ImageNet-normalised) → every layer's mask logits and the queries' embeddings. */
@@ -154,7 +175,11 @@ export class SSegModel extends Module {
       const features = this.backbone.forward(images);
       const { maskFeatures } = this.pixelDecoder.forward(features);
       const out = this.predictor.forward(features.res5, maskFeatures, options);
-      return { layerMasks: [...out.auxMasks, out.predMasks], queryEmbeddings: out.queryEmbeddings };
+      return {
+        layerMasks: [...out.auxMasks, out.predMasks],
+        queryEmbeddings: out.queryEmbeddings,
+        regionEmbeddings: this.regionHead?.forward(maskFeatures, out.predMasks, out.queryEmbeddings),
+      };
     });
   }
 

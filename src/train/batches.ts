@@ -12,9 +12,11 @@ import {
   applyCropToLabelMap,
   sampleCropTransform,
 } from "../data/augment.js";
+import type { NounLexicon } from "../data/nouns.js";
 import type { ImageCaptionPair } from "../data/pairs.js";
 import { normalizeImage } from "../data/preprocess.js";
 import { Rng } from "../engine/rng.js";
+import { simplePrompt } from "../model/prompts.js";
 import type { FeatureSource } from "../pseudo/features.js";
 import { type MaskCache, pseudoMasks } from "../pseudo/index.js";
 import type { ClipTokenizer } from "../text/tokenizer.js";
@@ -34,6 +36,8 @@ export interface BatchOptions {
   /** Seeds every sample's augmentation together with its index in the stream. */
   seed: number;
   contextLength?: number;
+  /** The naming recipe's noun-level targets: each caption's object nouns from this lexicon. */
+  nouns?: NounLexicon;
 }
 
 /** The pseudo-masks of one image: `count` binary masks of maskSize² pixels, back to back. */
@@ -54,6 +58,34 @@ export interface TrainingBatch {
   maskSize: number;
   /** Index in the stream of the batch's first sample. */
   firstSample: number;
+  /** With a noun lexicon: the batch's distinct caption nouns, their prompts' tokens and who has which. */
+  nouns?: BatchNouns;
+}
+
+export interface BatchNouns {
+  /** The distinct nouns of the batch's captions, in order of appearance. */
+  words: string[];
+  /** [N, contextLength] token ids of "a photo of a {noun}.". */
+  tokens: Int32Array;
+  /** [B, N]: 1 where the image's caption names the noun. */
+  targets: Float32Array;
+}
+
+/** The nouns of a batch's captions (an image whose caption names none has an all-zero row). */
+export function batchNouns(
+  captions: readonly string[],
+  lexicon: NounLexicon,
+  tokenizer: ClipTokenizer,
+  contextLength: number,
+): BatchNouns {
+  const perCaption = captions.map((caption) => lexicon.extract(caption));
+  const words = [...new Set(perCaption.flat())];
+  const column = new Map(words.map((word, n) => [word, n]));
+  const targets = new Float32Array(captions.length * words.length);
+  perCaption.forEach((nouns, b) => {
+    for (const noun of nouns) targets[b * words.length + column.get(noun)!] = 1;
+  });
+  return { words, tokens: tokenizer.tokenize(words.map(simplePrompt), contextLength), targets };
 }
 
 function sampleRng(seed: number, index: number): Rng {
@@ -148,6 +180,7 @@ export async function* trainingBatches(
       size,
       maskSize: size / options.maskStride,
       firstSample: pending[0].index,
+      nouns: options.nouns && batchNouns(captions, options.nouns, tokenizer, contextLength),
     };
     pending = [];
   }

@@ -131,3 +131,37 @@ export function contrastiveLoss(
       .mul(0.5) as tf.Scalar;
   });
 }
+
+/**
+ * The naming recipe's noun-level multi-label loss: per region, a softmax over the batch's nouns and the no-object
+ * embedding (all L2-normalised; candidates [N + 1, E], no-object last) at the region head's scale s; an image holds
+ * noun n as much as its most confident region says, presence[b, n] = max_q P[b, q, n]; binary cross-entropy against
+ * the caption's nouns, summed over the nouns and averaged over the images.
+ */
+export function nounLoss(
+  regions: tf.Tensor3D,
+  candidates: tf.Tensor2D,
+  targets: tf.Tensor2D,
+  scale: tf.Scalar,
+): tf.Scalar {
+  const [b, , e] = regions.shape;
+  const nouns = candidates.shape[0] - 1;
+  if (candidates.shape[1] !== e || targets.shape[0] !== b || targets.shape[1] !== nouns)
+    throw new RangeError(
+      `nounLoss: regions [${regions.shape}], candidates [${candidates.shape}] (nouns + no-object) and targets [${targets.shape}] do not fit`,
+    );
+  const q = regions.shape[1];
+  return tf.tidy(() => {
+    const logits = tf.matMul(regions.reshape([b * q, e]), candidates, false, true).mul(scale);
+    const probabilities = tf.softmax(logits).reshape([b, q, nouns + 1]);
+    const presence = probabilities
+      .slice([0, 0, 0], [-1, -1, nouns])
+      .max(1)
+      .clipByValue(1e-6, 1 - 1e-6); // [B, N]
+    const bce = targets
+      .mul(presence.log())
+      .add(tf.sub(1, targets).mul(tf.sub(1, presence).log()))
+      .neg();
+    return bce.sum(1).mean() as tf.Scalar;
+  });
+}

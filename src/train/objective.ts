@@ -6,14 +6,25 @@ import * as tf from "@tensorflow/tfjs";
 import type { SSegModel } from "../model/sseg.js";
 import type { TrainingBatch } from "./batches.js";
 import type { SetCriterion } from "./criterion.js";
-import { contrastiveLoss } from "./losses.js";
+import { contrastiveLoss, nounLoss } from "./losses.js";
 
 export interface ObjectiveWeights {
   mask: number;
   contrastive: number;
+  /** The noun-level loss of a model with a region head (batches with caption nouns). */
+  nouns: number;
 }
 
-export const DEFAULT_OBJECTIVE_WEIGHTS: ObjectiveWeights = { mask: 1, contrastive: 1 };
+export const DEFAULT_OBJECTIVE_WEIGHTS: ObjectiveWeights = { mask: 1, contrastive: 1, nouns: 1 };
+
+/** A batch's tensors (see batchTensors). */
+export interface BatchTensors {
+  images: tf.Tensor4D;
+  tokens: tf.Tensor2D;
+  targets: tf.Tensor3D[];
+  /** The caption nouns' prompt tokens [N, T] and who has which [B, N]. */
+  nouns?: { tokens: tf.Tensor2D; targets: tf.Tensor2D };
+}
 
 export interface BatchLoss {
   total: tf.Scalar;
@@ -21,26 +32,40 @@ export interface BatchLoss {
   parts: Record<string, tf.Scalar>;
 }
 
-/** A batch's tensors: normalised images, token ids, and each image's target masks [K, m, m]. */
-export function batchTensors(batch: TrainingBatch): {
-  images: tf.Tensor4D;
-  tokens: tf.Tensor2D;
-  targets: tf.Tensor3D[];
-} {
+/** A batch's tensors: normalised images, token ids, each image's target masks [K, m, m], and caption nouns. */
+export function batchTensors(batch: TrainingBatch): BatchTensors {
   const b = batch.keys.length;
-  const { size, maskSize } = batch;
+  const { size, maskSize, nouns } = batch;
+  const contextLength = batch.tokens.length / b;
   return {
     images: tf.tensor4d(batch.images, [b, size, size, 3]),
-    tokens: tf.tensor2d(batch.tokens, [b, batch.tokens.length / b], "int32"),
+    tokens: tf.tensor2d(batch.tokens, [b, contextLength], "int32"),
     targets: batch.targets.map((t) => tf.tensor3d(t.masks, [t.count, maskSize, maskSize], "float32")),
+    nouns:
+      nouns && nouns.words.length > 0
+        ? {
+            tokens: tf.tensor2d(nouns.tokens, [nouns.words.length, contextLength], "int32"),
+            targets: tf.tensor2d(nouns.targets, [b, nouns.words.length]),
+          }
+        : undefined,
   };
+}
+
+/** Every tensor of a batch, for disposal. */
+export function batchTensorList(inputs: BatchTensors): tf.Tensor[] {
+  return [
+    inputs.images,
+    inputs.tokens,
+    ...inputs.targets,
+    ...(inputs.nouns ? [inputs.nouns.tokens, inputs.nouns.targets] : []),
+  ];
 }
 
 /** The loss of one batch; call inside a gradient scope. */
 export function sSegLoss(
   model: SSegModel,
   criterion: SetCriterion,
-  inputs: { images: tf.Tensor4D; tokens: tf.Tensor2D; targets: tf.Tensor3D[] },
+  inputs: BatchTensors,
   weights: ObjectiveWeights = DEFAULT_OBJECTIVE_WEIGHTS,
 ): BatchLoss {
   const out = model.forwardImages(inputs.images);
@@ -50,15 +75,23 @@ export function sSegLoss(
     model.textEmbedding(inputs.tokens),
     model.logitScale.theta as tf.Scalar,
   );
-  const total = masks.total.mul(weights.mask).add(contrastive.mul(weights.contrastive)) as tf.Scalar;
-  return {
-    total,
-    parts: {
-      total,
-      mask: masks.total,
-      contrastive,
-      focal: masks.losses.loss_mask,
-      dice: masks.losses.loss_dice,
-    },
+  let total = masks.total.mul(weights.mask).add(contrastive.mul(weights.contrastive)) as tf.Scalar;
+  const parts: Record<string, tf.Scalar> = {
+    mask: masks.total,
+    contrastive,
+    focal: masks.losses.loss_mask,
+    dice: masks.losses.loss_dice,
   };
+  const head = model.regionHead;
+  if (head && out.regionEmbeddings && inputs.nouns) {
+    const candidates = tf.concat([model.textEmbedding(inputs.nouns.tokens), head.noObjectEmbedding()]);
+    parts.nouns = nounLoss(
+      out.regionEmbeddings,
+      candidates as tf.Tensor2D,
+      inputs.nouns.targets,
+      head.logitScale.scale(),
+    );
+    total = total.add(parts.nouns.mul(weights.nouns));
+  }
+  return { total, parts: { total, ...parts } };
 }

@@ -8,9 +8,11 @@
  * uninterrupted run, so a long run can be done as several `maxMinutes` pieces.
  */
 import { createHash } from "node:crypto";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { catalogNouns, debianCatalog } from "../data/composites/catalog.js";
+import { NounLexicon } from "../data/nouns.js";
 import { openPairSource, summarizeSkipped } from "../data/pairs.js";
 import { variableGrads } from "../engine/gradients.js";
 import { evaluate } from "../eval/evaluate.js";
@@ -34,7 +36,7 @@ import {
 import { SetCriterion } from "./criterion.js";
 import { appendLog, type LogRecord, readLog, writeLossCurve } from "./log.js";
 import { HungarianMatcher } from "./matcher.js";
-import { batchTensors, sSegLoss } from "./objective.js";
+import { batchTensorList, batchTensors, sSegLoss } from "./objective.js";
 import { AdamW, cosineWithWarmup, weightDecayGroups } from "./optimizer.js";
 
 export interface TrainOptions {
@@ -58,6 +60,11 @@ export interface TrainOptions {
   k: number;
   /** RandomResizedCrop area range. */
   scale: [number, number];
+  /**
+   * For a model with a region head: a file of the object nouns the captions use, one per line (default: the
+   * composite catalog's class words, synonyms and training stamps' nouns).
+   */
+  nouns?: string;
   seed: number;
   logEvery: number;
   checkpointEvery: number;
@@ -161,8 +168,20 @@ async function validate(
   }
 }
 
+/** The caption-noun lexicon of the naming recipe: a file of nouns, one per line, or the composite catalog's. */
+async function nounLexicon(file: string | undefined): Promise<NounLexicon> {
+  if (file === undefined) return new NounLexicon(catalogNouns(debianCatalog()));
+  const text = await readFile(file, "utf8").catch((err: Error) => {
+    throw new Error(`--nouns ${file}: ${err.message}`);
+  });
+  const lexicon = new NounLexicon(text.split("\n"));
+  if (lexicon.size === 0) throw new Error(`--nouns ${file}: no nouns in it (one per line)`);
+  return lexicon;
+}
+
 /** The model's parts whose gradient norms are logged: which part the clipped update is spent on. */
 const MODULE_PREFIXES = [
+  "region_head",
   "backbone",
   "sem_seg_head.pixel_decoder",
   "sem_seg_head.predictor",
@@ -257,6 +276,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       k: options.k,
       cache: new MaskCache(join(options.out, "mask-cache")),
       seed: options.seed,
+      nouns: config.regions ? await nounLexicon(options.nouns) : undefined,
     },
     samplesSeen,
   );
@@ -324,7 +344,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
         },
         named.map(([, v]) => v),
       );
-      tf.dispose([value, inputs.images, inputs.tokens, ...inputs.targets]);
+      tf.dispose([value, ...batchTensorList(inputs)]);
       for (const [name, value] of Object.entries(parts))
         sums[name] = (sums[name] ?? 0) + value / options.accumulate;
       if (gradients === null) gradients = grads;

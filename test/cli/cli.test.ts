@@ -63,7 +63,7 @@ test("sseg demo names a missing image", () => {
 test("sseg pseudo writes a cluster label PNG, an overlay and a summary per image", async () => {
   const out = await mkdtemp(join(tmpdir(), "sseg-pseudo-"));
   const image = new URL("../../../test/fixtures/images/exif_orientation6.jpg", import.meta.url).pathname;
-  const r = sseg("pseudo", image, "--k", "3", "--size", "64", "--out", out);
+  const r = sseg("pseudo", image, "--features", "rgb", "--k", "3", "--size", "64", "--out", out);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /features rgb · K = 3/);
   const summary = JSON.parse(await readFile(join(out, "summary.json"), "utf8"));

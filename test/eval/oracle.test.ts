@@ -51,7 +51,7 @@ test("sseg pseudo --oracle scores rgb masks on a VOC-layout set", async () => {
   const main = new URL("../../src/cli/main.js", import.meta.url).pathname;
   const r = spawnSync(
     process.execPath,
-    [main, "pseudo", "--oracle", root, "--k", "2", "--size", "48", "--out", out],
+    [main, "pseudo", "--oracle", root, "--features", "rgb", "--k", "2", "--size", "48", "--out", out],
     {
       encoding: "utf8",
     },

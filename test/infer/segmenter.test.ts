@@ -7,15 +7,18 @@ import { initEngine } from "../../src/engine/backend.js";
 import {
   applyBackground,
   loadSegmenter,
+  NO_OBJECT,
   type Prediction,
+  rankPixels,
   type Segmenter,
   SegmenterError,
   slidingWindows,
 } from "../../src/infer/segmenter.js";
-import { classEmbeddings, pixelPredictions, TEMPLATE_PRESETS } from "../../src/infer/semantic.js";
+import { classEmbeddings, pixelPredictions } from "../../src/infer/semantic.js";
 import { writeSafetensors } from "../../src/io/safetensors.js";
 import { CheckpointError } from "../../src/model/files.js";
 import { micro } from "../../src/model/presets.js";
+import { TEMPLATE_PRESETS } from "../../src/model/prompts.js";
 import { SSegModel } from "../../src/model/sseg.js";
 import { ClipTokenizer } from "../../src/text/tokenizer.js";
 import { saveCheckpoint } from "../../src/train/checkpoint.js";
@@ -130,6 +133,28 @@ test("the threshold rule is GroupViT's (min of θ and the image's best score); b
   assert.deepEqual([...applyBackground(prediction, 2, { threshold: 0.25 })], [1, 2, 0]);
 });
 
+test("a region head's model: every name scored by region embeddings, the no-object class last wins background", async () => {
+  const config = { ...micro, regions: { hiddenDim: 8, withQuery: false } };
+  const seg = await loadSegmenter({ untrained: config, seed: 4 });
+  try {
+    const image = squareImage(64, 64);
+    const prediction = seg.predict(image, ["cat", "dog"], { background: { classes: ["sky"] } });
+    assert.deepEqual(prediction.names, ["cat", "dog", "sky", NO_OBJECT]);
+    const pixels = image.width * image.height;
+    for (let p = 0; p < pixels; p += 97) {
+      const sum = [0, 1, 2, 3].reduce((total, k) => total + prediction.scores[p * 4 + k], 0);
+      assert.ok(Math.abs(sum - 1) < 1e-5, `scores of pixel ${p} sum to ${sum}`);
+    }
+    const noObject = applyBackground(prediction, 2, { noObject: true });
+    const ranked = rankPixels(prediction, 2, 4);
+    for (let p = 0; p < pixels; p++) assert.equal(noObject[p] === 0, ranked.best[p] >= 2, `pixel ${p}`);
+    const labels = (await seg.segment(image, ["cat", "dog"], { background: { noObject: true } })).labelMap;
+    assert.equal(labels.length, pixels);
+  } finally {
+    seg.dispose();
+  }
+});
+
 test("sliding windows follow mmseg: a grid at the stride, the last window clamped to the border", () => {
   assert.deepEqual(slidingWindows(597, 448, 448, 224), [
     { x: 0, y: 0, width: 448, height: 448 },
@@ -192,6 +217,7 @@ test("bad vocabularies and options are refused with one clear line", async () =>
       [["cat"], { shortSide: 0 }, /shortSide must be a positive integer/],
       [["cat"], { templates: ["a photo"] }, /"a photo" has no \{\} for the class name/],
       [["cat"], { templates: "fancy" }, /unknown preset "fancy"/],
+      [["cat"], { background: { noObject: true } }, /has no no-object class \(no region head\)/],
     ];
     for (const [names, options, message] of cases)
       await assert.rejects(seg.segment(image, names, options), message, String(message));

@@ -20,5 +20,5 @@ test("tiny is Swin-nano with 4-token windows; every preset infers at its own tra
   assert.deepEqual(tiny.backbone, { ...swin_nano, windowSize: 4 });
   for (const config of [...Object.values(CONFIGS), micro])
     assert.equal(config.inference?.shortSide, config.imageSize, config.name);
-  assert.deepEqual(Object.keys(CONFIGS), ["paper", "tiny", "tiny-mobilenet"]);
+  assert.deepEqual(Object.keys(CONFIGS), ["paper", "tiny", "tiny-mobilenet", "tiny-regions"]);
 });

@@ -6,6 +6,7 @@ import {
   binaryCrossEntropyWithLogits,
   contrastiveLoss,
   diceLoss,
+  nounLoss,
   sigmoidFocalLoss,
   upsampleMaskLogits,
 } from "../../src/train/losses.js";
@@ -80,4 +81,54 @@ test("the losses name bad shapes and normalisers", () => {
     /logitScale must be a scalar, got shape \[1\]/,
   );
   tf.dispose([a, b, scale]);
+});
+
+test("nounLoss: per-region softmax over nouns + no-object, presence = max over regions, BCE summed over nouns", () => {
+  // 2 images × 3 regions, 2 nouns + no-object, embeddings in 2-d (unnormalised on purpose: the loss takes them as given)
+  const regions = [
+    [
+      [1, 0],
+      [0, 1],
+      [0.6, 0.8],
+    ],
+    [
+      [0, 1],
+      [-1, 0],
+      [0.8, -0.6],
+    ],
+  ];
+  const candidates = [
+    [1, 0],
+    [0, 1],
+    [-0.6, -0.8],
+  ];
+  const targets = [
+    [1, 0],
+    [1, 1],
+  ];
+  const scale = 3;
+  let expected = 0;
+  regions.forEach((image, b) => {
+    const probabilities = image.map((r) => {
+      const logits = candidates.map((c) => scale * (r[0] * c[0] + r[1] * c[1]));
+      const z = logits.reduce((sum, l) => sum + Math.exp(l), 0);
+      return logits.map((l) => Math.exp(l) / z);
+    });
+    for (let n = 0; n < 2; n++) {
+      const p = Math.max(...probabilities.map((row) => row[n]));
+      expected -= targets[b][n] * Math.log(p) + (1 - targets[b][n]) * Math.log(1 - p);
+    }
+  });
+  expected /= 2;
+  const loss = nounLoss(
+    tf.tensor3d(regions),
+    tf.tensor2d(candidates),
+    tf.tensor2d(targets),
+    tf.scalar(scale),
+  );
+  assert.ok(Math.abs(loss.dataSync()[0] - expected) < 1e-5, `${loss.dataSync()[0]} vs ${expected}`);
+  assert.throws(
+    () => nounLoss(tf.tensor3d(regions), tf.tensor2d(candidates), tf.tensor2d([[1, 0, 1]]), tf.scalar(1)),
+    /do not fit/,
+  );
 });

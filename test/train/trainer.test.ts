@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
+import { PRETRAINED_MOBILENET_FILE, readTensorFile } from "../../src/model/files.js";
 import { micro } from "../../src/model/presets.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { readLog } from "../../src/train/log.js";
@@ -132,4 +133,28 @@ test("--val scores the model during training, logs it and keeps the best checkpo
   const best = JSON.parse(await readFile(join(out, "checkpoints", "best", "score.json"), "utf8"));
   assert.ok([2, 3].includes(best.step));
   assert.equal((await loadCheckpoint(join(out, "checkpoints", "best"))).state.step, best.step);
+});
+
+test("the naming recipe trains: pretrained MobileNetV2 (frozen norms kept), caption nouns, a region head", async (t) => {
+  const out = await mkdtemp(join(tmpdir(), "sseg-train-regions-"));
+  t.after(() => rm(out, { recursive: true, force: true }));
+  const config = {
+    ...micro,
+    backbone: { kind: "mobilenet_v2" as const, pretrained: true, lrScale: 0.1 },
+    regions: { hiddenDim: 8, withQuery: false },
+  };
+  await train(options(out, { config, steps: 2, features: "rgb" }));
+  const log = await readLog(join(out, "log.jsonl"));
+  for (const record of log) {
+    assert.ok(
+      Number.isFinite(record.losses.nouns) && record.losses.nouns > 0,
+      `noun loss at step ${record.step}`,
+    );
+    assert.ok((record.gradNorms as Record<string, number>).region_head > 0);
+  }
+  const checkpoint = await loadCheckpoint(out);
+  const pretrained = await readTensorFile(PRETRAINED_MOBILENET_FILE);
+  for (const name of ["stem.bn.running_mean", "stem.bn.weight", "head.bn.running_var"])
+    assert.deepEqual(checkpoint.model.get(`backbone.trunk.${name}`)?.data, pretrained.get(name)?.data, name);
+  assert.ok(checkpoint.model.has("region_head.no_object_embed"));
 });

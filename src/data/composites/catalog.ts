@@ -472,6 +472,17 @@ export function debianCatalog(root = "/"): Catalog {
   };
 }
 
+/**
+ * The nouns the training captions use for objects: class words, their synonyms and the training stamps' own nouns
+ * (validation stamps' nouns never appear in training captions).
+ */
+export function catalogNouns(catalog: Catalog): string[] {
+  const nouns = new Set<string>();
+  for (const entry of catalog.classes) for (const word of [entry.name, ...entry.synonyms]) nouns.add(word);
+  for (const stamp of catalog.stamps) if (stamp.split === "train") nouns.add(stamp.name);
+  return [...nouns];
+}
+
 export class CatalogError extends Error {
   override name = "CatalogError";
 }
