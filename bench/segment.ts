@@ -8,9 +8,10 @@
 
 import { VOC20_CLASSES } from "../src/data/datasets.js";
 import { applyBackground, Segmenter } from "../src/infer/segmenter.js";
-import { classEmbeddings, resolveTemplates } from "../src/infer/semantic.js";
+import { classEmbeddings } from "../src/infer/semantic.js";
 import { readImage, resizeBilinear } from "../src/io/image.js";
 import { CONFIGS } from "../src/model/presets.js";
+import { resolveTemplates } from "../src/model/prompts.js";
 import { SSegModel } from "../src/model/sseg.js";
 import type { TensorData } from "../src/nn/module.js";
 import { ClipTokenizer } from "../src/text/tokenizer.js";
