@@ -131,11 +131,29 @@ export function report(model: string, root: string, result: EvaluationResult): s
   }
   const perClass = (scores: Scores | undefined, name: string) => scores?.iou[name];
   const names = Object.keys(result.withoutBackground.iou);
-  lines.push("", "| class | IoU with background | IoU without background |", "| --- | --- | --- |");
-  if (result.withBackground) lines.push(`| background | ${pct(result.withBackground.iou.background)} | |`);
+  const pixels = result.naming?.pixels;
+  const share = (name: string, key: "predicted" | "labelled") => {
+    if (!pixels) return "n/a";
+    const total = Object.values(pixels).reduce((sum, p) => sum + p[key], 0);
+    return pct(pixels[name][key] / total);
+  };
+  if (result.naming)
+    lines.push(
+      "",
+      `Image-level top-1 (the top-scoring class is in the image): ${pct(result.naming.imageTop1)}.`,
+    );
+  lines.push(
+    "",
+    "| class | IoU with background | IoU without background | predicted pixels | labelled pixels |",
+    "| --- | --- | --- | --- | --- |",
+  );
+  if (result.withBackground)
+    lines.push(
+      `| background | ${pct(result.withBackground.iou.background)} | | ${share("background", "predicted")} | ${share("background", "labelled")} |`,
+    );
   for (const name of names)
     lines.push(
-      `| ${name} | ${result.withBackground ? pct(perClass(result.withBackground, name) ?? Number.NaN) : "n/a"} | ${pct(result.withoutBackground.iou[name])} |`,
+      `| ${name} | ${result.withBackground ? pct(perClass(result.withBackground, name) ?? Number.NaN) : "n/a"} | ${pct(result.withoutBackground.iou[name])} | ${share(name, "predicted")} | ${share(name, "labelled")} |`,
     );
   return lines.join("\n");
 }

@@ -113,7 +113,7 @@ export function registerTrain(program: Command): void {
           const val = record.val as ValidationRecord | undefined;
           if (val)
             console.error(
-              `\nstep ${step} validation: mIoU ${val.miouWithBackground === undefined ? "" : `${pct(val.miouWithBackground)} with / `}${pct(val.miouWithoutBackground)} without background · masks oracle-labelled ${pct(val.maskOracleWithBackground)} / ${pct(val.maskOracleWithoutBackground)}`,
+              `\nstep ${step} validation: mIoU ${val.miouWithBackground === undefined ? "" : `${pct(val.miouWithBackground)} with / `}${pct(val.miouWithoutBackground)} without background · masks oracle-labelled ${pct(val.maskOracleWithBackground)} / ${pct(val.maskOracleWithoutBackground)}${val.imageTop1 === undefined ? "" : ` · image top-1 ${pct(val.imageTop1)}`}`,
             );
           progress.update(step, parts);
         },

@@ -38,6 +38,18 @@ export interface EvaluateOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/**
+ * Whether the model names what an image holds, apart from where: image-level top-1 (the class with the highest
+ * score anywhere in the image is one the image holds), and per name the pixels predicted (with background) and
+ * labelled — an over-predicted class or a background that never wins shows here first.
+ */
+export interface NamingDiagnostics {
+  /** Images with at least one labelled class whose top-scoring class is among them, as a fraction. */
+  imageTop1: number;
+  /** Per name (background first): predicted and labelled pixels. */
+  pixels: Record<string, { predicted: number; labelled: number }>;
+}
+
 export interface Scores {
   miou: number;
   /** Overall pixel accuracy. */
@@ -57,6 +69,8 @@ export interface EvaluationResult {
   /** Undefined for sets without a background class (e.g. Context-59). */
   withBackground?: Scores;
   withoutBackground: Scores;
+  /** Naming diagnostics (sets with a background class): see NamingDiagnostics. */
+  naming?: NamingDiagnostics;
   /**
    * The model's own masks (each pixel's most confident query) labelled with their best ground-truth class, as
    * the pseudo-mask oracle scores K-Means clusters: mask quality without naming. mIoU with / without background.
@@ -88,6 +102,10 @@ export async function evaluate(
     scores: new IoUAccumulator(names.length + 1, { ignoreIndex }),
   }));
   const failed: EvaluationResult["failed"] = [];
+  const predictedPixels = new Float64Array(names.length + 1);
+  const labelledPixels = new Float64Array(names.length + 1);
+  let top1 = 0;
+  let imagesWithClasses = 0;
   if (options.savePredictions) await mkdir(options.savePredictions, { recursive: true });
   for (const [done, id] of ids.entries()) {
     try {
@@ -109,6 +127,16 @@ export async function evaluate(
       withoutBackground.add(forced.best, label.labels);
       if (hasBackground) {
         withBackground.add(labels, label.labels);
+        for (let p = 0; p < labels.length; p++) {
+          predictedPixels[labels[p]]++;
+          if (label.labels[p] <= names.length) labelledPixels[label.labels[p]]++;
+        }
+        const top = topClass(prediction.scores, prediction.names.length, names.length);
+        const present = new Set(label.labels);
+        if ([...present].some((v) => v >= 1 && v <= names.length)) {
+          imagesWithClasses++;
+          if (present.has(top + 1)) top1++;
+        }
         for (const point of sweep)
           point.scores.add(labelsFrom(forced, names.length, point.threshold), label.labels);
       }
@@ -129,6 +157,19 @@ export async function evaluate(
     background,
     ...(hasBackground ? { withBackground: scores(withBackground.metrics(), ["background", ...names]) } : {}),
     withoutBackground: scores(withoutBackground.metrics(), names),
+    ...(hasBackground
+      ? {
+          naming: {
+            imageTop1: imagesWithClasses > 0 ? top1 / imagesWithClasses : Number.NaN,
+            pixels: Object.fromEntries(
+              ["background", ...names].map((name, c) => [
+                name,
+                { predicted: predictedPixels[c], labelled: labelledPixels[c] },
+              ]),
+            ),
+          },
+        }
+      : {}),
     maskOracle: {
       withBackground: oracleMetrics.withBackground.miou,
       withoutBackground: oracleMetrics.withoutBackground.miou,
@@ -142,6 +183,16 @@ export async function evaluate(
         }
       : {}),
   };
+}
+
+/** The class (of the first `classCount` of `stride` scores per pixel) with the highest score at any pixel. */
+function topClass(scores: Float32Array, stride: number, classCount: number): number {
+  let best = 0;
+  let bestScore = -Infinity;
+  for (let p = 0; p < scores.length; p += stride)
+    for (let c = 0; c < classCount; c++)
+      if (scores[p + c] > bestScore) [best, bestScore] = [c, scores[p + c]];
+  return best;
 }
 
 function scores(metrics: SegmentationMetrics, names: readonly string[]): Scores {

@@ -133,6 +133,8 @@ export interface ValidationRecord {
   miouWithoutBackground: number;
   maskOracleWithBackground: number;
   maskOracleWithoutBackground: number;
+  /** Image-level top-1 (sets with a background class): see NamingDiagnostics. */
+  imageTop1?: number;
 }
 
 function stepSeed(seed: number, step: number, index: number): number {
@@ -161,6 +163,7 @@ async function validate(
       miouWithoutBackground: result.withoutBackground.miou,
       maskOracleWithBackground: result.maskOracle.withBackground,
       maskOracleWithoutBackground: result.maskOracle.withoutBackground,
+      imageTop1: result.naming?.imageTop1,
     };
   } finally {
     segmenter.dispose();

@@ -35,6 +35,24 @@ test("evaluate scores with and without background through the segmenter's own pr
     assert.equal(result.thresholdCurve?.length, 3);
     for (const value of Object.values(result.maskOracle)) assert.ok(value >= 0 && value <= 1);
 
+    // naming diagnostics: every scored pixel counted once on each side, the saved labels' counts as predicted
+    const naming = result.naming;
+    assert.ok(naming && naming.imageTop1 >= 0 && naming.imageTop1 <= 1);
+    const counted = (key: "predicted" | "labelled") =>
+      Object.values(naming.pixels).reduce((sum, p) => sum + p[key], 0);
+    const images = await Promise.all(
+      ["composite_00000", "composite_00001", "composite_00002"].map((id) =>
+        readLabelPng(join(out, `${id}.png`)),
+      ),
+    );
+    const predictedBackground = images.reduce((sum, l) => sum + l.labels.filter((v) => v === 0).length, 0);
+    assert.equal(naming.pixels.background.predicted, predictedBackground);
+    assert.equal(
+      counted("predicted"),
+      images.reduce((sum, l) => sum + l.labels.length, 0),
+    );
+    assert.ok(counted("labelled") <= counted("predicted"), "ignored pixels are not labelled");
+
     // the saved prediction is exactly what segment() gives for the same image
     const saved = await readLabelPng(join(out, "composite_00001.png"));
     const direct = await seg.segment(join(SAMPLE, "JPEGImages", "composite_00001.jpg"), [
