@@ -1,6 +1,8 @@
+import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { initEngine } from "../engine/backend.js";
 import { CONFIGS } from "../model/presets.js";
+import { checkConfig, type SSegConfig } from "../model/sseg.js";
 import { DEFAULT_TRAIN_OPTIONS, train, type ValidationRecord } from "../train/trainer.js";
 import { positiveInteger, positiveNumber } from "./flags.js";
 import { formatDuration, Progress } from "./progress.js";
@@ -38,7 +40,11 @@ export function registerTrain(program: Command): void {
       "--data <source>",
       "pairs: shards (train/{00000..00019}.tar), captions .jsonl/.csv or its folder",
     )
-    .option("--config <name>", `model configuration: ${Object.keys(CONFIGS).join(" | ")}`, d.config)
+    .option(
+      "--config <name>",
+      `model configuration: ${Object.keys(CONFIGS).join(" | ")}, or a .json file holding one`,
+      d.config,
+    )
     .option("-o, --out <dir>", "run folder (log.jsonl, loss.png, checkpoints/)", "runs/tiny")
     .option("--steps <n>", "optimiser steps", String(d.steps))
     .option("--batch-size <n>", "pairs per micro-batch", String(d.batchSize))
@@ -74,7 +80,7 @@ export function registerTrain(program: Command): void {
       console.log(`sseg train · ${flags.config} · ${flags.data} → ${flags.out} · backend ${engine.backend}`);
       const summary = await train({
         ...d,
-        config: flags.config,
+        config: flags.config.endsWith(".json") ? await readConfigFile(flags.config) : flags.config,
         data: flags.data,
         out: flags.out,
         steps,
@@ -123,4 +129,18 @@ export function registerTrain(program: Command): void {
         `${STOPPED[summary.stopReason]} at step ${summary.steps}: ${summary.samplesPerSecond.toFixed(1)} samples/s, peak RSS ${summary.peakRssMb.toFixed(0)} MB, ${summary.seconds.toFixed(0)} s; ${summary.skippedSamples || "no samples skipped"}`,
       );
     });
+}
+
+/** A model configuration written as JSON (a preset's fields, e.g. with one switch changed for an ablation). */
+async function readConfigFile(path: string): Promise<SSegConfig> {
+  const text = await readFile(path, "utf8").catch((err: Error) => {
+    throw new Error(`--config ${path}: ${err.message}`);
+  });
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`--config ${path}: not JSON (${(err as Error).message})`);
+  }
+  return checkConfig(value, `--config ${path}`);
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -71,4 +71,21 @@ test("sseg pseudo writes a cluster label PNG, an overlay and a summary per image
   await readFile(join(out, "exif_orientation6.clusters.png"));
   await readFile(join(out, "exif_orientation6.overlay.png"));
   assert.match(sseg("pseudo", image, "--k", "0").stderr, /--k: expected a positive integer, got "0"/);
+});
+
+test("sseg train --config takes a JSON configuration and names a bad one in one line", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "sseg-config-"));
+  const bad = join(dir, "bad.json");
+  await writeFile(bad, "{ not json");
+  const incomplete = join(dir, "incomplete.json");
+  await writeFile(incomplete, JSON.stringify({ name: "x", imageSize: 64 }));
+  for (const [file, message] of [
+    [join(dir, "missing.json"), /--config .*missing\.json: ENOENT/],
+    [bad, /--config .*bad\.json: not JSON/],
+    [incomplete, /--config .*incomplete\.json: the model configuration lacks backbone, pixelDecoder/],
+  ] as const) {
+    const r = sseg("train", "--config", file, "--data", "none", "--out", join(dir, "run"));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, message);
+  }
 });
