@@ -70,9 +70,13 @@ export function sSegLoss(
 ): BatchLoss {
   const out = model.forwardImages(inputs.images);
   const masks = criterion.compute(out.layerMasks, inputs.targets);
+  // captions and noun prompts through the text tower together: one set of projector BatchNorm statistics for both
+  const b = inputs.tokens.shape[0];
+  const nouns = model.regionHead && out.regionEmbeddings ? inputs.nouns : undefined;
+  const text = model.textEmbedding(nouns ? tf.concat([inputs.tokens, nouns.tokens]) : inputs.tokens);
   const contrastive = contrastiveLoss(
     model.imageEmbedding(out.queryEmbeddings),
-    model.textEmbedding(inputs.tokens),
+    nouns ? text.slice([0, 0], [b, -1]) : text,
     model.logitScale.theta as tf.Scalar,
   );
   let total = masks.total.mul(weights.mask).add(contrastive.mul(weights.contrastive)) as tf.Scalar;
@@ -83,12 +87,12 @@ export function sSegLoss(
     dice: masks.losses.loss_dice,
   };
   const head = model.regionHead;
-  if (head && out.regionEmbeddings && inputs.nouns) {
-    const candidates = tf.concat([model.textEmbedding(inputs.nouns.tokens), head.noObjectEmbedding()]);
+  if (head && out.regionEmbeddings && nouns) {
+    const candidates = tf.concat([text.slice([b, 0], [-1, -1]), head.noObjectEmbedding()]);
     parts.nouns = nounLoss(
       out.regionEmbeddings,
       candidates as tf.Tensor2D,
-      inputs.nouns.targets,
+      nouns.targets,
       head.logitScale.scale(),
     );
     total = total.add(parts.nouns.mul(weights.nouns));
