@@ -313,7 +313,7 @@ size_t filter_size(const sseg::ConvGeometry& g) { return static_cast<size_t>(g.k
 template <void (*Kernel)(const float*, const float*, float*, const sseg::ConvGeometry&)>
 napi_value Conv(napi_env env, napi_callback_info info, const char* name,
                 size_t (*size0)(const sseg::ConvGeometry&), size_t (*size1)(const sseg::ConvGeometry&),
-                size_t (*size2)(const sseg::ConvGeometry&)) {
+                size_t (*size2)(const sseg::ConvGeometry&), bool depthwise = false) {
   return guarded(env, name, [&] {
     Args args(env, info, 4);
     size_t l0, l1, l2;
@@ -321,6 +321,7 @@ napi_value Conv(napi_env env, napi_callback_info info, const char* name,
     const float* b = args.floats(1, &l1);
     float* out = args.floats(2, &l2);
     const sseg::ConvGeometry g = geometry(args.ints(3));
+    require(!depthwise || g.out_c == g.in_c, "depthwise convolutions take a channel multiplier of 1");
     require(l0 == size0(g) && l1 == size1(g) && l2 == size2(g), "array lengths do not match the geometry");
     Kernel(a, b, out, g);
     return undefined(env);
@@ -339,34 +340,17 @@ napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
 
 // The depthwise three take the same geometry with out_c == in_c; the filter is [k_h, k_w, in_c].
 size_t depthwise_filter_size(const sseg::ConvGeometry& g) { return static_cast<size_t>(g.k_h) * g.k_w * g.in_c; }
-template <void (*Kernel)(const float*, const float*, float*, const sseg::ConvGeometry&)>
-napi_value Depthwise(napi_env env, napi_callback_info info, const char* name,
-                     size_t (*size0)(const sseg::ConvGeometry&), size_t (*size1)(const sseg::ConvGeometry&),
-                     size_t (*size2)(const sseg::ConvGeometry&)) {
-  return guarded(env, name, [&] {
-    Args args(env, info, 4);
-    size_t l0, l1, l2;
-    const float* a = args.floats(0, &l0);
-    const float* b = args.floats(1, &l1);
-    float* out = args.floats(2, &l2);
-    const sseg::ConvGeometry g = geometry(args.ints(3));
-    require(g.out_c == g.in_c, "depthwise convolutions take a channel multiplier of 1");
-    require(l0 == size0(g) && l1 == size1(g) && l2 == size2(g), "array lengths do not match the geometry");
-    Kernel(a, b, out, g);
-    return undefined(env);
-  });
-}
 napi_value DepthwiseConv2d(napi_env env, napi_callback_info info) {
-  return Depthwise<sseg::depthwise_conv2d>(env, info, "depthwiseConv2d", input_size, depthwise_filter_size,
-                                           output_size);
+  return Conv<sseg::depthwise_conv2d>(env, info, "depthwiseConv2d", input_size, depthwise_filter_size, output_size,
+                                      true);
 }
 napi_value DepthwiseConv2dBackpropInput(napi_env env, napi_callback_info info) {
-  return Depthwise<sseg::depthwise_conv2d_backprop_input>(env, info, "depthwiseConv2dBackpropInput", output_size,
-                                                          depthwise_filter_size, input_size);
+  return Conv<sseg::depthwise_conv2d_backprop_input>(env, info, "depthwiseConv2dBackpropInput", output_size,
+                                                     depthwise_filter_size, input_size, true);
 }
 napi_value DepthwiseConv2dBackpropFilter(napi_env env, napi_callback_info info) {
-  return Depthwise<sseg::depthwise_conv2d_backprop_filter>(env, info, "depthwiseConv2dBackpropFilter", input_size,
-                                                           output_size, depthwise_filter_size);
+  return Conv<sseg::depthwise_conv2d_backprop_filter>(env, info, "depthwiseConv2dBackpropFilter", input_size,
+                                                      output_size, depthwise_filter_size, true);
 }
 
 // The first six arguments of both normalisations: x, gamma, beta, y, mean, rstd; `stats` is how many (mean, rstd)

@@ -16,7 +16,7 @@ inline int64_t pixel(const ConvGeometry& g, int64_t b, int64_t y, int64_t x, boo
   return input ? ((b * g.in_h + y) * g.in_w + x) * g.in_c : ((b * g.out_h + y) * g.out_w + x) * g.in_c;
 }
 
-inline void multiply_add(float* out, const float* a, const float* b, int64_t n) {
+inline void multiply_add(float* __restrict out, const float* __restrict a, const float* __restrict b, int64_t n) {
   for (int64_t c = 0; c < n; ++c) out[c] += a[c] * b[c];
 }
 

@@ -28,12 +28,21 @@ export class BatchNorm extends Module {
     this.runningVar = this.buffer("running_var", [channels], init.ones(channels));
   }
 
+  /** A frozen norm as the per-channel affine it is, x·scale + shift (to fold into the layer before it). */
+  frozenAffine(): { scale: tf.Tensor1D; shift: tf.Tensor1D } {
+    if (!this.frozen) throw new Error("BatchNorm: only a frozen norm is a fixed affine");
+    return tf.tidy(() => {
+      const scale = this.weight.mul(tf.rsqrt(this.runningVar.add(this.eps))) as tf.Tensor1D;
+      return { scale, shift: this.bias.sub(this.runningMean.mul(scale)) as tf.Tensor1D };
+    });
+  }
+
   forward(x: tf.Tensor): tf.Tensor {
     const axes = x.shape.map((_, i) => i).slice(0, -1);
     if (this.frozen)
       return tf.tidy(() => {
-        const scale = this.weight.mul(tf.rsqrt(this.runningVar.add(this.eps)));
-        return x.mul(scale).add(this.bias.sub(this.runningMean.mul(scale)));
+        const { scale, shift } = this.frozenAffine();
+        return x.mul(scale).add(shift);
       });
     if (!this.training) {
       return tf.tidy(() =>

@@ -63,41 +63,48 @@ export class Conv2d extends Module {
     return [[0, 0], [...rows], [...cols], [0, 0]];
   }
 
-  forward(x: tf.Tensor4D): tf.Tensor4D {
-    if (this.groups !== 1) return this.depthwise(x);
+  /**
+   * [B, H, W, Cin] → [B, H', W', Cout]. With `affine` (a frozen BatchNorm folded in), conv(x)·scale + shift per output
+   * channel, computed as one convolution with the weight scaled and `shift` as its bias.
+   */
+  forward(x: tf.Tensor4D, affine?: { scale: tf.Tensor1D; shift: tf.Tensor1D }): tf.Tensor4D {
     return tf.tidy(() => {
-      const filter = this.weight.transpose([2, 3, 1, 0]) as tf.Tensor4D; // (kh, kw, Cin, Cout)
-      return tf.fused.conv2d({
-        x,
-        filter,
-        strides: this.stride,
-        pad: this.tfjsPadding(),
-        bias: this.bias ?? undefined,
-      });
+      const weight = affine ? this.weight.mul(affine.scale.reshape([-1, 1, 1, 1])) : this.weight;
+      const bias = affine
+        ? this.bias
+          ? this.bias.mul(affine.scale).add(affine.shift)
+          : affine.shift
+        : this.bias;
+      return this.groups !== 1
+        ? this.depthwise(x, weight as tf.Tensor4D, bias)
+        : tf.fused.conv2d({
+            x,
+            filter: weight.transpose([2, 3, 1, 0]) as tf.Tensor4D, // (kh, kw, Cin, Cout)
+            strides: this.stride,
+            pad: this.tfjsPadding(),
+            bias: bias ?? undefined,
+          });
     });
   }
 
   /** torch's output channel c·m + j (m = Cout / Cin) is tfjs's depthwise channel c, multiplier j. */
-  private depthwise(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const [cout, , kh, kw] = this.weight.shape;
-      const multiplier = cout / this.inChannels;
-      const filter = this.weight
-        .reshape([this.inChannels, multiplier, kh, kw])
-        .transpose([2, 3, 0, 1]) as tf.Tensor4D; // (kh, kw, Cin, multiplier)
-      const pad = this.tfjsPadding();
-      // tfjs's fused depthwise form takes no per-side padding; the bias is added after the plain one instead
-      if (typeof this.padding !== "number") {
-        const y = tf.depthwiseConv2d(x, filter, this.stride, pad);
-        return this.bias ? y.add(this.bias) : y;
-      }
-      return tf.fused.depthwiseConv2d({
-        x,
-        filter,
-        strides: this.stride,
-        pad: this.padding === 0 ? "valid" : this.padding,
-        bias: this.bias ?? undefined,
-      });
+  private depthwise(x: tf.Tensor4D, weight: tf.Tensor4D, bias: tf.Tensor | null): tf.Tensor4D {
+    const [cout, , kh, kw] = weight.shape;
+    const multiplier = cout / this.inChannels;
+    const filter = weight
+      .reshape([this.inChannels, multiplier, kh, kw])
+      .transpose([2, 3, 0, 1]) as tf.Tensor4D; // (kh, kw, Cin, multiplier)
+    // tfjs's fused depthwise form takes no per-side padding; the bias is added after the plain one instead
+    if (typeof this.padding !== "number") {
+      const y = tf.depthwiseConv2d(x, filter, this.stride, this.tfjsPadding());
+      return bias ? y.add(bias) : y;
+    }
+    return tf.fused.depthwiseConv2d({
+      x,
+      filter,
+      strides: this.stride,
+      pad: this.padding === 0 ? "valid" : this.padding,
+      bias: bias ?? undefined,
     });
   }
 }
