@@ -12,6 +12,7 @@ export interface ModelFlags {
   threshold?: string;
   backgroundWords?: string;
   learnedBackground?: boolean;
+  masks?: string;
   background: boolean;
   mode?: string;
   shortSide?: string;
@@ -42,6 +43,7 @@ export function addModelOptions(command: Command): Command {
     )
     .option("--no-background", "every pixel takes a class")
     .option("--mode <mode>", "whole | slide (default: the model's)")
+    .option("--masks <rule>", "mix (every query by its mask) | winner (each pixel's most confident query)")
     .option("--short-side <n>", "resize the image's short side to n first (default: the model's)")
     .option("--crop <n>", "sliding-window size (with --mode slide)")
     .option("--stride <n>", "sliding-window step (with --mode slide)")
@@ -97,6 +99,11 @@ export async function segmentOptionsFrom(flags: ModelFlags): Promise<SegmentOpti
     if (flags.mode !== "whole" && flags.mode !== "slide")
       throw new Error(`--mode: expected whole or slide, got "${flags.mode}"`);
     options.mode = flags.mode;
+  }
+  if (flags.masks !== undefined) {
+    if (flags.masks !== "mix" && flags.masks !== "winner")
+      throw new Error(`--masks: expected mix or winner, got "${flags.masks}"`);
+    options.masks = flags.masks;
   }
   if (flags.shortSide !== undefined) options.shortSide = positiveInteger(flags.shortSide, "--short-side");
   if (flags.crop !== undefined) options.crop = positiveInteger(flags.crop, "--crop");

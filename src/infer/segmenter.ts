@@ -70,6 +70,8 @@ export interface SegmentOptions {
   stride?: number;
   /** The image's short side is resized to this before the model sees it. */
   shortSide?: number;
+  /** "mix" (default) or "winner": see InferenceConfig.masks. */
+  masks?: "mix" | "winner";
   /** Also return every class's score map. */
   scores?: boolean;
 }
@@ -208,6 +210,7 @@ export class Segmenter {
       stride: size / 2,
       templates: "simple",
       background: { threshold: DEFAULT_BACKGROUND_THRESHOLD },
+      masks: "mix",
       ...this.config.inference,
     };
   }
@@ -248,7 +251,7 @@ export class Segmenter {
       settings.mode === "slide"
         ? slidingWindows(resized.width, resized.height, settings.crop, settings.stride)
         : [{ x: 0, y: 0, width: resized.width, height: resized.height }];
-    const atTestSize = this.scoreWindows(resized, windows, classes);
+    const atTestSize = this.scoreWindows(resized, windows, classes, settings.masks);
     return {
       width: image.width,
       height: image.height,
@@ -283,7 +286,7 @@ export class Segmenter {
 
   private settings(options: SegmentOptions): Required<InferenceConfig> {
     const settings = { ...this.defaults };
-    for (const key of ["templates", "background", "mode", "crop", "stride", "shortSide"] as const)
+    for (const key of ["templates", "background", "mode", "crop", "stride", "shortSide", "masks"] as const)
       if (options[key] !== undefined) Object.assign(settings, { [key]: options[key] });
     for (const key of ["shortSide", "crop", "stride"] as const)
       if (!Number.isInteger(settings[key]) || settings[key] < 1)
@@ -294,6 +297,8 @@ export class Segmenter {
       );
     if (settings.mode !== "whole" && settings.mode !== "slide")
       throw new SegmenterError(`mode must be "whole" or "slide", got "${settings.mode}"`);
+    if (settings.masks !== "mix" && settings.masks !== "winner")
+      throw new SegmenterError(`masks must be "mix" or "winner", got "${settings.masks}"`);
     checkBackgroundRule(settings.background, this.model.regionHead !== null);
     return settings;
   }
@@ -331,6 +336,7 @@ export class Segmenter {
     image: RgbImage,
     windows: Window[],
     classes: tf.Tensor2D,
+    masksRule: "mix" | "winner",
   ): { scores: Float32Array; queries: Uint16Array } {
     const { width, height } = image;
     const c = classes.shape[0];
@@ -351,7 +357,7 @@ export class Segmenter {
           pixels.set(normalized.subarray(from, from + windowW * 3), (b * paddedH + y) * paddedW * 3);
         }
       const input = tf.tensor4d(pixels, [batch.length, paddedH, paddedW, 3]);
-      const out = pixelPredictions(this.model, input, classes);
+      const out = pixelPredictions(this.model, input, classes, masksRule);
       const [scores, ids, best] = [out.scores.dataSync(), out.queries.dataSync(), out.queryLogits.dataSync()];
       tf.dispose([input, out.scores, out.queries, out.queryLogits]);
       for (const [b, w] of batch.entries()) {

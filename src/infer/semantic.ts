@@ -52,6 +52,7 @@ export function pixelPredictions(
   model: SSegModel,
   images: tf.Tensor4D,
   classes: tf.Tensor2D,
+  masksRule: "mix" | "winner" = "mix",
 ): PixelPredictions {
   return tf.tidy(() => {
     const [b, height, width] = images.shape;
@@ -66,12 +67,17 @@ export function pixelPredictions(
     const probabilities = tf.softmax(
       tf.matMul(queryEmbeddings, tf.tile(classes.expandDims(0), [b, 1, 1]), false, true).mul(scale),
     ); // [B, Q, C]
-    const masks = tf.sigmoid(upsampled).reshape([b, height * width, q]);
-    const mixed = tf.matMul(masks, probabilities); // [B, HW, C]
-    const coverage = masks.sum(2, true).maximum(1e-6); // [B, HW, 1]
+    const queries = upsampled.argMax(3) as tf.Tensor3D; // [B, h, w]
+    let scores: tf.Tensor;
+    if (masksRule === "winner") scores = tf.gather(probabilities, queries.reshape([b, height * width]), 1, 1);
+    else {
+      const masks = tf.sigmoid(upsampled).reshape([b, height * width, q]);
+      const coverage = masks.sum(2, true).maximum(1e-6); // [B, HW, 1]
+      scores = tf.matMul(masks, probabilities).div(coverage); // [B, HW, C]
+    }
     return {
-      scores: mixed.div(coverage).reshape([b, height, width, classes.shape[0]]) as tf.Tensor4D,
-      queries: upsampled.argMax(3) as tf.Tensor3D,
+      scores: scores.reshape([b, height, width, classes.shape[0]]) as tf.Tensor4D,
+      queries,
       queryLogits: upsampled.max(3) as tf.Tensor3D,
     };
   });

@@ -67,6 +67,12 @@ export interface InferenceConfig {
   stride: number;
   templates?: Templates;
   background?: BackgroundRule;
+  /**
+   * How a pixel's class scores come from the queries: "mix" (S-Seg's: every query's class probabilities weighted by
+   * its mask probability there) or "winner" (those of the query whose mask is most confident there, MaskFormer's
+   * panoptic-style assignment).
+   */
+  masks?: "mix" | "winner";
 }
 
 const CONFIG_SECTIONS = ["backbone", "pixelDecoder", "decoder", "text", "projector"] as const;

@@ -84,7 +84,37 @@ test("pixel predictions: scores are a convex mix per pixel at the input size; on
   for (const s of out.scores.sum(3).dataSync()) assert.ok(Math.abs(s - 1) < 1e-4, `per-pixel sum ${s}`);
   const ids = out.queries.dataSync();
   assert.ok(ids.every((q) => q >= 0 && q < micro.decoder.queries));
-  tf.dispose([classes, images, out.scores, out.queries, out.queryLogits]);
+
+  // "winner": each pixel's scores are exactly the class probabilities of its most confident query
+  const winner = pixelPredictions(model, images, classes, "winner");
+  assert.deepEqual(winner.queries.dataSync(), ids);
+  const probabilities = tf.tidy(() => {
+    const queries = model.queryEmbeddingsProjected(model.forwardImages(images).queryEmbeddings);
+    return tf.softmax(
+      tf
+        .matMul(queries, tf.tile(classes.expandDims(0), [2, 1, 1]), false, true)
+        .mul(model.logitScale.scale()),
+    );
+  });
+  const [p, w] = [probabilities.dataSync(), winner.scores.dataSync()];
+  const q = micro.decoder.queries;
+  for (let pixel = 0; pixel < 2 * 64 * 96; pixel += 211) {
+    const b = Math.floor(pixel / (64 * 96));
+    for (let c = 0; c < 3; c++)
+      assert.ok(
+        Math.abs(w[pixel * 3 + c] - p[(b * q + ids[pixel]) * 3 + c]) < 1e-6,
+        `pixel ${pixel} class ${c}`,
+      );
+  }
+  tf.dispose([
+    classes,
+    images,
+    out.scores,
+    out.queries,
+    out.queryLogits,
+    probabilities,
+    ...Object.values(winner),
+  ]);
   model.dispose();
 });
 
@@ -213,6 +243,7 @@ test("bad vocabularies and options are refused with one clear line", async () =>
       [["cat"], { background: { classes: ["cat"] } }, /background word "cat" is given twice/],
       [["cat"], { background: { threshold: 2 } }, /background threshold must be in \[0, 1\], got 2/],
       [["cat"], { mode: "tiles" }, /mode must be "whole" or "slide"/],
+      [["cat"], { masks: "max" }, /masks must be "mix" or "winner", got "max"/],
       [["cat"], { crop: 64, stride: 65 }, /stride 65 is larger than crop 64/],
       [["cat"], { shortSide: 0 }, /shortSide must be a positive integer/],
       [["cat"], { templates: ["a photo"] }, /"a photo" has no \{\} for the class name/],
