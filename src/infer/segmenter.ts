@@ -24,6 +24,7 @@ import { resolveTemplates } from "../model/prompts.js";
 import {
   type BackgroundRule,
   type InferenceConfig,
+  type MasksRule,
   type SSegConfig,
   SSegModel,
   type Templates,
@@ -71,7 +72,7 @@ export interface SegmentOptions {
   /** The image's short side is resized to this before the model sees it. */
   shortSide?: number;
   /** "mix" (default) or "winner": see InferenceConfig.masks. */
-  masks?: "mix" | "winner";
+  masks?: MasksRule;
   /** Also return every class's score map. */
   scores?: boolean;
 }
@@ -336,7 +337,7 @@ export class Segmenter {
     image: RgbImage,
     windows: Window[],
     classes: tf.Tensor2D,
-    masksRule: "mix" | "winner",
+    masksRule: MasksRule,
   ): { scores: Float32Array; queries: Uint16Array } {
     const { width, height } = image;
     const c = classes.shape[0];

@@ -8,7 +8,7 @@
  * needed θ ≈ 3 with 24 queries; small-scale lessons, 4).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { SSegModel } from "../model/sseg.js";
+import type { MasksRule, SSegModel } from "../model/sseg.js";
 import { l2Normalize } from "../nn/normalize.js";
 import { resize } from "../nn/resize.js";
 import type { ClipTokenizer } from "../text/tokenizer.js";
@@ -52,7 +52,7 @@ export function pixelPredictions(
   model: SSegModel,
   images: tf.Tensor4D,
   classes: tf.Tensor2D,
-  masksRule: "mix" | "winner" = "mix",
+  masksRule: MasksRule = "mix",
 ): PixelPredictions {
   return tf.tidy(() => {
     const [b, height, width] = images.shape;

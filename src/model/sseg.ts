@@ -72,8 +72,10 @@ export interface InferenceConfig {
    * its mask probability there) or "winner" (those of the query whose mask is most confident there, MaskFormer's
    * panoptic-style assignment).
    */
-  masks?: "mix" | "winner";
+  masks?: MasksRule;
 }
+
+export type MasksRule = "mix" | "winner";
 
 const CONFIG_SECTIONS = ["backbone", "pixelDecoder", "decoder", "text", "projector"] as const;
 

@@ -19,7 +19,7 @@ import { evaluate } from "../eval/evaluate.js";
 import { Segmenter } from "../infer/segmenter.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { PRETRAINED_MOBILENET_FILE, readTensorFile } from "../model/files.js";
-import { isMobileNetBackbone, type MobileNetBackbone } from "../model/mobilenet-backbone.js";
+import { MobileNetBackbone } from "../model/mobilenet-backbone.js";
 import { CONFIGS } from "../model/presets.js";
 import { type SSegConfig, SSegModel } from "../model/sseg.js";
 import { Dropout, DropPath } from "../nn/dropout.js";
@@ -225,8 +225,9 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   // ---- model, optimiser, and the state to continue from ----
   const model = new SSegModel(config, { seed: options.seed });
   const named = model.namedParameters();
-  const pretrained = isMobileNetBackbone(config.backbone) ? config.backbone : null;
-  const lrScales: Record<string, number> = pretrained ? { "backbone.": pretrained.lrScale } : {};
+  // a pretrained backbone is fine-tuned at its own fraction of the learning rate
+  const backbone = model.backbone instanceof MobileNetBackbone ? model.backbone : null;
+  const lrScales: Record<string, number> = backbone ? { "backbone.": backbone.config.lrScale } : {};
   const optimizer = new AdamW(weightDecayGroups(named, options.weightDecay, lrScales), {
     learningRate: options.lr,
   });
@@ -236,10 +237,8 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   if (options.resume && !resumeFrom)
     throw new Error(`--resume: ${options.out} has no checkpoint to resume from`);
   if (resumeFrom) ({ step, samplesSeen } = await restoreTrainingCheckpoint(resumeFrom, model, optimizer));
-  else if (pretrained?.pretrained)
-    (model.backbone as MobileNetBackbone).trunk.loadStateDict(
-      await readTensorFile(PRETRAINED_MOBILENET_FILE),
-    );
+  else if (backbone?.config.pretrained)
+    backbone.trunk.loadStateDict(await readTensorFile(PRETRAINED_MOBILENET_FILE));
   const { onStep: _onStep, shouldStop: _shouldStop, onEstimate: _onEstimate, ...settings } = options;
   let lastSaveMs = 0;
   const save = async (): Promise<string> => {
