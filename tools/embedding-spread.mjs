@@ -3,11 +3,16 @@
 // ln B (docs/training.md). For a checkpoint and, as a control, the untrained model of the same configuration, in
 // train and eval mode: mean cosine of the queries within an image, of the mean query across images, of the
 // projected image embeddings and of the caption embeddings across the batch, the in-batch image→text top-1, and
-// the spread of the logits. Needs a build (`npx tsc -p .`).
+// the spread of the logits. For a model with a region head (the naming recipe, docs/naming.md) a second table:
+// the caption nouns' embeddings across the batch, the regions within an image, the mean presence of the nouns a
+// caption names against the others, the no-object class's mean probability, and the image-level noun top-1.
+// Needs a build (`npx tsc -p .`).
 //
 //   node tools/embedding-spread.mjs <run or checkpoint> '<pairs: shards or captions file>' [--batch 32] [--seed 7]
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
+import { catalogNouns, debianCatalog } from "../dist/src/data/composites/catalog.js";
+import { NounLexicon } from "../dist/src/data/nouns.js";
 import { openPairSource } from "../dist/src/data/pairs.js";
 import { initEngine } from "../dist/src/engine/backend.js";
 import { SSegModel } from "../dist/src/model/sseg.js";
@@ -39,6 +44,7 @@ const batches = trainingBatches(pairs, await ClipTokenizer.load(), {
   features: await openFeatureSource("rgb", { seed: 0 }),
   k: 8,
   seed,
+  nouns: trained.regionHead ? new NounLexicon(catalogNouns(debianCatalog())) : undefined,
 });
 const inputs = batchTensors((await batches.next()).value);
 
@@ -74,9 +80,57 @@ for (const [label, model] of [
     );
   }
 }
+const nounRows = [];
+if (trained.regionHead && inputs.nouns) {
+  const targets = inputs.nouns.targets.arraySync();
+  for (const [label, model] of [
+    ["untrained", new SSegModel(trained.config)],
+    [checkpoint, trained],
+  ]) {
+    model.train();
+    nounRows.push(
+      tf.tidy(() => {
+        const regions = model.forwardImages(inputs.images, { auxiliary: false }).regionEmbeddings; // [B, Q, E]
+        const nouns = model
+          .textEmbedding(tf.concat([inputs.tokens, inputs.nouns.tokens]))
+          .slice([batchSize, 0], [-1, -1]); // as the objective encodes them
+        const candidates = tf.concat([nouns, model.regionHead.noObjectEmbedding()]);
+        const [, q, e] = regions.shape;
+        const n = nouns.shape[0];
+        const probabilities = tf
+          .softmax(
+            tf
+              .matMul(regions.reshape([-1, e]), candidates, false, true)
+              .mul(model.regionHead.logitScale.scale()),
+          )
+          .reshape([batchSize, q, n + 1]);
+        const presence = probabilities.slice([0, 0, 0], [-1, -1, n]).max(1).arraySync();
+        const [named, others] = [[], []];
+        let top1 = 0;
+        presence.forEach((row, b) => {
+          for (const [k, p] of row.entries()) (targets[b][k] ? named : others).push(p);
+          if (targets[b][row.indexOf(Math.max(...row))]) top1++;
+        });
+        const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
+        const within = tf.unstack(regions).reduce((s, r) => s + meanOffDiagonalCosine(r), 0) / batchSize;
+        const noObject = probabilities.slice([0, 0, n], [-1, -1, 1]).mean().dataSync()[0];
+        const cell = (x) => x.toFixed(3);
+        return `| ${label} | ${n} | ${cell(meanOffDiagonalCosine(nouns))} | ${cell(within)} | ${cell(mean(named))} / ${cell(mean(others))} | ${cell(noObject)} | ${top1}/${batchSize} |`;
+      }),
+    );
+  }
+}
+
 console.log(
   "| model | mode | queries within an image | mean query across images | image embeddings across | caption embeddings across | image→text top-1 | logit std |",
 );
 console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const row of rowsOut) console.log(row);
+if (nounRows.length > 0) {
+  console.log(
+    "\n| model (train mode) | batch nouns | noun embeddings across | regions within an image | presence: named / other nouns | no-object probability | noun top-1 |",
+  );
+  console.log("| --- | --- | --- | --- | --- | --- | --- |");
+  for (const row of nounRows) console.log(row);
+}
 process.exit(0);
