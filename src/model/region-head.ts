@@ -11,13 +11,23 @@ import { Linear } from "../nn/linear.js";
 import { Mlp } from "../nn/mlp.js";
 import { Module } from "../nn/module.js";
 import { l2Normalize } from "../nn/normalize.js";
-import { LogitScale } from "./projector.js";
+import { LogitScale, Projector } from "./projector.js";
 
 export interface RegionHeadConfig {
   /** Width of the pixel projection E and of the MLP's hidden layer. */
   hiddenDim: number;
-  /** Also feed each query's decoder output into its region embedding (the prototype's weaker variant). */
+  /** Also feed each query's decoder output into its region embedding (an ablation: the prototype's weaker variant). */
   withQuery: boolean;
+  /**
+   * BatchNorm in the MLP's hidden layer, as in S-Seg's projectors. Without it every region of every image starts at
+   * the same embedding (mean cosine 0.99), so the noun loss can only learn noun frequencies at first (docs/naming.md).
+   */
+  batchNorm?: boolean;
+  /**
+   * Weight of the term "every image holds some background": −log max_q P[q, no-object], per image. Without it the
+   * no-object class loses all mass in the first updates and, as a softmax class at probability ~0, gets no gradient.
+   */
+  backgroundWeight?: number;
 }
 
 /** σ(x) as a constant of the gradient: pooling weights that train the embedding, not the masks. */
@@ -28,7 +38,7 @@ const constantSigmoid = tf.customGrad((x) => ({
 
 export class RegionHead extends Module {
   readonly pixelProjection: Linear;
-  readonly mlp: Mlp;
+  readonly mlp: Mlp | Projector;
   readonly noObject: tf.Variable;
   readonly logitScale: LogitScale;
 
@@ -41,7 +51,12 @@ export class RegionHead extends Module {
     const { hiddenDim, withQuery } = config;
     this.pixelProjection = this.module("pixel_proj", new Linear(dims.maskDim, hiddenDim, options));
     const inDim = hiddenDim + (withQuery ? dims.queryDim : 0);
-    this.mlp = this.module("mlp", new Mlp(inDim, hiddenDim, dims.outDim, { ...options, activation: "relu" }));
+    this.mlp = this.module(
+      "mlp",
+      config.batchNorm
+        ? new Projector({ inDim, hiddenDim, outDim: dims.outDim }, options)
+        : new Mlp(inDim, hiddenDim, dims.outDim, { ...options, activation: "relu" }),
+    );
     this.noObject = this.param("no_object_embed", [dims.outDim], init.normal(options.rng, dims.outDim, 0.02));
     this.logitScale = this.module("logit_scale", new LogitScale());
   }

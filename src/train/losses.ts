@@ -136,13 +136,15 @@ export function contrastiveLoss(
  * The naming recipe's noun-level multi-label loss: per region, a softmax over the batch's nouns and the no-object
  * embedding (all L2-normalised; candidates [N + 1, E], no-object last) at the region head's scale s; an image holds
  * noun n as much as its most confident region says, presence[b, n] = max_q P[b, q, n]; binary cross-entropy against
- * the caption's nouns, summed over the nouns and averaged over the images.
+ * the caption's nouns, summed over the nouns and averaged over the images. With `backgroundWeight` w > 0, each image
+ * also holds background: + w·(−log max_q P[b, q, no-object]), which keeps the no-object class from dying early.
  */
 export function nounLoss(
   regions: tf.Tensor3D,
   candidates: tf.Tensor2D,
   targets: tf.Tensor2D,
   scale: tf.Scalar,
+  backgroundWeight = 0,
 ): tf.Scalar {
   const [b, , e] = regions.shape;
   const nouns = candidates.shape[0] - 1;
@@ -162,6 +164,9 @@ export function nounLoss(
       .mul(presence.log())
       .add(tf.sub(1, targets).mul(tf.sub(1, presence).log()))
       .neg();
-    return bce.sum(1).mean() as tf.Scalar;
+    const loss = bce.sum(1).mean();
+    if (backgroundWeight === 0) return loss as tf.Scalar;
+    const background = probabilities.slice([0, 0, nouns], [-1, -1, 1]).max(1).clipByValue(1e-6, 1);
+    return loss.add(background.log().neg().mean().mul(backgroundWeight)) as tf.Scalar;
   });
 }

@@ -94,6 +94,7 @@ export function sSegLoss(
       candidates as tf.Tensor2D,
       nouns.targets,
       head.logitScale.scale(),
+      head.config.backgroundWeight,
     );
     total = total.add(parts.nouns.mul(weights.nouns));
   }

@@ -3,6 +3,7 @@ import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
 import { Rng } from "../../src/engine/rng.js";
+import { Projector } from "../../src/model/projector.js";
 import { RegionHead } from "../../src/model/region-head.js";
 import { l2Normalize } from "../../src/nn/normalize.js";
 import { assertClose } from "../support/fixtures.js";
@@ -11,36 +12,40 @@ before(() => initEngine());
 
 const dims = { maskDim: 6, queryDim: 5, outDim: 4 };
 
-test("RegionHead: a query's embedding is the MLP of the projected features its mask covers, L2-normalised", () => {
-  const head = new RegionHead({ hiddenDim: 8, withQuery: false }, dims, { rng: new Rng(1) });
-  const features = tf.randomNormal([1, 4, 4, 6], 0, 1, "float32", 2) as tf.Tensor4D;
-  // query 0 covers the top half, query 1 the bottom-left pixel (logits ±30: σ is 0 or 1 to float precision)
-  const cover = [
-    Array.from({ length: 16 }, (_, p) => (p < 8 ? 30 : -30)),
-    Array.from({ length: 16 }, (_, p) => (p === 12 ? 30 : -30)),
-  ];
-  const masks = tf.tensor4d(cover.flat(), [1, 2, 4, 4]);
-  const queries = tf.randomNormal([1, 2, 5]) as tf.Tensor3D;
-  const regions = head.forward(features, masks, queries);
-  const flat = features.reshape([16, 6]);
-  const expected = [flat.slice([0, 0], [8, 6]).mean(0, true), flat.slice([12, 0], [1, 6])].map((mean) =>
-    l2Normalize(head.mlp.forward(head.pixelProjection.forward(mean))),
-  );
-  assertClose(
-    regions,
-    { shape: [1, 2, 4], data: tf.concat(expected).dataSync() as Float32Array },
-    "regions",
-    1e-5,
-  );
-  const changedQueries = head.forward(features, masks, queries.mul(3) as tf.Tensor3D);
-  assert.deepEqual(
-    changedQueries.dataSync(),
-    regions.dataSync(),
-    "withQuery: false ignores the decoder's outputs",
-  );
-  tf.dispose([features, masks, queries, regions, changedQueries, flat, ...expected]);
-  head.dispose();
-});
+for (const batchNorm of [false, true]) {
+  test(`RegionHead: a query's embedding is the MLP of the projected features its mask covers, L2-normalised (batchNorm ${batchNorm})`, () => {
+    const head = new RegionHead({ hiddenDim: 8, withQuery: false, batchNorm }, dims, { rng: new Rng(1) });
+    head.train(false); // BatchNorm by its running statistics: each region's embedding independent of the others'
+    assert.equal(head.mlp instanceof Projector, batchNorm);
+    const features = tf.randomNormal([1, 4, 4, 6], 0, 1, "float32", 2) as tf.Tensor4D;
+    // query 0 covers the top half, query 1 the bottom-left pixel (logits ±30: σ is 0 or 1 to float precision)
+    const cover = [
+      Array.from({ length: 16 }, (_, p) => (p < 8 ? 30 : -30)),
+      Array.from({ length: 16 }, (_, p) => (p === 12 ? 30 : -30)),
+    ];
+    const masks = tf.tensor4d(cover.flat(), [1, 2, 4, 4]);
+    const queries = tf.randomNormal([1, 2, 5]) as tf.Tensor3D;
+    const regions = head.forward(features, masks, queries);
+    const flat = features.reshape([16, 6]);
+    const expected = [flat.slice([0, 0], [8, 6]).mean(0, true), flat.slice([12, 0], [1, 6])].map((mean) =>
+      l2Normalize(head.mlp.forward(head.pixelProjection.forward(mean))),
+    );
+    assertClose(
+      regions,
+      { shape: [1, 2, 4], data: tf.concat(expected).dataSync() as Float32Array },
+      "regions",
+      1e-5,
+    );
+    const changedQueries = head.forward(features, masks, queries.mul(3) as tf.Tensor3D);
+    assert.deepEqual(
+      changedQueries.dataSync(),
+      regions.dataSync(),
+      "withQuery: false ignores the decoder's outputs",
+    );
+    tf.dispose([features, masks, queries, regions, changedQueries, flat, ...expected]);
+    head.dispose();
+  });
+}
 
 test("RegionHead: the masks are pooling weights only (no gradient reaches them); withQuery feeds the queries in", () => {
   const head = new RegionHead({ hiddenDim: 8, withQuery: true }, dims, { rng: new Rng(2) });

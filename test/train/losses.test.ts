@@ -127,6 +127,25 @@ test("nounLoss: per-region softmax over nouns + no-object, presence = max over r
     tf.scalar(scale),
   );
   assert.ok(Math.abs(loss.dataSync()[0] - expected) < 1e-5, `${loss.dataSync()[0]} vs ${expected}`);
+  // every image holds background: + w · mean over images of −log(max over regions of P[no-object])
+  const background =
+    regions
+      .map((image) => {
+        const p = image.map((r) => {
+          const logits = candidates.map((c) => scale * (r[0] * c[0] + r[1] * c[1]));
+          return Math.exp(logits[2]) / logits.reduce((sum, l) => sum + Math.exp(l), 0);
+        });
+        return -Math.log(Math.max(...p));
+      })
+      .reduce((a, b) => a + b) / 2;
+  const withBackground = nounLoss(
+    tf.tensor3d(regions),
+    tf.tensor2d(candidates),
+    tf.tensor2d(targets),
+    tf.scalar(scale),
+    0.5,
+  ).dataSync()[0];
+  assert.ok(Math.abs(withBackground - (expected + 0.5 * background)) < 1e-5, `${withBackground}`);
   assert.throws(
     () => nounLoss(tf.tensor3d(regions), tf.tensor2d(candidates), tf.tensor2d([[1, 0, 1]]), tf.scalar(1)),
     /do not fit/,
