@@ -132,6 +132,19 @@ export function contrastiveLoss(
   });
 }
 
+/** Per region, the softmax over the candidates (nouns, then no-object) at scale s: [B, Q, E] × [N + 1, E] → [B, Q, N + 1]. */
+export function regionNounProbabilities(
+  regions: tf.Tensor3D,
+  candidates: tf.Tensor2D,
+  scale: tf.Scalar,
+): tf.Tensor3D {
+  const [b, q, e] = regions.shape;
+  return tf.tidy(() => {
+    const logits = tf.matMul(regions.reshape([b * q, e]), candidates, false, true).mul(scale);
+    return tf.softmax(logits).reshape([b, q, candidates.shape[0]]) as tf.Tensor3D;
+  });
+}
+
 /**
  * The naming recipe's noun-level multi-label loss: per region, a softmax over the batch's nouns and the no-object
  * embedding (all L2-normalised; candidates [N + 1, E], no-object last) at the region head's scale s; an image holds
@@ -152,10 +165,8 @@ export function nounLoss(
     throw new RangeError(
       `nounLoss: regions [${regions.shape}], candidates [${candidates.shape}] (nouns + no-object) and targets [${targets.shape}] do not fit`,
     );
-  const q = regions.shape[1];
   return tf.tidy(() => {
-    const logits = tf.matMul(regions.reshape([b * q, e]), candidates, false, true).mul(scale);
-    const probabilities = tf.softmax(logits).reshape([b, q, nouns + 1]);
+    const probabilities = regionNounProbabilities(regions, candidates, scale);
     const presence = probabilities
       .slice([0, 0, 0], [-1, -1, nouns])
       .max(1)

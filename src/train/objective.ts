@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { SSegModel } from "../model/sseg.js";
 import type { TrainingBatch } from "./batches.js";
 import type { SetCriterion } from "./criterion.js";
-import { contrastiveLoss, nounLoss } from "./losses.js";
+import { contrastiveLoss, nounLoss, regionNounProbabilities } from "./losses.js";
 
 export interface ObjectiveWeights {
   mask: number;
@@ -30,6 +30,59 @@ export interface BatchLoss {
   total: tf.Scalar;
   /** total, mask (weighted sum over layers), contrastive, and the last layer's focal and dice terms. */
   parts: Record<string, tf.Scalar>;
+  /** With a region head: how the naming is doing in this batch (see NamingStats). */
+  naming?: NamingStats;
+}
+
+/** A batch's naming at a glance: what shows the failure modes in docs/naming.md while a run trains. */
+export interface NamingStats {
+  /** Mean no-object probability over all regions (0: the no-object class is dead and gets no gradient). */
+  noObject: number;
+  /** Mean presence (max over regions) of the nouns the captions name, and of the batch's other nouns. */
+  named: number;
+  other: number;
+  /** Mean cosine between the batch's different noun embeddings (→ 1: the names collapse into one point). */
+  nounCosine: number;
+  /** Share of images whose most present noun is one their caption names. */
+  top1: number;
+  /** Share of the contrastive loss's negative pairs whose captions name the same nouns (in-batch false negatives). */
+  falseNegatives: number;
+}
+
+export function namingStats(
+  probabilities: tf.Tensor3D,
+  nouns: tf.Tensor2D,
+  targets: tf.Tensor2D,
+): NamingStats {
+  return tf.tidy(() => {
+    const n = nouns.shape[0];
+    const presence = probabilities.slice([0, 0, 0], [-1, -1, n]).max(1); // [B, N]
+    const others = tf.sub(1, targets);
+    const hit = tf.gather(targets, presence.argMax(1), 1, 1); // [B, 1]: is the top noun a named one?
+    const cosines = nouns
+      .matMul(nouns, false, true)
+      .sum()
+      .sub(n)
+      .div(Math.max(1, n * n - n));
+    const b = targets.shape[0];
+    // pairs i ≠ j with equal noun sets: ‖t_i − t_j‖² = 0
+    const counts = targets.sum(1, true);
+    const distances = counts.add(counts.transpose()).sub(targets.matMul(targets, false, true).mul(2));
+    const sameNouns = tf
+      .lessEqual(distances, 0.5)
+      .sum()
+      .sub(b)
+      .div(Math.max(1, b * b - b));
+    const value = (x: tf.Tensor) => x.dataSync()[0];
+    return {
+      noObject: value(probabilities.slice([0, 0, n], [-1, -1, 1]).mean()),
+      named: value(presence.mul(targets).sum().div(targets.sum().maximum(1))),
+      other: value(presence.mul(others).sum().div(others.sum().maximum(1))),
+      nounCosine: value(cosines),
+      top1: value(hit.mean()),
+      falseNegatives: value(sameNouns),
+    };
+  });
 }
 
 /** A batch's tensors: normalised images, token ids, each image's target masks [K, m, m], and caption nouns. */
@@ -87,16 +140,24 @@ export function sSegLoss(
     dice: masks.losses.loss_dice,
   };
   const head = model.regionHead;
+  let naming: NamingStats | undefined;
   if (head && out.regionEmbeddings && nouns) {
-    const candidates = tf.concat([text.slice([b, 0], [-1, -1]), head.noObjectEmbedding()]);
+    const nounEmbeddings = text.slice([b, 0], [-1, -1]) as tf.Tensor2D;
+    const candidates = tf.concat([nounEmbeddings, head.noObjectEmbedding()]) as tf.Tensor2D;
+    const scale = head.logitScale.scale();
     parts.nouns = nounLoss(
       out.regionEmbeddings,
-      candidates as tf.Tensor2D,
+      candidates,
       nouns.targets,
-      head.logitScale.scale(),
+      scale,
       head.config.backgroundWeight,
     );
     total = total.add(parts.nouns.mul(weights.nouns));
+    naming = namingStats(
+      regionNounProbabilities(out.regionEmbeddings, candidates, scale),
+      nounEmbeddings,
+      nouns.targets,
+    );
   }
-  return { total, parts: { total, ...parts } };
+  return { total, parts: { total, ...parts }, naming };
 }

@@ -330,6 +330,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
 
     // phase 2: gradients summed over the micro-batches
     const sums: Record<string, number> = {};
+    const naming: Record<string, number> = {};
     let gradients: tf.NamedTensorMap | null = null;
     for (let micro = 0; micro < options.accumulate; micro++) {
       const next = await batches.next();
@@ -342,6 +343,8 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
         () => {
           const loss = sSegLoss(model, criterion, inputs);
           for (const [name, value] of Object.entries(loss.parts)) parts[name] = value.dataSync()[0];
+          for (const [name, value] of Object.entries(loss.naming ?? {}))
+            naming[name] = (naming[name] ?? 0) + value / options.accumulate;
           return loss.total.div(options.accumulate) as tf.Scalar;
         },
         named.map(([, v]) => v),
@@ -384,6 +387,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       gradNorm: update.gradNorm,
       gradNorms: moduleNorms(update.squaredNorms),
       logitScale: tf.tidy(() => model.logitScale.scale().dataSync()[0]),
+      ...(Object.keys(naming).length > 0 ? { naming } : {}),
       samplesSeen,
       skipped: update.skipped,
       seconds: (performance.now() - started) / 1000,
