@@ -140,7 +140,8 @@ export function report(model: string, root: string, result: EvaluationResult): s
   if (result.naming)
     lines.push(
       "",
-      `Image-level top-1 (the top-scoring class is in the image): ${pct(result.naming.imageTop1)}.`,
+      `Image-level top-1 (the top-scoring class is in the image): ${pct(result.naming.imageTop1)}; ` +
+        `mean cosine between an image's queries: ${result.naming.queryCosine.toFixed(3)}.`,
     );
   lines.push(
     "",

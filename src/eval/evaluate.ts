@@ -46,6 +46,8 @@ export interface EvaluateOptions {
 export interface NamingDiagnostics {
   /** Images with at least one labelled class whose top-scoring class is among them, as a fraction. */
   imageTop1: number;
+  /** Mean cosine between different queries' embeddings within an image (→ 1: the queries do not differ). */
+  queryCosine: number;
   /** Per name (background first): predicted and labelled pixels. */
   pixels: Record<string, { predicted: number; labelled: number }>;
 }
@@ -106,6 +108,7 @@ export async function evaluate(
   const labelledPixels = new Float64Array(names.length + 1);
   let top1 = 0;
   let imagesWithClasses = 0;
+  let cosineSum = 0;
   if (options.savePredictions) await mkdir(options.savePredictions, { recursive: true });
   for (const [done, id] of ids.entries()) {
     try {
@@ -141,6 +144,7 @@ export async function evaluate(
           point.scores.add(labelsFrom(forced, names.length, point.threshold), label.labels);
       }
       oracle.add(prediction.queries, label.labels);
+      cosineSum += prediction.queryCosine;
       if (options.savePredictions)
         await writeLabelPng(join(options.savePredictions, `${id}.png`), labels, image.width, image.height);
     } catch (err) {
@@ -161,6 +165,7 @@ export async function evaluate(
       ? {
           naming: {
             imageTop1: imagesWithClasses > 0 ? top1 / imagesWithClasses : Number.NaN,
+            queryCosine: cosineSum / Math.max(1, ids.length - failed.length),
             pixels: Object.fromEntries(
               ["background", ...names].map((name, c) => [
                 name,

@@ -110,6 +110,8 @@ export interface Prediction {
   scores: Float32Array;
   /** Each pixel's most confident query (window × queries + query in slide mode). */
   queries: Uint16Array;
+  /** Mean cosine between the embeddings of different queries, averaged over the windows (a naming diagnostic). */
+  queryCosine: number;
 }
 
 export class SegmenterError extends Error {
@@ -259,6 +261,7 @@ export class Segmenter {
       names,
       scores: resizeScores(atTestSize.scores, resized, image, names.length),
       queries: resizeNearest(atTestSize.queries, resized.width, resized.height, image.width, image.height),
+      queryCosine: atTestSize.queryCosine,
     };
   }
 
@@ -338,7 +341,7 @@ export class Segmenter {
     windows: Window[],
     classes: tf.Tensor2D,
     masksRule: MasksRule,
-  ): { scores: Float32Array; queries: Uint16Array } {
+  ): { scores: Float32Array; queries: Uint16Array; queryCosine: number } {
     const { width, height } = image;
     const c = classes.shape[0];
     const sums = new Float32Array(width * height * c);
@@ -349,6 +352,7 @@ export class Segmenter {
     const [windowW, windowH] = [windows[0].width, windows[0].height];
     const [paddedW, paddedH] = [roundUp(windowW, SIZE_DIVISOR), roundUp(windowH, SIZE_DIVISOR)];
     const queryCount = this.config.decoder.queries;
+    let cosineSum = 0;
     for (let first = 0; first < windows.length; first += WINDOWS_PER_PASS) {
       const batch = windows.slice(first, first + WINDOWS_PER_PASS);
       const pixels = new Float32Array(batch.length * paddedH * paddedW * 3); // zero padding = the mean colour
@@ -360,7 +364,8 @@ export class Segmenter {
       const input = tf.tensor4d(pixels, [batch.length, paddedH, paddedW, 3]);
       const out = pixelPredictions(this.model, input, classes, masksRule);
       const [scores, ids, best] = [out.scores.dataSync(), out.queries.dataSync(), out.queryLogits.dataSync()];
-      tf.dispose([input, out.scores, out.queries, out.queryLogits]);
+      for (const cosine of out.queryCosine.dataSync()) cosineSum += cosine;
+      tf.dispose([input, out.scores, out.queries, out.queryLogits, out.queryCosine]);
       for (const [b, w] of batch.entries()) {
         for (let y = 0; y < windowH; y++)
           for (let x = 0; x < windowW; x++) {
@@ -376,7 +381,7 @@ export class Segmenter {
       }
     }
     for (let p = 0; p < counts.length; p++) for (let k = 0; k < c; k++) sums[p * c + k] /= counts[p];
-    return { scores: sums, queries };
+    return { scores: sums, queries, queryCosine: cosineSum / windows.length };
   }
 }
 

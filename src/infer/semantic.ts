@@ -41,6 +41,8 @@ export interface PixelPredictions {
   queries: tf.Tensor3D;
   /** That query's mask logit [B, H, W]. */
   queryLogits: tf.Tensor3D;
+  /** Per image, the mean cosine between its different queries' embeddings [B] (→ 1: the queries say one thing). */
+  queryCosine: tf.Tensor1D;
 }
 
 /**
@@ -75,10 +77,17 @@ export function pixelPredictions(
       const coverage = masks.sum(2, true).maximum(1e-6); // [B, HW, 1]
       scores = tf.matMul(masks, probabilities).div(coverage); // [B, HW, C]
     }
+    const unit = l2Normalize(queryEmbeddings);
+    const queryCosine = tf
+      .matMul(unit, unit, false, true)
+      .sum([1, 2])
+      .sub(q)
+      .div(Math.max(1, q * q - q));
     return {
       scores: scores.reshape([b, height, width, classes.shape[0]]) as tf.Tensor4D,
       queries,
       queryLogits: upsampled.max(3) as tf.Tensor3D,
+      queryCosine: queryCosine as tf.Tensor1D,
     };
   });
 }

@@ -133,8 +133,9 @@ export interface ValidationRecord {
   miouWithoutBackground: number;
   maskOracleWithBackground: number;
   maskOracleWithoutBackground: number;
-  /** Image-level top-1 (sets with a background class): see NamingDiagnostics. */
+  /** Image-level top-1 and within-image query cosine (sets with a background class): see NamingDiagnostics. */
   imageTop1?: number;
+  queryCosine?: number;
 }
 
 function stepSeed(seed: number, step: number, index: number): number {
@@ -164,6 +165,7 @@ async function validate(
       maskOracleWithBackground: result.maskOracle.withBackground,
       maskOracleWithoutBackground: result.maskOracle.withoutBackground,
       imageTop1: result.naming?.imageTop1,
+      queryCosine: result.naming?.queryCosine,
     };
   } finally {
     segmenter.dispose();

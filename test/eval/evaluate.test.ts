@@ -38,6 +38,7 @@ test("evaluate scores with and without background through the segmenter's own pr
     // naming diagnostics: every scored pixel counted once on each side, the saved labels' counts as predicted
     const naming = result.naming;
     assert.ok(naming && naming.imageTop1 >= 0 && naming.imageTop1 <= 1);
+    assert.ok(naming.queryCosine >= -1 && naming.queryCosine <= 1);
     const counted = (key: "predicted" | "labelled") =>
       Object.values(naming.pixels).reduce((sum, p) => sum + p[key], 0);
     const images = await Promise.all(

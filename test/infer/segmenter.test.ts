@@ -20,6 +20,7 @@ import { CheckpointError } from "../../src/model/files.js";
 import { micro } from "../../src/model/presets.js";
 import { TEMPLATE_PRESETS } from "../../src/model/prompts.js";
 import { SSegModel } from "../../src/model/sseg.js";
+import { l2Normalize } from "../../src/nn/normalize.js";
 import { ClipTokenizer } from "../../src/text/tokenizer.js";
 import { saveCheckpoint } from "../../src/train/checkpoint.js";
 import { saveMicroRun, stateOf } from "../support/configs.js";
@@ -84,6 +85,20 @@ test("pixel predictions: scores are a convex mix per pixel at the input size; on
   for (const s of out.scores.sum(3).dataSync()) assert.ok(Math.abs(s - 1) < 1e-4, `per-pixel sum ${s}`);
   const ids = out.queries.dataSync();
   assert.ok(ids.every((q) => q >= 0 && q < micro.decoder.queries));
+  // per image, the mean cosine between its different query embeddings, by hand
+  const expectedCosine = tf.tidy(() => {
+    const unit = l2Normalize(model.queryEmbeddingsProjected(model.forwardImages(images).queryEmbeddings));
+    return tf.unstack(unit).map((rows) => {
+      const n = rows.shape[0];
+      const sims = rows.matMul(rows, false, true).arraySync() as number[][];
+      let sum = 0;
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j) sum += sims[i][j];
+      return sum / (n * n - n);
+    });
+  });
+  const cosines = out.queryCosine.dataSync();
+  for (const [b, c] of expectedCosine.entries())
+    assert.ok(Math.abs(cosines[b] - c) < 1e-5, `image ${b}: ${cosines[b]} vs ${c}`);
 
   // "winner": each pixel's scores are exactly the class probabilities of its most confident query
   const winner = pixelPredictions(model, images, classes, "winner");
@@ -112,6 +127,7 @@ test("pixel predictions: scores are a convex mix per pixel at the input size; on
     out.scores,
     out.queries,
     out.queryLogits,
+    out.queryCosine,
     probabilities,
     ...Object.values(winner),
   ]);
@@ -155,6 +171,7 @@ test("the threshold rule is GroupViT's (min of θ and the image's best score); b
     names: ["cat", "dog", "sky"],
     scores: Float32Array.from([0.6, 0.3, 0.1, 0.2, 0.3, 0.5, 0.1, 0.1, 0.8]),
     queries: new Uint16Array(3),
+    queryCosine: 0,
   };
   assert.deepEqual([...applyBackground(prediction, 2, { threshold: 0.5 })], [1, 0, 0]);
   assert.deepEqual([...applyBackground(prediction, 2, { threshold: 0.9 })], [1, 0, 0], "θ above every score");
