@@ -28,6 +28,11 @@ export interface RegionHeadConfig {
    * no-object class loses all mass in the first updates and, as a softmax class at probability ~0, gets no gradient.
    */
   backgroundWeight?: number;
+  /**
+   * Count in-batch pairs whose captions name the same nouns as positives of the caption contrastive loss
+   * (multi-positive InfoNCE; an ablation — the prototype saw no effect at ~0.1 % such pairs).
+   */
+  multiPositive?: boolean;
 }
 
 /** σ(x) as a constant of the gradient: pooling weights that train the embedding, not the masks. */

@@ -91,22 +91,30 @@ export function upsampleMaskLogits(logits: tf.Tensor3D, [height, width]: [number
   );
 }
 
-/** Mean over rows of −log softmax(logits)[i, i]: cross-entropy with the diagonal as the labels. */
-function diagonalCrossEntropy(logits: tf.Tensor2D): tf.Scalar {
+/**
+ * Mean over rows of −log softmax(logits)[i, i]: cross-entropy with the diagonal as the labels; with `positives`
+ * [B, B] (0/1, diagonal 1), of −log Σ_{j positive} softmax(logits)[i, j] (multi-positive InfoNCE).
+ */
+function diagonalCrossEntropy(logits: tf.Tensor2D, positives?: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => {
     const n = logits.shape[0];
-    return tf.logSoftmax(logits).mul(tf.eye(n)).sum().neg().div(n) as tf.Scalar;
+    const logProbabilities = tf.logSoftmax(logits);
+    if (!positives) return logProbabilities.mul(tf.eye(n)).sum().neg().div(n) as tf.Scalar;
+    const excluded = tf.sub(1, positives).mul(-1e9); // exp underflows to 0 for the negatives
+    return tf.logSumExp(logProbabilities.add(excluded), 1).sum().neg().div(n) as tf.Scalar;
   });
 }
 
 /**
  * GroupViT's image–text contrastive loss: ½(CE(s·z·uᵀ) + CE(s·u·zᵀ)) with z, u the L2-normalised image and
  * text embeddings [B, D] (pair i is row i of both) and s = min(exp(θ), 100) for the learnable log-scale θ.
+ * `positives` [B, B] (symmetric, 0/1, diagonal 1) also counts other pairs as matches (multi-positive InfoNCE).
  */
 export function contrastiveLoss(
   imageEmb: tf.Tensor2D,
   textEmb: tf.Tensor2D,
   logitScale: tf.Scalar,
+  positives?: tf.Tensor2D,
 ): tf.Scalar {
   if (
     imageEmb.rank !== 2 ||
@@ -126,8 +134,8 @@ export function contrastiveLoss(
     const scale = tf.exp(logitScale).minimum(LOGIT_SCALE_MAX);
     const logitsPerImage = image.matMul(text, false, true).mul(scale) as tf.Tensor2D; // [B, B]
     const logitsPerText = text.matMul(image, false, true).mul(scale) as tf.Tensor2D; // [B, B]
-    return diagonalCrossEntropy(logitsPerImage)
-      .add(diagonalCrossEntropy(logitsPerText))
+    return diagonalCrossEntropy(logitsPerImage, positives)
+      .add(diagonalCrossEntropy(logitsPerText, positives))
       .mul(0.5) as tf.Scalar;
   });
 }

@@ -65,11 +65,7 @@ export function namingStats(
       .sub(n)
       .div(Math.max(1, n * n - n));
     const b = targets.shape[0];
-    // pairs i ≠ j with equal noun sets: ‖t_i − t_j‖² = 0
-    const counts = targets.sum(1, true);
-    const distances = counts.add(counts.transpose()).sub(targets.matMul(targets, false, true).mul(2));
-    const sameNouns = tf
-      .lessEqual(distances, 0.5)
+    const sameNouns = sameNounPairs(targets)
       .sum()
       .sub(b)
       .div(Math.max(1, b * b - b));
@@ -82,6 +78,17 @@ export function namingStats(
       top1: value(hit.mean()),
       falseNegatives: value(sameNouns),
     };
+  });
+}
+
+/** [B, B] 1 where i = j or captions i and j name the same non-empty set of nouns (‖t_i − t_j‖² = 0). */
+export function sameNounPairs(targets: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const counts = targets.sum(1, true);
+    const distances = counts.add(counts.transpose()).sub(targets.matMul(targets, false, true).mul(2));
+    const named = counts.greater(0).logicalAnd(counts.transpose().greater(0));
+    const same = tf.lessEqual(distances, 0.5).logicalAnd(named);
+    return same.logicalOr(tf.eye(targets.shape[0]).cast("bool")).cast("float32") as tf.Tensor2D;
   });
 }
 
@@ -131,6 +138,7 @@ export function sSegLoss(
     model.imageEmbedding(out.queryEmbeddings),
     nouns ? text.slice([0, 0], [b, -1]) : text,
     model.logitScale.theta as tf.Scalar,
+    nouns && model.regionHead?.config.multiPositive ? sameNounPairs(nouns.targets) : undefined,
   );
   let total = masks.total.mul(weights.mask).add(contrastive.mul(weights.contrastive)) as tf.Scalar;
   const parts: Record<string, tf.Scalar> = {

@@ -83,6 +83,40 @@ test("the losses name bad shapes and normalisers", () => {
   tf.dispose([a, b, scale]);
 });
 
+test("contrastiveLoss with positives: −log of the positives' softmax mass, both ways; the identity gives the plain loss", () => {
+  const image = tf.tensor2d([
+    [1, 0],
+    [0.6, 0.8],
+    [0, 1],
+  ]);
+  const text = tf.tensor2d([
+    [0.8, 0.6],
+    [1, 0],
+    [-0.6, 0.8],
+  ]);
+  const theta = tf.scalar(Math.log(2));
+  const plain = contrastiveLoss(image, text, theta).dataSync()[0];
+  const identity = contrastiveLoss(image, text, theta, tf.eye(3) as tf.Tensor2D).dataSync()[0];
+  assert.ok(Math.abs(plain - identity) < 1e-6, `${plain} vs ${identity}`);
+  const positives = [
+    [1, 1, 0],
+    [1, 1, 0],
+    [0, 0, 1],
+  ];
+  const [z, u] = [image.arraySync(), text.arraySync()];
+  const side = (a: number[][], b: number[][]) =>
+    a.reduce((sum, row, i) => {
+      const logits = b.map((col) => 2 * (row[0] * col[0] + row[1] * col[1]));
+      const total = logits.reduce((t, l) => t + Math.exp(l), 0);
+      const mass = logits.reduce((t, l, j) => t + (positives[i][j] ? Math.exp(l) : 0), 0);
+      return sum - Math.log(mass / total);
+    }, 0) / 3;
+  const expected = 0.5 * (side(z, u) + side(u, z));
+  const multi = contrastiveLoss(image, text, theta, tf.tensor2d(positives)).dataSync()[0];
+  assert.ok(Math.abs(multi - expected) < 1e-5, `${multi} vs ${expected}`);
+  tf.dispose([image, text, theta]);
+});
+
 test("nounLoss: per-region softmax over nouns + no-object, presence = max over regions, BCE summed over nouns", () => {
   // 2 images × 3 regions, 2 nouns + no-object, embeddings in 2-d (unnormalised on purpose: the loss takes them as given)
   const regions = [

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
-import { namingStats } from "../../src/train/objective.js";
+import { namingStats, sameNounPairs } from "../../src/train/objective.js";
 
 before(() => initEngine());
 
@@ -46,4 +46,24 @@ test("namingStats: no-object mass, presence of named vs other nouns, noun spread
   );
   close(twins.falseNegatives, 1, "both captions name the same nouns");
   tf.dispose([probabilities, nouns, targets]);
+});
+
+test("sameNounPairs: the diagonal and pairs whose captions name the same non-empty noun set", () => {
+  const pairs = sameNounPairs(
+    tf.tensor2d([
+      [1, 0],
+      [1, 0],
+      [0, 0],
+      [0, 0],
+      [1, 1],
+    ]),
+  );
+  assert.deepEqual(pairs.arraySync(), [
+    [1, 1, 0, 0, 0],
+    [1, 1, 0, 0, 0],
+    [0, 0, 1, 0, 0],
+    [0, 0, 0, 1, 0],
+    [0, 0, 0, 0, 1],
+  ]);
+  pairs.dispose();
 });
