@@ -4,7 +4,7 @@ import { initEngine } from "../engine/backend.js";
 import { CONFIGS } from "../model/presets.js";
 import { checkConfig, type SSegConfig } from "../model/sseg.js";
 import { DEFAULT_TRAIN_OPTIONS, train, type ValidationRecord } from "../train/trainer.js";
-import { positiveInteger, positiveNumber } from "./flags.js";
+import { numberInRange, positiveInteger, positiveNumber } from "./flags.js";
 import { formatDuration, Progress } from "./progress.js";
 
 const STOPPED = { done: "finished", interrupted: "stopped (interrupted)", time: "stopped (--max-minutes)" };
@@ -21,6 +21,7 @@ interface TrainFlags {
   warmup: string;
   features: string;
   nouns?: string;
+  generalWords?: string;
   k: string;
   seed: string;
   checkpointEvery: string;
@@ -57,6 +58,10 @@ export function registerTrain(program: Command): void {
       "--nouns <file>",
       "caption object nouns, one per line, for a model with a region head (default: the composites')",
     )
+    .option(
+      "--general-words <p>",
+      "region head: a caption noun also names its WordNet general words, and is replaced by one with chance p",
+    )
     .option("--seed <n>", "seed of weights, data order, augmentation and dropout", String(d.seed))
     .option("--checkpoint-every <n>", "steps between checkpoints", String(d.checkpointEvery))
     .option("--max-minutes <m>", "stop cleanly at a checkpoint before m minutes (resume later with --resume)")
@@ -91,6 +96,10 @@ export function registerTrain(program: Command): void {
         features: flags.features,
         k: positiveInteger(flags.k, "--k"),
         nouns: flags.nouns,
+        generalWords:
+          flags.generalWords === undefined
+            ? undefined
+            : numberInRange(flags.generalWords, "--general-words", 0, 1),
         seed: Number(flags.seed),
         checkpointEvery: positiveInteger(flags.checkpointEvery, "--checkpoint-every"),
         maxMinutes:

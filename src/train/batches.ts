@@ -38,6 +38,8 @@ export interface BatchOptions {
   contextLength?: number;
   /** The naming recipe's noun-level targets: each caption's object nouns from this lexicon. */
   nouns?: NounLexicon;
+  /** With `nouns`: the chance that a caption's noun is replaced by one of its general words ("cow" → "animal"). */
+  generalize?: number;
 }
 
 /** The pseudo-masks of one image: `count` binary masks of maskSize² pixels, back to back. */
@@ -71,7 +73,10 @@ export interface BatchNouns {
   targets: Float32Array;
 }
 
-/** The nouns of a batch's captions (an image whose caption names none has an all-zero row). */
+/**
+ * The nouns of a batch's captions (an image whose caption names none has an all-zero row); an image also holds
+ * the nouns its caption's nouns imply (the lexicon's hierarchy).
+ */
 export function batchNouns(
   captions: readonly string[],
   lexicon: NounLexicon,
@@ -83,13 +88,20 @@ export function batchNouns(
   const column = new Map(words.map((word, n) => [word, n]));
   const targets = new Float32Array(captions.length * words.length);
   perCaption.forEach((nouns, b) => {
-    for (const noun of nouns) targets[b * words.length + column.get(noun)!] = 1;
+    for (const noun of nouns) {
+      targets[b * words.length + column.get(noun)!] = 1;
+      // a caption naming a sparrow also names a bird (when another caption of the batch says "bird")
+      for (const wider of lexicon.implied(noun)) {
+        const n = column.get(wider);
+        if (n !== undefined) targets[b * words.length + n] = 1;
+      }
+    }
   });
   return { words, tokens: tokenizer.tokenize(words.map(simplePrompt), contextLength), targets };
 }
 
-function sampleRng(seed: number, index: number): Rng {
-  return new Rng(createHash("sha256").update(`batch/${seed}/${index}`).digest().readUInt32LE(0));
+function sampleRng(seed: number, index: number, purpose = "batch"): Rng {
+  return new Rng(createHash("sha256").update(`${purpose}/${seed}/${index}`).digest().readUInt32LE(0));
 }
 
 /** One pair → its normalised crop and the crop's pseudo-masks. */
@@ -170,7 +182,12 @@ export async function* trainingBatches(
       images.set(sample.pixels, b * size * size * 3);
       targets.push(sample.targets);
     });
-    const captions = pending.map(({ pair }) => pair.caption);
+    const { nouns, generalize } = options;
+    const captions = pending.map(({ pair, index }) =>
+      nouns && generalize
+        ? nouns.generalize(pair.caption, generalize, sampleRng(options.seed, index, "caption"))
+        : pair.caption,
+    );
     yield {
       keys: pending.map(({ pair }) => pair.key),
       captions,

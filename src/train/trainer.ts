@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { catalogNouns, debianCatalog } from "../data/composites/catalog.js";
+import { catalogImpliedNouns, catalogNouns, debianCatalog } from "../data/composites/catalog.js";
 import { NounLexicon } from "../data/nouns.js";
 import { openPairSource, summarizeSkipped } from "../data/pairs.js";
 import { variableGrads } from "../engine/gradients.js";
@@ -65,6 +65,11 @@ export interface TrainOptions {
    * composite catalog's class words, synonyms and training stamps' nouns).
    */
   nouns?: string;
+  /**
+   * With the composites' lexicon: a caption's noun also names its synonyms and general words (WordNet hypernyms:
+   * a sparrow is a bird and an animal), and each caption noun is replaced by a general word with this chance.
+   */
+  generalWords?: number;
   seed: number;
   logEvery: number;
   checkpointEvery: number;
@@ -174,8 +179,18 @@ async function validate(
 }
 
 /** The caption-noun lexicon of the naming recipe: a file of nouns, one per line, or the composite catalog's. */
-async function nounLexicon(file: string | undefined): Promise<NounLexicon> {
-  if (file === undefined) return new NounLexicon(catalogNouns(debianCatalog()));
+async function nounLexicon(file: string | undefined, generalWords: number | undefined): Promise<NounLexicon> {
+  if (file === undefined) {
+    const catalog = debianCatalog();
+    return new NounLexicon(
+      catalogNouns(catalog),
+      generalWords === undefined ? {} : catalogImpliedNouns(catalog),
+    );
+  }
+  if (generalWords !== undefined)
+    throw new Error(
+      "--general-words: needs the composites' noun lexicon (it has no hierarchy for a --nouns file)",
+    );
   const text = await readFile(file, "utf8").catch((err: Error) => {
     throw new Error(`--nouns ${file}: ${err.message}`);
   });
@@ -280,7 +295,8 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       k: options.k,
       cache: new MaskCache(join(options.out, "mask-cache")),
       seed: options.seed,
-      nouns: config.regions ? await nounLexicon(options.nouns) : undefined,
+      nouns: config.regions ? await nounLexicon(options.nouns, options.generalWords) : undefined,
+      generalize: options.generalWords,
     },
     samplesSeen,
   );

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { catalogNouns, debianCatalog } from "../../src/data/composites/catalog.js";
+import { catalogImpliedNouns, catalogNouns, debianCatalog } from "../../src/data/composites/catalog.js";
+import { GENERAL_WORDS } from "../../src/data/composites/general-words.js";
 import { NounLexicon } from "../../src/data/nouns.js";
+import { Rng } from "../../src/engine/rng.js";
+import { ClipTokenizer } from "../../src/text/tokenizer.js";
+import { batchNouns } from "../../src/train/batches.js";
 
 const lexicon = new NounLexicon([
   "car",
@@ -39,4 +43,60 @@ test("catalogNouns: class words, synonyms and training stamps' nouns, but no val
   for (const stamp of catalog.stamps.filter((s) => s.split === "val"))
     if (!trainNames.has(stamp.name) && !classWords.has(stamp.name))
       assert.ok(!nouns.has(stamp.name), stamp.name);
+});
+
+const hierarchy = new NounLexicon(["cow", "apple", "sparrow"], {
+  cow: ["cattle", "animal"],
+  apple: ["fruit"],
+  sparrow: ["bird", "animal"],
+});
+
+test("NounLexicon with a hierarchy: the general words join the lexicon; implied() lists them", () => {
+  assert.deepEqual(hierarchy.implied("sparrow"), ["bird", "animal"]);
+  assert.deepEqual(hierarchy.implied("animal"), []);
+  assert.deepEqual(hierarchy.extract("An animal and two birds by a fruit."), ["animal", "bird"]);
+});
+
+test("NounLexicon.generalize: object nouns replaced at the given rate, number and article kept right", () => {
+  const caption = "A photo of two cows and an apple on a field of apples.";
+  assert.equal(hierarchy.generalize(caption, 0, new Rng(1)), caption);
+  const always = hierarchy.generalize(caption, 1, new Rng(1));
+  assert.match(always, /^A photo of two (cattle|animals) and a fruit on a field of apples\.$/);
+  // the replacement is a function of the generator: the same seed, the same caption
+  assert.equal(
+    hierarchy.generalize(caption, 0.5, new Rng(7)),
+    hierarchy.generalize(caption, 0.5, new Rng(7)),
+  );
+  const seen = new Set(
+    Array.from({ length: 40 }, (_, seed) => hierarchy.generalize("A sparrow.", 0.5, new Rng(seed))),
+  );
+  assert.deepEqual([...seen].sort(), ["A bird.", "A sparrow.", "An animal."]);
+});
+
+test("batchNouns: an image also holds the nouns its caption's nouns imply, when the batch has them", async () => {
+  const tokenizer = await ClipTokenizer.load();
+  const nouns = batchNouns(["a sparrow.", "a bird.", "an apple."], hierarchy, tokenizer, 77);
+  assert.deepEqual(nouns.words, ["sparrow", "bird", "apple"]);
+  assert.deepEqual(
+    [...nouns.targets],
+    [1, 1, 0, 0, 1, 0, 0, 0, 1],
+    "the sparrow image holds a bird; the bird image does not hold a sparrow",
+  );
+});
+
+test("catalogImpliedNouns: class words imply their synonyms and WordNet general words; training stamps their class", () => {
+  const catalog = debianCatalog();
+  const implied = catalogImpliedNouns(catalog);
+  assert.deepEqual(Object.keys(GENERAL_WORDS).sort(), catalog.classes.map((c) => c.name).sort());
+  assert.ok(implied.rabbit.includes("bunny") && implied.bunny.includes("rabbit"));
+  assert.ok(
+    implied.cow.includes("animal") && implied.apple.includes("fruit") && implied.car.includes("vehicle"),
+  );
+  const stamp = catalog.stamps.find((s) => s.split === "train" && s.class === "bird" && s.name !== "bird");
+  assert.ok(
+    stamp && implied[stamp.name].includes("bird") && implied[stamp.name].includes("animal"),
+    stamp?.name,
+  );
+  for (const [noun, words] of Object.entries(implied))
+    assert.ok(!words.includes(noun), `${noun} implies itself`);
 });

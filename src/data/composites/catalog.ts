@@ -7,6 +7,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
+import { GENERAL_WORDS } from "./general-words.js";
 
 export type Split = "train" | "val";
 
@@ -481,6 +482,28 @@ export function catalogNouns(catalog: Catalog): string[] {
   for (const entry of catalog.classes) for (const word of [entry.name, ...entry.synonyms]) nouns.add(word);
   for (const stamp of catalog.stamps) if (stamp.split === "train") nouns.add(stamp.name);
   return [...nouns];
+}
+
+/**
+ * What a caption's noun also names, for the noun targets' hierarchy: a class word its synonyms and the class's
+ * general words (WordNet hypernyms, `GENERAL_WORDS`); a training stamp's noun ("sparrow") its class words too.
+ */
+export function catalogImpliedNouns(catalog: Catalog): Record<string, string[]> {
+  const implied: Record<string, string[]> = {};
+  const add = (noun: string, words: readonly string[]) => {
+    const set = new Set([...(implied[noun] ?? []), ...words]);
+    set.delete(noun);
+    implied[noun] = [...set];
+  };
+  const classWords = new Map(catalog.classes.map((c) => [c.name, [c.name, ...c.synonyms]]));
+  for (const entry of catalog.classes) {
+    const words = [...classWords.get(entry.name)!, ...(GENERAL_WORDS[entry.name] ?? [])];
+    for (const word of classWords.get(entry.name)!) add(word, words);
+  }
+  for (const stamp of catalog.stamps)
+    if (stamp.split === "train" && stamp.class !== undefined && classWords.has(stamp.class))
+      add(stamp.name, [...classWords.get(stamp.class)!, ...(GENERAL_WORDS[stamp.class] ?? [])]);
+  return implied;
 }
 
 export class CatalogError extends Error {
