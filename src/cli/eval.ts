@@ -18,6 +18,7 @@ interface EvalFlags extends ModelFlags {
   out?: string;
   savePredictions?: string;
   tuneBackground: boolean;
+  rename?: string;
 }
 
 /** The thresholds `--tune-background` scores: 0, 0.05, …, 1. */
@@ -38,6 +39,10 @@ export function registerEval(program: Command): void {
       .option("-o, --out <file.json>", "also write the result as JSON, and as markdown beside it (.md)")
       .option("--save-predictions <dir>", "write each predicted label PNG here")
       .option(
+        "--rename <pairs>",
+        "call classes by other words in the prompts: class=word,… (e.g. truck=vehicle)",
+      )
+      .option(
         "--tune-background",
         "sweep the background threshold (against --background-words if given) on this split; store the best with the model",
       ),
@@ -46,6 +51,7 @@ export function registerEval(program: Command): void {
       throw new Error("--tune-background stores the threshold with the model: give --checkpoint");
     const segment = await segmentOptionsFrom(flags);
     const limit = flags.limit === undefined ? undefined : positiveInteger(flags.limit, "--limit");
+    const rename = flags.rename === undefined ? undefined : renamePairs(flags.rename);
     const segmenter = await openSegmenter(flags, { untrainedFallback: false });
     try {
       let bar: Progress | undefined;
@@ -56,6 +62,7 @@ export function registerEval(program: Command): void {
         limit,
         thresholds: flags.tuneBackground ? SWEEP : undefined,
         savePredictions: flags.savePredictions,
+        rename,
         onProgress: (done, total) => {
           bar ??= new Progress("eval", total, "images");
           bar.update(done);
@@ -105,6 +112,18 @@ export function registerEval(program: Command): void {
       segmenter.dispose();
     }
   });
+}
+
+/** "truck=vehicle,cow=cattle" → { truck: "vehicle", cow: "cattle" }. */
+function renamePairs(text: string): Record<string, string> {
+  const pairs: Record<string, string> = {};
+  for (const item of text.split(",")) {
+    const [name, word, ...rest] = item.split("=").map((s) => s.trim());
+    if (!name || !word || rest.length > 0)
+      throw new Error(`--rename: expected class=word pairs separated by commas, got "${item}"`);
+    pairs[name] = word;
+  }
+  return pairs;
 }
 
 const pct = (x: number) => (Number.isNaN(x) ? "–" : (100 * x).toFixed(1));

@@ -33,6 +33,11 @@ export interface EvaluateOptions {
   limit?: number;
   /** Also score these background thresholds (with background), e.g. to tune the rule. */
   thresholds?: readonly number[];
+  /**
+   * Call some classes by other words ("truck" → "vehicle"): the prompts change, the labels and the names in the
+   * result do not (e.g. to measure classes under general words their training captions never used for them).
+   */
+  rename?: Record<string, string>;
   /** Write each image's predicted label PNG (0 = background, i = class i) here. */
   savePredictions?: string;
   onProgress?: (done: number, total: number) => void;
@@ -93,6 +98,11 @@ export async function evaluate(
   const hasBackground = !set.reduceZeroLabel && set.classes[0] === "background";
   const names = hasBackground ? set.classes.slice(1) : [...set.classes];
   const ids = set.ids.slice(0, options.limit ?? set.ids.length);
+  const rename = options.rename ?? {};
+  const unknown = Object.keys(rename).filter((name) => !names.includes(name));
+  if (unknown.length > 0)
+    throw new Error(`rename: ${unknown.join(", ")} is not a class of ${root} (${names.join(", ")})`);
+  const prompts = names.map((name) => rename[name] ?? name);
   const background = options.segment?.background ?? segmenter.defaults.background;
   const segmentOptions = { ...options.segment, background };
   const ignoreIndex = set.ignoreIndex;
@@ -117,7 +127,7 @@ export async function evaluate(
         throw new Error(
           `${set.labelPath(id)}: label is ${label.width}×${label.height} but its image is ${image.width}×${image.height}`,
         );
-      const prediction = segmenter.predict(image, names, segmentOptions);
+      const prediction = segmenter.predict(image, prompts, segmentOptions);
       const words = namesRanked(prediction, names.length, background);
       const ranked = rankPixels(prediction, names.length, words);
       const forced = words === names.length ? ranked : rankPixels(prediction, names.length, names.length);

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { catalogImpliedNouns, catalogNouns, debianCatalog } from "../../src/data/composites/catalog.js";
+import {
+  catalogImpliedNouns,
+  catalogNouns,
+  debianCatalog,
+  HELD_OUT_GENERAL_WORDS,
+} from "../../src/data/composites/catalog.js";
 import { GENERAL_WORDS } from "../../src/data/composites/general-words.js";
 import { NounLexicon } from "../../src/data/nouns.js";
 import { Rng } from "../../src/engine/rng.js";
@@ -99,4 +104,15 @@ test("catalogImpliedNouns: class words imply their synonyms and WordNet general 
   );
   for (const [noun, words] of Object.entries(implied))
     assert.ok(!words.includes(noun), `${noun} implies itself`);
+  // a held-out general word is never implied for its class, but is for another class
+  for (const [name, word] of Object.entries(HELD_OUT_GENERAL_WORDS)) {
+    const classNouns = catalog.stamps
+      .filter((s) => s.class === name && s.split === "train")
+      .map((s) => s.name);
+    for (const noun of [name, ...classNouns]) assert.ok(!implied[noun]?.includes(word), `${noun} → ${word}`);
+    assert.ok(
+      Object.entries(GENERAL_WORDS).some(([other, words]) => other !== name && words.includes(word)),
+      `${word} is used for another class`,
+    );
+  }
 });

@@ -127,3 +127,36 @@ test("sseg eval --tune-background prints the curve, writes JSON + markdown and s
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /--limit: expected a positive integer, got "x"/);
 });
+
+test("evaluate --rename: the prompts call a class by another word; labels and result names stay", async () => {
+  const seg = await loadSegmenter({ untrained: micro, seed: 1 });
+  const prompted: string[][] = [];
+  const predict = seg.predict.bind(seg);
+  seg.predict = (image, names, options) => {
+    prompted.push([...names]);
+    return predict(image, names, options);
+  };
+  try {
+    const result = await evaluate(seg, SAMPLE, { limit: 1, rename: { bird: "animal", car: "vehicle" } });
+    assert.equal(prompted[0][0], "animal");
+    assert.ok(
+      prompted[0].includes("vehicle") && !prompted[0].includes("car") && prompted[0].includes("fish"),
+    );
+    assert.ok("bird" in result.withoutBackground.iou && !("animal" in result.withoutBackground.iou));
+    await assert.rejects(
+      evaluate(seg, SAMPLE, { limit: 1, rename: { zebra: "animal" } }),
+      /rename: zebra is not a class/,
+    );
+  } finally {
+    seg.dispose();
+  }
+  const bad = spawnSync(
+    process.execPath,
+    [MAIN, "eval", SAMPLE, "--untrained", "micro", "--rename", "bird"],
+    {
+      encoding: "utf8",
+    },
+  );
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--rename: expected class=word pairs separated by commas, got "bird"/);
+});

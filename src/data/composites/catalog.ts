@@ -485,8 +485,23 @@ export function catalogNouns(catalog: Catalog): string[] {
 }
 
 /**
+ * One general word per listed class that training never uses for it (neither in captions nor as an implied
+ * target), though it does for other classes: evaluation can then call the class by a word learned only from
+ * others (`sseg eval --rename bear=mammal,…`), the test of whether general class names work.
+ */
+export const HELD_OUT_GENERAL_WORDS: Record<string, string> = {
+  bear: "mammal",
+  deer: "animal",
+  orange: "fruit",
+  tree: "plant",
+  truck: "vehicle",
+  airplane: "craft",
+};
+
+/**
  * What a caption's noun also names, for the noun targets' hierarchy: a class word its synonyms and the class's
- * general words (WordNet hypernyms, `GENERAL_WORDS`); a training stamp's noun ("sparrow") its class words too.
+ * general words (WordNet hypernyms, `GENERAL_WORDS`, less `HELD_OUT_GENERAL_WORDS`); a training stamp's noun
+ * ("sparrow") its class words too.
  */
 export function catalogImpliedNouns(catalog: Catalog): Record<string, string[]> {
   const implied: Record<string, string[]> = {};
@@ -496,13 +511,15 @@ export function catalogImpliedNouns(catalog: Catalog): Record<string, string[]> 
     implied[noun] = [...set];
   };
   const classWords = new Map(catalog.classes.map((c) => [c.name, [c.name, ...c.synonyms]]));
-  for (const entry of catalog.classes) {
-    const words = [...classWords.get(entry.name)!, ...(GENERAL_WORDS[entry.name] ?? [])];
-    for (const word of classWords.get(entry.name)!) add(word, words);
-  }
+  const wider = (name: string) => [
+    ...classWords.get(name)!,
+    ...(GENERAL_WORDS[name] ?? []).filter((word) => word !== HELD_OUT_GENERAL_WORDS[name]),
+  ];
+  for (const entry of catalog.classes)
+    for (const word of classWords.get(entry.name)!) add(word, wider(entry.name));
   for (const stamp of catalog.stamps)
     if (stamp.split === "train" && stamp.class !== undefined && classWords.has(stamp.class))
-      add(stamp.name, [...classWords.get(stamp.class)!, ...(GENERAL_WORDS[stamp.class] ?? [])]);
+      add(stamp.name, wider(stamp.class));
   return implied;
 }
 
