@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { MasksRule, SSegModel } from "../model/sseg.js";
-import { l2Normalize } from "../nn/normalize.js";
+import { l2Normalize, meanPairwiseCosine } from "../nn/normalize.js";
 import { resize } from "../nn/resize.js";
 import type { ClipTokenizer } from "../text/tokenizer.js";
 
@@ -77,17 +77,11 @@ export function pixelPredictions(
       const coverage = masks.sum(2, true).maximum(1e-6); // [B, HW, 1]
       scores = tf.matMul(masks, probabilities).div(coverage); // [B, HW, C]
     }
-    const unit = l2Normalize(queryEmbeddings);
-    const queryCosine = tf
-      .matMul(unit, unit, false, true)
-      .sum([1, 2])
-      .sub(q)
-      .div(Math.max(1, q * q - q));
     return {
       scores: scores.reshape([b, height, width, classes.shape[0]]) as tf.Tensor4D,
       queries,
       queryLogits: upsampled.max(3) as tf.Tensor3D,
-      queryCosine: queryCosine as tf.Tensor1D,
+      queryCosine: meanPairwiseCosine(l2Normalize(queryEmbeddings)) as tf.Tensor1D,
     };
   });
 }

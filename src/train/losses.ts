@@ -140,13 +140,20 @@ export function contrastiveLoss(
   });
 }
 
-/** Per region, the softmax over the candidates (nouns, then no-object) at scale s: [B, Q, E] × [N + 1, E] → [B, Q, N + 1]. */
+/**
+ * Per region, the softmax over the candidates at the region head's scale s: regions [B, Q, E] and candidates
+ * [N + 1, E] (the batch's nouns, then no-object; all L2-normalised) → P [B, Q, N + 1].
+ */
 export function regionNounProbabilities(
   regions: tf.Tensor3D,
   candidates: tf.Tensor2D,
   scale: tf.Scalar,
 ): tf.Tensor3D {
   const [b, q, e] = regions.shape;
+  if (candidates.shape[1] !== e)
+    throw new RangeError(
+      `regionNounProbabilities: regions [${regions.shape}] and candidates [${candidates.shape}] do not fit`,
+    );
   return tf.tidy(() => {
     const logits = tf.matMul(regions.reshape([b * q, e]), candidates, false, true).mul(scale);
     return tf.softmax(logits).reshape([b, q, candidates.shape[0]]) as tf.Tensor3D;
@@ -154,27 +161,20 @@ export function regionNounProbabilities(
 }
 
 /**
- * The naming recipe's noun-level multi-label loss: per region, a softmax over the batch's nouns and the no-object
- * embedding (all L2-normalised; candidates [N + 1, E], no-object last) at the region head's scale s; an image holds
- * noun n as much as its most confident region says, presence[b, n] = max_q P[b, q, n]; binary cross-entropy against
- * the caption's nouns, summed over the nouns and averaged over the images. With `backgroundWeight` w > 0, each image
- * also holds background: + w·(−log max_q P[b, q, no-object]), which keeps the no-object class from dying early.
+ * The naming recipe's noun-level multi-label loss on the regions' probabilities P [B, Q, N + 1] over the batch's
+ * nouns and no-object (`regionNounProbabilities`): an image holds noun n as much as its most confident region says,
+ * presence[b, n] = max_q P[b, q, n]; binary cross-entropy against the caption's nouns [B, N], summed over the nouns
+ * and averaged over the images. With `backgroundWeight` w > 0, each image also holds background:
+ * + w·(−log max_q P[b, q, no-object]), which keeps the no-object class from dying early.
  */
-export function nounLoss(
-  regions: tf.Tensor3D,
-  candidates: tf.Tensor2D,
-  targets: tf.Tensor2D,
-  scale: tf.Scalar,
-  backgroundWeight = 0,
-): tf.Scalar {
-  const [b, , e] = regions.shape;
-  const nouns = candidates.shape[0] - 1;
-  if (candidates.shape[1] !== e || targets.shape[0] !== b || targets.shape[1] !== nouns)
+export function nounLoss(probabilities: tf.Tensor3D, targets: tf.Tensor2D, backgroundWeight = 0): tf.Scalar {
+  const [b, , candidates] = probabilities.shape;
+  const nouns = candidates - 1;
+  if (targets.shape[0] !== b || targets.shape[1] !== nouns)
     throw new RangeError(
-      `nounLoss: regions [${regions.shape}], candidates [${candidates.shape}] (nouns + no-object) and targets [${targets.shape}] do not fit`,
+      `nounLoss: probabilities [${probabilities.shape}] (nouns + no-object) and targets [${targets.shape}] do not fit`,
     );
   return tf.tidy(() => {
-    const probabilities = regionNounProbabilities(regions, candidates, scale);
     const presence = probabilities
       .slice([0, 0, 0], [-1, -1, nouns])
       .max(1)

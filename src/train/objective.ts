@@ -4,6 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { SSegModel } from "../model/sseg.js";
+import { meanPairwiseCosine } from "../nn/normalize.js";
 import type { TrainingBatch } from "./batches.js";
 import type { SetCriterion } from "./criterion.js";
 import { contrastiveLoss, nounLoss, regionNounProbabilities } from "./losses.js";
@@ -59,11 +60,6 @@ export function namingStats(
     const presence = probabilities.slice([0, 0, 0], [-1, -1, n]).max(1); // [B, N]
     const others = tf.sub(1, targets);
     const hit = tf.gather(targets, presence.argMax(1), 1, 1); // [B, 1]: is the top noun a named one?
-    const cosines = nouns
-      .matMul(nouns, false, true)
-      .sum()
-      .sub(n)
-      .div(Math.max(1, n * n - n));
     const b = targets.shape[0];
     const sameNouns = sameNounPairs(targets)
       .sum()
@@ -74,7 +70,7 @@ export function namingStats(
       noObject: value(probabilities.slice([0, 0, n], [-1, -1, 1]).mean()),
       named: value(presence.mul(targets).sum().div(targets.sum().maximum(1))),
       other: value(presence.mul(others).sum().div(others.sum().maximum(1))),
-      nounCosine: value(cosines),
+      nounCosine: value(meanPairwiseCosine(nouns)),
       top1: value(hit.mean()),
       falseNegatives: value(sameNouns),
     };
@@ -152,20 +148,10 @@ export function sSegLoss(
   if (head && out.regionEmbeddings && nouns) {
     const nounEmbeddings = text.slice([b, 0], [-1, -1]) as tf.Tensor2D;
     const candidates = tf.concat([nounEmbeddings, head.noObjectEmbedding()]) as tf.Tensor2D;
-    const scale = head.logitScale.scale();
-    parts.nouns = nounLoss(
-      out.regionEmbeddings,
-      candidates,
-      nouns.targets,
-      scale,
-      head.config.backgroundWeight,
-    );
+    const probabilities = regionNounProbabilities(out.regionEmbeddings, candidates, head.logitScale.scale());
+    parts.nouns = nounLoss(probabilities, nouns.targets, head.config.backgroundWeight);
     total = total.add(parts.nouns.mul(weights.nouns));
-    naming = namingStats(
-      regionNounProbabilities(out.regionEmbeddings, candidates, scale),
-      nounEmbeddings,
-      nouns.targets,
-    );
+    naming = namingStats(probabilities, nounEmbeddings, nouns.targets);
   }
   return { total, parts: { total, ...parts }, naming };
 }

@@ -7,6 +7,7 @@ import {
   contrastiveLoss,
   diceLoss,
   nounLoss,
+  regionNounProbabilities,
   sigmoidFocalLoss,
   upsampleMaskLogits,
 } from "../../src/train/losses.js";
@@ -117,7 +118,7 @@ test("contrastiveLoss with positives: −log of the positives' softmax mass, bot
   tf.dispose([image, text, theta]);
 });
 
-test("nounLoss: per-region softmax over nouns + no-object, presence = max over regions, BCE summed over nouns", () => {
+test("regionNounProbabilities + nounLoss: per-region softmax over nouns + no-object, presence = max over regions, BCE summed over nouns", () => {
   // 2 images × 3 regions, 2 nouns + no-object, embeddings in 2-d (unnormalised on purpose: the loss takes them as given)
   const regions = [
     [
@@ -154,12 +155,12 @@ test("nounLoss: per-region softmax over nouns + no-object, presence = max over r
     }
   });
   expected /= 2;
-  const loss = nounLoss(
+  const probabilities = regionNounProbabilities(
     tf.tensor3d(regions),
     tf.tensor2d(candidates),
-    tf.tensor2d(targets),
     tf.scalar(scale),
   );
+  const loss = nounLoss(probabilities, tf.tensor2d(targets));
   assert.ok(Math.abs(loss.dataSync()[0] - expected) < 1e-5, `${loss.dataSync()[0]} vs ${expected}`);
   // every image holds background: + w · mean over images of −log(max over regions of P[no-object])
   const background =
@@ -172,16 +173,11 @@ test("nounLoss: per-region softmax over nouns + no-object, presence = max over r
         return -Math.log(Math.max(...p));
       })
       .reduce((a, b) => a + b) / 2;
-  const withBackground = nounLoss(
-    tf.tensor3d(regions),
-    tf.tensor2d(candidates),
-    tf.tensor2d(targets),
-    tf.scalar(scale),
-    0.5,
-  ).dataSync()[0];
+  const withBackground = nounLoss(probabilities, tf.tensor2d(targets), 0.5).dataSync()[0];
   assert.ok(Math.abs(withBackground - (expected + 0.5 * background)) < 1e-5, `${withBackground}`);
+  assert.throws(() => nounLoss(probabilities, tf.tensor2d([[1, 0, 1]])), /do not fit/);
   assert.throws(
-    () => nounLoss(tf.tensor3d(regions), tf.tensor2d(candidates), tf.tensor2d([[1, 0, 1]]), tf.scalar(1)),
+    () => regionNounProbabilities(tf.tensor3d(regions), tf.tensor2d([[1, 0, 0]]), tf.scalar(1)),
     /do not fit/,
   );
 });
