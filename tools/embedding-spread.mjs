@@ -16,10 +16,12 @@ import { NounLexicon } from "../dist/src/data/nouns.js";
 import { openPairSource } from "../dist/src/data/pairs.js";
 import { initEngine } from "../dist/src/engine/backend.js";
 import { SSegModel } from "../dist/src/model/sseg.js";
+import { meanPairwiseCosine } from "../dist/src/nn/normalize.js";
 import { openFeatureSource } from "../dist/src/pseudo/index.js";
 import { ClipTokenizer } from "../dist/src/text/tokenizer.js";
 import { trainingBatches } from "../dist/src/train/batches.js";
-import { batchTensors } from "../dist/src/train/objective.js";
+import { regionNounProbabilities } from "../dist/src/train/losses.js";
+import { batchTensors, namingStats } from "../dist/src/train/objective.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -48,11 +50,7 @@ const batches = trainingBatches(pairs, await ClipTokenizer.load(), {
 });
 const inputs = batchTensors((await batches.next()).value);
 
-/** Mean cosine between different rows of L2-normalised rows [n, d]. */
-function meanOffDiagonalCosine(rows) {
-  const n = rows.shape[0];
-  return (rows.matMul(rows, false, true).sum().dataSync()[0] - n) / (n * n - n);
-}
+const meanOffDiagonalCosine = (rows) => meanPairwiseCosine(rows).dataSync()[0];
 const unit = (x) => x.div(x.norm("euclidean", -1, true));
 
 const rowsOut = [];
@@ -65,8 +63,7 @@ for (const [label, model] of [
     rowsOut.push(
       tf.tidy(() => {
         const queries = model.forwardImages(inputs.images, { auxiliary: false }).queryEmbeddings; // [B, Q, D]
-        const within =
-          tf.unstack(unit(queries)).reduce((s, q) => s + meanOffDiagonalCosine(q), 0) / batchSize;
+        const within = tf.mean(meanPairwiseCosine(unit(queries))).dataSync()[0];
         const image = model.imageEmbedding(queries);
         const text = model.textEmbedding(inputs.tokens);
         const logits = image.matMul(text, false, true).mul(model.logitScale.scale());
@@ -82,7 +79,6 @@ for (const [label, model] of [
 }
 const nounRows = [];
 if (trained.regionHead && inputs.nouns) {
-  const targets = inputs.nouns.targets.arraySync();
   for (const [label, model] of [
     ["untrained", new SSegModel(trained.config)],
     [checkpoint, trained],
@@ -95,27 +91,15 @@ if (trained.regionHead && inputs.nouns) {
           .textEmbedding(tf.concat([inputs.tokens, inputs.nouns.tokens]))
           .slice([batchSize, 0], [-1, -1]); // as the objective encodes them
         const candidates = tf.concat([nouns, model.regionHead.noObjectEmbedding()]);
-        const [, q, e] = regions.shape;
-        const n = nouns.shape[0];
-        const probabilities = tf
-          .softmax(
-            tf
-              .matMul(regions.reshape([-1, e]), candidates, false, true)
-              .mul(model.regionHead.logitScale.scale()),
-          )
-          .reshape([batchSize, q, n + 1]);
-        const presence = probabilities.slice([0, 0, 0], [-1, -1, n]).max(1).arraySync();
-        const [named, others] = [[], []];
-        let top1 = 0;
-        presence.forEach((row, b) => {
-          for (const [k, p] of row.entries()) (targets[b][k] ? named : others).push(p);
-          if (targets[b][row.indexOf(Math.max(...row))]) top1++;
-        });
-        const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
-        const within = tf.unstack(regions).reduce((s, r) => s + meanOffDiagonalCosine(r), 0) / batchSize;
-        const noObject = probabilities.slice([0, 0, n], [-1, -1, 1]).mean().dataSync()[0];
+        const probabilities = regionNounProbabilities(
+          regions,
+          candidates,
+          model.regionHead.logitScale.scale(),
+        );
+        const stats = namingStats(probabilities, nouns, inputs.nouns.targets);
+        const within = tf.mean(meanPairwiseCosine(regions)).dataSync()[0];
         const cell = (x) => x.toFixed(3);
-        return `| ${label} | ${n} | ${cell(meanOffDiagonalCosine(nouns))} | ${cell(within)} | ${cell(mean(named))} / ${cell(mean(others))} | ${cell(noObject)} | ${top1}/${batchSize} |`;
+        return `| ${label} | ${nouns.shape[0]} | ${cell(stats.nounCosine)} | ${cell(within)} | ${cell(stats.named)} / ${cell(stats.other)} | ${cell(stats.noObject)} | ${Math.round(stats.top1 * batchSize)}/${batchSize} |`;
       }),
     );
   }
