@@ -234,6 +234,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     throw new Error(
       `--config: unknown configuration "${options.config}"; expected ${Object.keys(CONFIGS).join(" | ")}`,
     );
+  const lexicon = config.regions ? await nounLexicon(options.nouns, options.generalWords) : undefined;
   await mkdir(options.out, { recursive: true });
   const started = performance.now();
   const deadline =
@@ -295,7 +296,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       k: options.k,
       cache: new MaskCache(join(options.out, "mask-cache")),
       seed: options.seed,
-      nouns: config.regions ? await nounLexicon(options.nouns, options.generalWords) : undefined,
+      nouns: lexicon,
       generalize: options.generalWords,
     },
     samplesSeen,
