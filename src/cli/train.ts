@@ -30,6 +30,7 @@ interface TrainFlags {
   valEvery: string;
   valLimit?: string;
   resume: boolean;
+  overwrite: boolean;
 }
 
 export function registerTrain(program: Command): void {
@@ -69,6 +70,7 @@ export function registerTrain(program: Command): void {
     .option("--val-every <n>", "steps between validations", String(d.valEvery))
     .option("--val-limit <n>", "score only the first n validation images")
     .option("--resume", "continue the run in --out from its latest checkpoint, exactly", false)
+    .option("--overwrite", "start over in an --out that holds a run (removes its log and checkpoints)", false)
     .action(async (flags: TrainFlags) => {
       const engine = await initEngine();
       const steps = positiveInteger(flags.steps, "--steps");
@@ -76,12 +78,16 @@ export function registerTrain(program: Command): void {
       const accumulate = positiveInteger(flags.accumulate, "--accumulate");
       let progress: Progress | undefined;
       let interrupted = false;
-      const onSignal = () => {
-        if (interrupted) process.exit(130);
+      // Ctrl-C and a scheduler's SIGTERM both stop after the step with a checkpoint; a second signal quits
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (interrupted) process.exit(signal === "SIGTERM" ? 143 : 130);
         interrupted = true;
-        console.error("\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)");
+        console.error(
+          `\n${signal}: stopping after this step and saving a checkpoint (send it again to quit at once)`,
+        );
       };
       process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
       console.log(`sseg train · ${flags.config} · ${flags.data} → ${flags.out} · backend ${engine.backend}`);
       const summary = await train({
         ...d,
@@ -108,6 +114,7 @@ export function registerTrain(program: Command): void {
         valEvery: positiveInteger(flags.valEvery, "--val-every"),
         valLimit: flags.valLimit === undefined ? undefined : positiveInteger(flags.valLimit, "--val-limit"),
         resume: flags.resume,
+        overwrite: flags.overwrite,
         onEstimate: (secondsPerStep, stepsLeft) => {
           const seconds = secondsPerStep * stepsLeft;
           const ends = new Date(Date.now() + seconds * 1000).toTimeString().slice(0, 5);
@@ -134,6 +141,7 @@ export function registerTrain(program: Command): void {
         },
       });
       process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
       console.log(
         `${STOPPED[summary.stopReason]} at step ${summary.steps}: ${summary.samplesPerSecond.toFixed(1)} samples/s, peak RSS ${summary.peakRssMb.toFixed(0)} MB, ${summary.seconds.toFixed(0)} s; ${summary.skippedSamples || "no samples skipped"}`,
       );

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { cp, readdir, rename, rm } from "node:fs/promises";
+import { cp, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.js";
 import { type TensorToWrite, writeSafetensors } from "../io/safetensors.js";
@@ -15,6 +15,7 @@ import {
   CHECKPOINT_LAYOUT,
   CheckpointError,
   checkpointFolder,
+  latestCheckpoint,
   readJson,
   readTensorFile,
 } from "../model/files.js";
@@ -65,10 +66,47 @@ export async function saveCheckpoint<State>(
   for (const old of older.slice(0, Math.max(0, older.length + 1 - keep))) {
     await rm(join(root, old), { recursive: true, force: true });
   }
-  for (const stale of (await readdir(root)).filter((f) => f.endsWith(".tmp"))) {
+  await removeStaleTemporaries(runDir);
+  return final;
+}
+
+/** Remove half-written checkpoint folders (`.step-….tmp`, `.best….tmp`) a crash or a kill left behind. */
+export async function removeStaleTemporaries(runDir: string): Promise<void> {
+  const root = join(runDir, CHECKPOINT_LAYOUT.folder);
+  const entries = await readdir(root).catch(() => [] as string[]);
+  for (const stale of entries.filter((f) => f.endsWith(".tmp"))) {
     await rm(join(root, stale), { recursive: true, force: true });
   }
-  return final;
+}
+
+/** What a training run writes into its folder; anything else there (e.g. a copied `mask-cache/`) is kept. */
+export const RUN_FILES = ["log.jsonl", "loss.png", "config.json", CHECKPOINT_LAYOUT.folder] as const;
+
+/**
+ * Make `runDir` ready for a run. A new run refuses a folder holding another run's files (its log would be cut and
+ * the two runs' checkpoints mixed) unless `overwrite` removes them; `resume` needs a checkpoint there. Half-written
+ * checkpoint folders are removed either way.
+ */
+export async function prepareRunFolder(
+  runDir: string,
+  mode: { resume: boolean; overwrite: boolean },
+): Promise<void> {
+  if (mode.resume && mode.overwrite) throw new Error("--resume and --overwrite exclude each other");
+  await mkdir(runDir, { recursive: true });
+  await removeStaleTemporaries(runDir);
+  const present = RUN_FILES.filter((name) => existsSync(join(runDir, name)));
+  if (mode.resume) {
+    if (!(await latestCheckpoint(runDir)))
+      throw new Error(
+        `--resume: ${runDir} has no checkpoint to resume from; ${present.length ? "start it again with --overwrite" : "start it without --resume"}`,
+      );
+  } else if (present.length > 0) {
+    if (!mode.overwrite)
+      throw new Error(
+        `--out ${runDir}: already holds a run (${present.join(", ")}); continue it with --resume or start over with --overwrite`,
+      );
+    for (const name of present) await rm(join(runDir, name), { recursive: true, force: true });
+  }
 }
 
 /** Read a checkpoint folder (or a run folder: its latest checkpoint). */

@@ -8,7 +8,7 @@
  * uninterrupted run, so a long run can be done as several `maxMinutes` pieces.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { catalogImpliedNouns, catalogNouns, debianCatalog } from "../data/composites/catalog.js";
@@ -30,6 +30,7 @@ import {
   bestScore,
   latestCheckpoint,
   markBest,
+  prepareRunFolder,
   restoreTrainingCheckpoint,
   saveTrainingCheckpoint,
 } from "./checkpoint.js";
@@ -75,7 +76,10 @@ export interface TrainOptions {
   checkpointEvery: number;
   /** Stop after this many non-finite steps in a row. */
   maxBadSteps: number;
+  /** Continue the run in `out` from its latest checkpoint. */
   resume: boolean;
+  /** Start over in an `out` that holds another run (its log and checkpoints are removed; `mask-cache/` kept). */
+  overwrite: boolean;
   /** Stop cleanly (with a checkpoint) before this many minutes have passed. */
   maxMinutes?: number;
   /** A segmentation set (VOC layout) scored every `valEvery` steps and at the end; the best step is kept. */
@@ -111,6 +115,7 @@ export const DEFAULT_TRAIN_OPTIONS = {
   maxBadSteps: 5,
   valEvery: 250,
   resume: false,
+  overwrite: false,
 };
 
 /** The run's time per step is estimated from its first steps (start-up costs aside). */
@@ -235,7 +240,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       `--config: unknown configuration "${options.config}"; expected ${Object.keys(CONFIGS).join(" | ")}`,
     );
   const lexicon = config.regions ? await nounLexicon(options.nouns, options.generalWords) : undefined;
-  await mkdir(options.out, { recursive: true });
+  await prepareRunFolder(options.out, options);
   const started = performance.now();
   const deadline =
     options.maxMinutes === undefined ? Number.POSITIVE_INFINITY : started + options.maxMinutes * 60_000;
@@ -252,8 +257,6 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   let step = 0;
   let samplesSeen = 0;
   const resumeFrom = options.resume ? await latestCheckpoint(options.out) : undefined;
-  if (options.resume && !resumeFrom)
-    throw new Error(`--resume: ${options.out} has no checkpoint to resume from`);
   if (resumeFrom) ({ step, samplesSeen } = await restoreTrainingCheckpoint(resumeFrom, model, optimizer));
   else if (backbone?.config.pretrained)
     backbone.trunk.loadStateDict(await readTensorFile(PRETRAINED_MOBILENET_FILE));

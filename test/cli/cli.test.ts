@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { micro } from "../../src/model/presets.js";
 
 const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
+const SAMPLE_SHARDS = `${new URL("../../../data/composites-sample/train/", import.meta.url).pathname}{00000..00002}.tar`;
 const PACKAGE = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8"));
 
 function sseg(...args: string[]) {
@@ -113,4 +115,30 @@ test("sseg train --general-words takes a chance from 0 to 1 and needs the compos
   );
   assert.equal(withFile.status, 1);
   assert.match(withFile.stderr, /--general-words: needs the composites' noun lexicon/);
+});
+
+test("sseg train stops at SIGTERM like at Ctrl-C: after the step, with a checkpoint to resume from", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "sseg-sigterm-"));
+  const config = join(dir, "micro.json");
+  await writeFile(config, JSON.stringify(micro));
+  const out = join(dir, "run");
+  const args = ["--config", config, "--data", SAMPLE_SHARDS, "--out", out, "--steps", "1000"];
+  const child = spawn(process.execPath, [MAIN, "train", ...args, "--batch-size", "2", "--features", "rgb"]);
+  let stdout = "";
+  child.stdout.on("data", (chunk) => {
+    stdout += chunk;
+  });
+  let signalled = false;
+  child.stderr.on("data", (chunk: Buffer) => {
+    if (!signalled && /train \[/.test(chunk.toString())) {
+      signalled = true;
+      child.kill("SIGTERM");
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  assert.equal(code, 0, stdout);
+  const [, step] = stdout.match(/stopped \(interrupted\) at step (\d+)/) ?? [];
+  assert.ok(Number(step) >= 1 && Number(step) < 1000, stdout);
+  const latest = await readFile(join(out, "checkpoints", "latest"), "utf8");
+  assert.equal(latest.trim(), `step-${step.padStart(7, "0")}`);
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, test } from "node:test";
@@ -92,7 +93,39 @@ test("a stopped run resumed from its checkpoint continues exactly like an uninte
   for (const [name, tensor] of a.model) assert.deepEqual(b.model.get(name)?.data, tensor.data, name);
   await assert.rejects(
     train(options(join(root, "empty"), { resume: true })),
-    /has no checkpoint to resume from/,
+    /has no checkpoint to resume from; start it without --resume/,
+  );
+});
+
+test("a new run refuses a folder holding another run unless --overwrite; stale temporaries are removed", async (t) => {
+  const out = await mkdtemp(join(tmpdir(), "sseg-folder-"));
+  t.after(() => rm(out, { recursive: true, force: true }));
+  await train(options(out, { steps: 1 }));
+  await assert.rejects(
+    train(options(out, { steps: 1 })),
+    /--out .*: already holds a run \(log\.jsonl, loss\.png, config\.json, checkpoints\); continue it with --resume or start over with --overwrite/,
+  );
+  await assert.rejects(train(options(out, { resume: true, overwrite: true })), /exclude each other/);
+  const stale = join(out, "checkpoints", ".step-0000009.abcd.tmp");
+  await mkdir(stale);
+  await writeFile(join(out, "mask-cache-note.txt"), "kept");
+  const again = await train(options(out, { steps: 2, overwrite: true }));
+  assert.equal(again.steps, 2);
+  assert.deepEqual(
+    (await readLog(join(out, "log.jsonl"))).map((r) => r.step),
+    [1, 2],
+    "the old run's log is gone, not continued",
+  );
+  assert.equal(existsSync(stale), false, "a half-written checkpoint folder is removed at start");
+  assert.equal(
+    await readFile(join(out, "mask-cache-note.txt"), "utf8"),
+    "kept",
+    "files a run did not write stay",
+  );
+  await rm(join(out, "checkpoints"), { recursive: true });
+  await assert.rejects(
+    train(options(out, { resume: true })),
+    /has no checkpoint to resume from; start it again with --overwrite/,
   );
 });
 
