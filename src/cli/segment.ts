@@ -8,7 +8,8 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import type { SegmentationResult, Segmenter, SegmentOptions } from "../infer/segmenter.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { readImage, writeImage } from "../io/image.js";
+import { contactTile, renderContactSheet } from "../io/contact-sheet.js";
+import { type RgbImage, readImage, writeImage } from "../io/image.js";
 import { renderOverlay, writeLabelPng } from "../io/label-png.js";
 import { listImages, parseList } from "./inputs.js";
 import { addModelOptions, type ModelFlags, openSegmenter, segmentOptionsFrom } from "./model-options.js";
@@ -18,6 +19,8 @@ export const DEMO_CLASSES = "bird,flower,tree,dog,car,boat,sky,grass";
 const SAMPLES_DIR = fileURLToPath(new URL("../../../samples/", import.meta.url));
 /** Failures listed one by one at the end; the rest are counted. */
 const LISTED_FAILURES = 5;
+/** The contact sheet shows the first images' overlays; more would make one picture too large to look at. */
+const CONTACT_SHEET_IMAGES = 24;
 
 interface SegmentFlags extends ModelFlags {
   classes: string;
@@ -80,9 +83,10 @@ async function runSegment(inputs: string[], flags: SegmentFlags): Promise<void> 
     const progress = files.length > 1 ? new Progress("segment", files.length, "images") : undefined;
     const reports: ImageReport[] = [];
     const failures: { file: string; reason: string }[] = [];
+    const tiles: { title: string; image: RgbImage }[] = [];
     for (const [i, file] of files.entries()) {
       try {
-        const report = await segmentOne(
+        const { report, overlay } = await segmentOne(
           segmenter,
           file,
           classes,
@@ -91,6 +95,8 @@ async function runSegment(inputs: string[], flags: SegmentFlags): Promise<void> 
           flags.overlay,
         );
         reports.push(report);
+        if (overlay && tiles.length < CONTACT_SHEET_IMAGES)
+          tiles.push({ title: basename(file), image: await contactTile(overlay) });
         say(describe(report));
       } catch (err) {
         failures.push({ file, reason: (err as Error).message });
@@ -98,16 +104,21 @@ async function runSegment(inputs: string[], flags: SegmentFlags): Promise<void> 
       }
       progress?.update(i + 1);
     }
+    const contactSheet = tiles.length > 0 ? join(flags.out, "contact-sheet.png") : undefined;
+    if (contactSheet) await writeImage(contactSheet, await renderContactSheet(tiles));
     const summary = {
       model: segmenter.description,
       trained: segmenter.trained,
       classes,
       results: reports,
+      ...(contactSheet ? { contactSheet } : {}),
       failures,
     };
     await writeFileAtomic(join(flags.out, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
     if (flags.json) console.log(JSON.stringify(summary, null, 2));
-    say(`\nwrote ${reports.length} label PNG(s), overlays and JSON to ${resolve(flags.out)}`);
+    say(
+      `\nwrote ${reports.length} label PNG(s), ${contactSheet ? "overlays, a contact sheet" : "overlays"} and JSON to ${resolve(flags.out)}`,
+    );
     if (failures.length > 0) {
       console.error(`sseg segment: ${failures.length} of ${files.length} image(s) failed:`);
       for (const { file, reason } of failures.slice(0, LISTED_FAILURES))
@@ -128,7 +139,7 @@ async function segmentOne(
   options: SegmentOptions,
   outStem: string,
   overlay: boolean,
-): Promise<ImageReport> {
+): Promise<{ report: ImageReport; overlay?: RgbImage }> {
   const image = await readImage(file);
   const result = await segmenter.segment(image, classes, options);
   const written = {
@@ -139,11 +150,10 @@ async function segmentOne(
   if (resolve(written.labels) === resolve(file))
     throw new Error(`writing ${written.labels} would overwrite the input; choose another --out folder`);
   await writeLabelPng(written.labels, result.labelMap, result.width, result.height);
-  if (written.overlay)
-    await writeImage(
-      written.overlay,
-      await renderOverlay(image, result.labelMap, { classNames: ["background", ...classes] }),
-    );
+  const overlayImage = written.overlay
+    ? await renderOverlay(image, result.labelMap, { classNames: ["background", ...classes] })
+    : undefined;
+  if (written.overlay && overlayImage) await writeImage(written.overlay, overlayImage);
   const report: ImageReport = {
     image: file,
     width: result.width,
@@ -154,7 +164,7 @@ async function segmentOne(
     files: written,
   };
   await writeFileAtomic(written.json, `${JSON.stringify(report, null, 2)}\n`);
-  return report;
+  return { report, overlay: overlayImage };
 }
 
 function regions(result: SegmentationResult): ImageReport["regions"] {

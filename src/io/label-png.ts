@@ -188,15 +188,15 @@ async function appendLegend(
   };
 }
 
-/** A class name as black text on a transparent background, PNG-encoded. */
-interface RenderedText {
+/** A line of black text on a transparent background, PNG-encoded. */
+export interface RenderedText {
   png: Buffer;
   width: number;
   height: number;
 }
 
-/** The name is escaped because sharp hands the text to pango as markup. */
-async function renderText(name: string): Promise<RenderedText> {
+/** The text is escaped because sharp hands it to pango as markup. */
+export async function renderText(name: string): Promise<RenderedText> {
   const markup = name.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const { data, info } = await sharp({ text: { text: markup, font: LEGEND_FONT, dpi: 72, rgba: true } })
     .png()
@@ -204,8 +204,8 @@ async function renderText(name: string): Promise<RenderedText> {
   return { png: data, width: info.width, height: info.height };
 }
 
-/** A name longer than the legend is wide gets cut off rather than overflowing the canvas. */
-async function cropToWidth(text: RenderedText, width: number): Promise<Buffer> {
+/** A text longer than its space is wide gets cut off rather than overflowing the canvas. */
+export async function cropToWidth(text: RenderedText, width: number): Promise<Buffer> {
   if (text.width <= width) return text.png;
   return sharp(text.png).extract({ left: 0, top: 0, width, height: text.height }).png().toBuffer();
 }

@@ -66,6 +66,8 @@ test("sseg segment writes a label PNG, an overlay and JSON per image, and surviv
   const summary = JSON.parse(await readFile(join(out, "summary.json"), "utf8"));
   assert.equal(summary.results.length, 2);
   assert.equal(summary.failures.length, 2);
+  assert.equal(summary.contactSheet, join(out, "contact-sheet.png"));
+  assert.ok((await readFile(summary.contactSheet)).length > 1000, "the overlays on one contact sheet");
 });
 
 test("sseg segment --json prints the results on stdout", async (t) => {
