@@ -16,7 +16,7 @@ export async function listImages(inputs: string[]): Promise<string[]> {
         .sort();
       if (entries.length === 0)
         throw new Error(`${input}: no images (${[...IMAGE_EXTENSIONS].join(" ")}) in this folder`);
-      files.push(...entries.map((f) => join(input, f)));
+      for (const f of entries) files.push(join(input, f)); // no spread: a folder may hold 10⁶ images
     } else {
       files.push(input);
     }

@@ -202,7 +202,7 @@ export class TextTransformer extends Module {
       }
       endOfText.push(best);
     }
-    return { endOfText, length: Math.max(...endOfText) + 1 };
+    return { endOfText, length: endOfText.reduce((a, b) => Math.max(a, b), 0) + 1 };
   }
 }
 
