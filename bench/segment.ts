@@ -1,5 +1,5 @@
 /**
- * The `segment_*` workloads: the segmenter's latency on one 448×448 photo (samples/dune.jpg, resized), `tiny` and
+ * The `segment_*` workloads: the segmenter's latency on one 448×448 photo (samples/dune.jpg, resized), `tiny-swin` and
  * `paper`, whole image and sliding windows, timed next to the same model and the same inference math composed from
  * the PyTorch reference modules in bench/segment_torch.py. Both sides get the model's weights and the class
  * embeddings (computed once here by the model's own text tower, which the segmenter caches too) through the
@@ -29,8 +29,8 @@ export const SEGMENT_BENCH = {
    * training size every half of it (tiny: 36 windows of 128²; paper: the protocol's 448/224, one window here).
    */
   runs: {
-    segment_tiny_whole: { config: "tiny", mode: "whole", crop: 128, stride: 64 },
-    segment_tiny_slide: { config: "tiny", mode: "slide", crop: 128, stride: 64 },
+    segment_tiny_whole: { config: "tiny-swin", mode: "whole", crop: 128, stride: 64 },
+    segment_tiny_slide: { config: "tiny-swin", mode: "slide", crop: 128, stride: 64 },
     segment_paper_whole: { config: "paper", mode: "whole", crop: 448, stride: 224 },
     segment_paper_slide: { config: "paper", mode: "slide", crop: 448, stride: 224 },
   },

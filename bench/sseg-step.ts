@@ -1,5 +1,5 @@
 /**
- * The `sseg_tiny_step` and `sseg_paper_step` workloads: one S-Seg training step of the `tiny` (batch 16) or the
+ * The `sseg_tiny_step` and `sseg_paper_step` workloads: one S-Seg training step of `tiny-swin` (batch 16) or the
  * `paper` model (batch 2) on a fixed synthetic batch, taken as
  * src/train/trainer.ts takes it (variableGrads of sSegLoss, global-norm clipping, AdamW over the weight-decay
  * groups), timed next to the same model and step composed from the PyTorch reference modules of tools/oracles in
@@ -9,7 +9,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { variableGrads } from "../src/engine/gradients.js";
 import { init, type Rng } from "../src/engine/rng.js";
-import { paper, tiny } from "../src/model/presets.js";
+import { paper, tinySwin } from "../src/model/presets.js";
 import { SSegModel } from "../src/model/sseg.js";
 import { Dropout, DropPath } from "../src/nn/dropout.js";
 import type { TensorData } from "../src/nn/module.js";
@@ -22,8 +22,8 @@ import type { BenchInputs, Outputs, Workload } from "./workloads.js";
 
 /**
  * The model, the synthetic batch and the step's settings, per workload. Optimiser numbers are the trainer's
- * defaults (DEFAULT_TRAIN_OPTIONS: lr 1e-3, weight decay 0.05, clip 1.0; AdamW's betas and eps). PyTorch reads
- * these objects from the inputs file's metadata (key "sseg_step": workload name → settings).
+ * defaults for a configuration without its own (DEFAULT_LR 1e-3, weight decay 0.05, clip 1.0; AdamW's betas and
+ * eps). PyTorch reads these objects from the inputs file's metadata (key "sseg_step": workload name → settings).
  */
 const STEP_SETTINGS = {
   /** Target masks per image: a random partition of the mask grid into this many cells, like k-means pseudo-masks. */
@@ -40,9 +40,9 @@ const STEP_SETTINGS = {
   objectiveWeights: DEFAULT_OBJECTIVE_WEIGHTS,
 };
 
-/** `tiny` at its training batch, and the paper's model at batch 2 (448²: ~12× tiny's activations per image). */
+/** `tiny-swin` (the paper's architecture at 2-core size) at batch 16, and the paper's model at batch 2 (448²: ~12× its activations per image). */
 export const SSEG_STEPS = {
-  sseg_tiny_step: { ...STEP_SETTINGS, config: tiny, batch: 16 },
+  sseg_tiny_step: { ...STEP_SETTINGS, config: tinySwin, batch: 16 },
   sseg_paper_step: { ...STEP_SETTINGS, config: paper, batch: 2 },
 };
 

@@ -18,3 +18,10 @@ export function numberInRange(value: string, flag: string, min: number, max: num
     throw new Error(`${flag}: expected a number from ${min} to ${max}, got "${value}"`);
   return n;
 }
+
+export function nonNegativeInteger(value: string, flag: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isInteger(n) || n < 0)
+    throw new Error(`${flag}: expected an integer ≥ 0, got "${value}"`);
+  return n;
+}

@@ -3,8 +3,14 @@ import type { Command } from "commander";
 import { initEngine } from "../engine/backend.js";
 import { CONFIGS } from "../model/presets.js";
 import { checkConfig, type SSegConfig } from "../model/sseg.js";
-import { DEFAULT_TRAIN_OPTIONS, train, type ValidationRecord } from "../train/trainer.js";
-import { numberInRange, positiveInteger, positiveNumber } from "./flags.js";
+import {
+  DEFAULT_LR,
+  DEFAULT_TRAIN_OPTIONS,
+  DEFAULT_WARMUP_STEPS,
+  train,
+  type ValidationRecord,
+} from "../train/trainer.js";
+import { nonNegativeInteger, numberInRange, positiveInteger, positiveNumber } from "./flags.js";
 import { formatDuration, Progress } from "./progress.js";
 
 const STOPPED = { done: "finished", interrupted: "stopped (interrupted)", time: "stopped (--max-minutes)" };
@@ -17,8 +23,8 @@ interface TrainFlags {
   steps: string;
   batchSize: string;
   accumulate: string;
-  lr: string;
-  warmup: string;
+  lr?: string;
+  warmup?: string;
   features: string;
   nouns?: string;
   generalWords?: string;
@@ -51,8 +57,14 @@ export function registerTrain(program: Command): void {
     .option("--steps <n>", "optimiser steps", String(d.steps))
     .option("--batch-size <n>", "pairs per micro-batch", String(d.batchSize))
     .option("--accumulate <n>", "micro-batches per step (gradient accumulation)", String(d.accumulate))
-    .option("--lr <x>", "peak learning rate (AdamW, cosine schedule)", String(d.lr))
-    .option("--warmup <n>", "linear warm-up steps", String(d.warmupSteps))
+    .option(
+      "--lr <x>",
+      `peak learning rate (AdamW, cosine schedule; default: the configuration's, else ${DEFAULT_LR})`,
+    )
+    .option(
+      "--warmup <n>",
+      `linear warm-up steps (default: the configuration's, else ${DEFAULT_WARMUP_STEPS})`,
+    )
     .option("-f, --features <source>", "pseudo-mask features (see sseg pseudo --help)", d.features)
     .option("-k, --k <n>", "pseudo-masks per image", String(d.k))
     .option(
@@ -97,8 +109,8 @@ export function registerTrain(program: Command): void {
         steps,
         batchSize,
         accumulate,
-        lr: positiveNumber(flags.lr, "--lr"),
-        warmupSteps: Number(flags.warmup),
+        lr: flags.lr === undefined ? undefined : positiveNumber(flags.lr, "--lr"),
+        warmupSteps: flags.warmup === undefined ? undefined : nonNegativeInteger(flags.warmup, "--warmup"),
         features: flags.features,
         k: positiveInteger(flags.k, "--k"),
         nouns: flags.nouns,
@@ -106,7 +118,7 @@ export function registerTrain(program: Command): void {
           flags.generalWords === undefined
             ? undefined
             : numberInRange(flags.generalWords, "--general-words", 0, 1),
-        seed: Number(flags.seed),
+        seed: nonNegativeInteger(flags.seed, "--seed"),
         checkpointEvery: positiveInteger(flags.checkpointEvery, "--checkpoint-every"),
         maxMinutes:
           flags.maxMinutes === undefined ? undefined : positiveNumber(flags.maxMinutes, "--max-minutes"),

@@ -42,6 +42,14 @@ export interface SSegConfig {
   regions?: RegionHeadConfig;
   /** How the segmenter runs this model unless told otherwise; a checkpoint stores its tuned values here. */
   inference?: InferenceConfig;
+  /** The training settings this model was chosen with, used where `sseg train` is not told otherwise. */
+  training?: TrainingDefaults;
+}
+
+export interface TrainingDefaults {
+  /** Peak learning rate of the cosine schedule. */
+  lr?: number;
+  warmupSteps?: number;
 }
 
 /** Class-name prompts: a preset's name, or templates with "{}" for the name (embeddings averaged over them). */

@@ -51,9 +51,11 @@ export interface TrainOptions {
   batchSize: number;
   /** Micro-batches per optimiser step (effective batch = batchSize · accumulate). */
   accumulate: number;
-  lr: number;
+  /** Peak learning rate (default: the configuration's `training.lr`, else DEFAULT_LR). */
+  lr?: number;
   minLr: number;
-  warmupSteps: number;
+  /** Linear warm-up steps (default: the configuration's `training.warmupSteps`, else DEFAULT_WARMUP_STEPS). */
+  warmupSteps?: number;
   weightDecay: number;
   clipGradNorm: number;
   /** Pseudo-mask feature source and K. */
@@ -95,15 +97,17 @@ export interface TrainOptions {
   shouldStop?: () => boolean;
 }
 
+/** For a configuration without its own `training` settings. */
+export const DEFAULT_LR = 1e-3;
+export const DEFAULT_WARMUP_STEPS = 100;
+
 /** Defaults for the tiny model on the composites (documented in docs/training.md). */
 export const DEFAULT_TRAIN_OPTIONS = {
   config: "tiny",
   steps: 3000,
   batchSize: 32,
   accumulate: 1,
-  lr: 1e-3,
   minLr: 1e-5,
-  warmupSteps: 100,
   weightDecay: 0.05,
   clipGradNorm: 1.0,
   features: "auto",
@@ -240,6 +244,8 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       `--config: unknown configuration "${options.config}"; expected ${Object.keys(CONFIGS).join(" | ")}`,
     );
   const lexicon = config.regions ? await nounLexicon(options.nouns, options.generalWords) : undefined;
+  const lr = options.lr ?? config.training?.lr ?? DEFAULT_LR;
+  const warmupSteps = options.warmupSteps ?? config.training?.warmupSteps ?? DEFAULT_WARMUP_STEPS;
   await prepareRunFolder(options.out, options);
   const started = performance.now();
   const deadline =
@@ -251,16 +257,15 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   // a pretrained backbone is fine-tuned at its own fraction of the learning rate
   const backbone = model.backbone instanceof MobileNetBackbone ? model.backbone : null;
   const lrScales: Record<string, number> = backbone ? { "backbone.": backbone.config.lrScale } : {};
-  const optimizer = new AdamW(weightDecayGroups(named, options.weightDecay, lrScales), {
-    learningRate: options.lr,
-  });
+  const optimizer = new AdamW(weightDecayGroups(named, options.weightDecay, lrScales), { learningRate: lr });
   let step = 0;
   let samplesSeen = 0;
   const resumeFrom = options.resume ? await latestCheckpoint(options.out) : undefined;
   if (resumeFrom) ({ step, samplesSeen } = await restoreTrainingCheckpoint(resumeFrom, model, optimizer));
   else if (backbone?.config.pretrained)
     backbone.trunk.loadStateDict(await readTensorFile(PRETRAINED_MOBILENET_FILE));
-  const { onStep: _onStep, shouldStop: _shouldStop, onEstimate: _onEstimate, ...settings } = options;
+  const { onStep: _onStep, shouldStop: _shouldStop, onEstimate: _onEstimate, ...given } = options;
+  const settings = { ...given, lr, warmupSteps };
   let lastSaveMs = 0;
   const save = async (): Promise<string> => {
     const saveStarted = performance.now();
@@ -343,9 +348,9 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     const stepStarted = performance.now();
     // phase 1: learning rate and this step's dropout draws
     optimizer.learningRate = cosineWithWarmup(step, {
-      baseLr: options.lr,
+      baseLr: lr,
       minLr: options.minLr,
-      warmupSteps: options.warmupSteps,
+      warmupSteps,
       totalSteps: options.steps,
     });
     for (const [i, dropout] of dropouts.entries()) dropout.reseed(stepSeed(options.seed, step, i));

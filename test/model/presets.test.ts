@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { maskformerPixelDecoder } from "../../src/model/pixel-decoder.js";
-import { CONFIGS, micro, paper, tiny } from "../../src/model/presets.js";
+import { CONFIGS, micro, paper, tiny, tinySwin } from "../../src/model/presets.js";
 import { projectorPaper } from "../../src/model/projector.js";
 import { swin_nano, swin_small } from "../../src/model/swin.js";
 import { textTransformerPaper } from "../../src/model/text-transformer.js";
@@ -16,9 +16,19 @@ test("paper is the published sizes the PyTorch fixtures were made with", () => {
   assert.deepEqual(paper.projector, { hiddenDim: projectorPaper.hiddenDim, outDim: projectorPaper.outDim });
 });
 
-test("tiny is Swin-nano with 4-token windows; every preset infers at its own training size by default", () => {
-  assert.deepEqual(tiny.backbone, { ...swin_nano, windowSize: 4 });
+test("tiny-swin is Swin-nano with 4-token windows; every preset infers at its own training size by default", () => {
+  assert.deepEqual(tinySwin.backbone, { ...swin_nano, windowSize: 4 });
   for (const config of [...Object.values(CONFIGS), micro])
     assert.equal(config.inference?.shortSide, config.imageSize, config.name);
-  assert.deepEqual(Object.keys(CONFIGS), ["paper", "tiny", "tiny-mobilenet", "tiny-regions"]);
+  assert.deepEqual(Object.keys(CONFIGS), ["paper", "tiny", "tiny-swin", "tiny-mobilenet", "tiny-regions"]);
+});
+
+test("tiny, the default, is the naming recipe: tiny-swin's sizes on the pretrained MobileNetV2 with the region head", () => {
+  const { name: _tiny, regions, training, backbone, inference, ...sizes } = tiny;
+  const { name: _swin, backbone: _swinBackbone, inference: swinInference, ...swinSizes } = tinySwin;
+  assert.deepEqual(sizes, swinSizes, "image size, decoder, text tower and projectors as tiny-swin");
+  assert.deepEqual(backbone, { kind: "mobilenet_v2", pretrained: true, lrScale: 0.1 });
+  assert.deepEqual(regions, { hiddenDim: 128, withQuery: false, batchNorm: true, backgroundWeight: 1 });
+  assert.deepEqual(inference, { ...swinInference, background: { noObject: true } });
+  assert.deepEqual(training, { lr: 3e-4, warmupSteps: 50 });
 });

@@ -10,7 +10,13 @@ import { PRETRAINED_MOBILENET_FILE, readTensorFile } from "../../src/model/files
 import { micro } from "../../src/model/presets.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { readLog } from "../../src/train/log.js";
-import { DEFAULT_TRAIN_OPTIONS, type TrainOptions, train } from "../../src/train/trainer.js";
+import {
+  DEFAULT_LR,
+  DEFAULT_TRAIN_OPTIONS,
+  DEFAULT_WARMUP_STEPS,
+  type TrainOptions,
+  train,
+} from "../../src/train/trainer.js";
 
 before(() => initEngine());
 
@@ -94,6 +100,27 @@ test("a stopped run resumed from its checkpoint continues exactly like an uninte
   await assert.rejects(
     train(options(join(root, "empty"), { resume: true })),
     /has no checkpoint to resume from; start it without --resume/,
+  );
+});
+
+test("the learning rate and warm-up default to the configuration's own training settings", async (t) => {
+  const root = await mkdtemp(join(tmpdir(), "sseg-lr-"));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const config = { ...micro, training: { lr: 0.25, warmupSteps: 0 } };
+  const run = async (out: string, overrides: Partial<TrainOptions>) => {
+    const { warmupSteps: _, ...rest } = options(join(root, out), { steps: 1, config, ...overrides });
+    await train(rest);
+    const [first] = await readLog(join(root, out, "log.jsonl"));
+    const saved = JSON.parse(await readFile(join(root, out, "config.json"), "utf8"));
+    return [first.lr, saved.options.lr, saved.options.warmupSteps];
+  };
+  assert.deepEqual(await run("from-config", {}), [0.25, 0.25, 0]);
+  assert.deepEqual(await run("from-flags", { lr: 0.1 }), [0.1, 0.1, 0]);
+  const { training: _, ...plain } = config;
+  assert.deepEqual(
+    await run("defaults", { config: plain }),
+    [0, DEFAULT_LR, DEFAULT_WARMUP_STEPS],
+    "warm-up from 0",
   );
 });
 
