@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
 import { registerData } from "./data.js";
 import { registerEval } from "./eval.js";
+import { registerExport } from "./export.js";
 import { registerPseudo } from "./pseudo.js";
 import { registerDemo, registerSegment } from "./segment.js";
 import { registerTrain } from "./train.js";
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerData(program);
   registerTrain(program);
   registerEval(program);
+  registerExport(program);
   for (const [name, summary, owner] of PLANNED) {
     program
       .command(name)

@@ -4,12 +4,13 @@
  * its JSON config beside it: `<name>.json` or `config.json`). The trainer writes this layout; everything that
  * loads a model reads it through here.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../io/atomic.js";
-import { readSafetensors, toFloat32 } from "../io/safetensors.js";
+import { readSafetensors, type TensorToWrite, toFloat32, writeSafetensors } from "../io/safetensors.js";
 import type { TensorData } from "../nn/module.js";
 
 export const CHECKPOINT_LAYOUT = {
@@ -126,4 +127,39 @@ export async function readTensorFile(path: string): Promise<Map<string, TensorDa
   const out = new Map<string, TensorData>();
   for (const [name, t] of file.tensors) out.set(name, { shape: t.shape, data: toFloat32(t) });
   return out;
+}
+
+/** The largest finite IEEE half. */
+const F16_MAX = 65504;
+
+/**
+ * Write a model folder (`model.safetensors` + `config.json`, what `resolveModelFiles` reads as a shipped model):
+ * weights only, F16 by default — half the size and ample for inference; a tensor beyond F16's range stays F32.
+ * Written into a temporary folder beside `dir` and renamed into place. Returns the weights file's size in bytes.
+ */
+export async function writeModelFolder(
+  dir: string,
+  weights: ReadonlyMap<string, TensorData>,
+  config: object,
+  options: { dtype?: "F16" | "F32"; metadata?: Record<string, string> } = {},
+): Promise<number> {
+  const dtype = options.dtype ?? "F16";
+  const tensors: Record<string, TensorToWrite> = {};
+  for (const [name, { shape, data }] of weights) {
+    const fits = dtype === "F32" || data.every((x) => !(Math.abs(x) > F16_MAX));
+    tensors[name] = { shape, data, dtype: fits ? dtype : "F32" };
+  }
+  const temp = `${dir.replace(/[/\\]+$/, "")}.${randomBytes(4).toString("hex")}.tmp`;
+  await mkdir(temp, { recursive: true });
+  try {
+    const weightsFile = join(temp, CHECKPOINT_LAYOUT.model);
+    await writeSafetensors(weightsFile, tensors, { format: "sseg-model", ...options.metadata });
+    await writeFile(join(temp, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
+    const { size } = statSync(weightsFile);
+    await rm(dir, { recursive: true, force: true });
+    await rename(temp, dir);
+    return size;
+  } finally {
+    await rm(temp, { recursive: true, force: true });
+  }
 }

@@ -18,7 +18,7 @@ function sseg(...args: string[]) {
 test("sseg --help lists every subcommand", () => {
   const r = sseg("--help");
   assert.equal(r.status, 0);
-  for (const name of ["segment", "pseudo", "train", "eval", "selftrain", "data", "bench", "demo"]) {
+  for (const name of ["segment", "pseudo", "train", "eval", "export", "selftrain", "data", "bench", "demo"]) {
     assert.match(r.stdout, new RegExp(`^  ${name}\\b`, "m"), `--help lists ${name}`);
   }
 });

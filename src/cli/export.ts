@@ -1,0 +1,49 @@
+/** `sseg export`: a run or checkpoint → a model folder to ship or share (weights only, F16 by default + config.json). */
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import { initEngine } from "../engine/backend.js";
+import { writeModelFolder } from "../model/files.js";
+import { SSegModel } from "../model/sseg.js";
+import type { TensorData } from "../nn/module.js";
+
+interface ExportFlags {
+  out: string;
+  dtype: string;
+  name?: string;
+}
+
+const DTYPES = { f16: "F16", f32: "F32" } as const;
+
+export function registerExport(program: Command): void {
+  program
+    .command("export")
+    .description(
+      "write a run or checkpoint as a model folder (model.safetensors + config.json) for -m or shipping",
+    )
+    .argument("<model>", "a run or checkpoint folder, or a .safetensors model with its JSON config")
+    .requiredOption("-o, --out <dir>", "the model folder to write (replaced if it exists)")
+    .option("--dtype <type>", "weight storage: f16 (half the size) | f32", "f16")
+    .option("--name <name>", "the configuration's name in config.json (default: the run's)")
+    .action(async (source: string, flags: ExportFlags) => {
+      const dtype = DTYPES[flags.dtype as keyof typeof DTYPES];
+      if (!dtype) throw new Error(`--dtype: expected f16 or f32, got "${flags.dtype}"`);
+      await initEngine();
+      const { model, files } = await SSegModel.fromCheckpoint(source);
+      try {
+        const weights = new Map<string, TensorData>();
+        for (const [name, v] of model.stateDict())
+          weights.set(name, { shape: v.shape, data: v.dataSync() as Float32Array });
+        const config = flags.name ? { ...model.config, name: flags.name } : model.config;
+        const from = files.step === undefined ? files.weights : `${files.weights} (step ${files.step})`;
+        const bytes = await writeModelFolder(flags.out, weights, config, {
+          dtype,
+          metadata: { source: from },
+        });
+        console.log(
+          `wrote ${resolve(flags.out)}: model.safetensors (${(bytes / 2 ** 20).toFixed(1)} MiB, ${dtype}) + config.json "${config.name}" from ${from}`,
+        );
+      } finally {
+        model.dispose();
+      }
+    });
+}
