@@ -12,6 +12,7 @@ import {
   type SegmentationStats,
   segmentationStats,
 } from "../data/stats.js";
+import { nonNegativeInteger, positiveInteger } from "./flags.js";
 import { Progress } from "./progress.js";
 
 interface StatsOptions {
@@ -62,11 +63,11 @@ export function registerData(program: Command): void {
         catalog,
         catalogName: options.catalog ?? "debian",
         out: options.out,
-        train: integer(options.train, "--train"),
-        val: integer(options.val, "--val"),
-        size: integer(options.size, "--size"),
-        seed: integer(options.seed, "--seed"),
-        shardSize: integer(options.shardSize, "--shard-size"),
+        train: nonNegativeInteger(options.train, "--train"),
+        val: nonNegativeInteger(options.val, "--val"),
+        size: positiveInteger(options.size, "--size"),
+        seed: nonNegativeInteger(options.seed, "--seed"),
+        shardSize: positiveInteger(options.shardSize, "--shard-size"),
         packageRoot: options.root,
         onProgress: progressLine(),
       });
@@ -85,12 +86,6 @@ interface CompositesOptions {
   shardSize: string;
   root: string;
   catalog?: string;
-}
-
-function integer(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n)) throw new Error(`${flag}: expected an integer, got "${value}"`);
-  return n;
 }
 
 /** One progress line per split. */

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { hasDefaultModel, loadSegmenter, type Segmenter, type SegmentOptions } from "../infer/segmenter.js";
 import { CONFIGS } from "../model/presets.js";
-import { numberInRange, positiveInteger } from "./flags.js";
+import { nonNegativeInteger, numberInRange, positiveInteger } from "./flags.js";
 import { parseList } from "./inputs.js";
 
 export interface ModelFlags {
@@ -64,8 +64,7 @@ export async function openSegmenter(
   if (flags.checkpoint && flags.untrained)
     throw new Error("give either --checkpoint or --untrained, not both");
   if (flags.checkpoint) return loadSegmenter(flags.checkpoint);
-  const seed = Number(flags.seed);
-  if (!Number.isInteger(seed)) throw new Error(`--seed: expected an integer, got "${flags.seed}"`);
+  const seed = nonNegativeInteger(flags.seed, "--seed");
   if (flags.untrained) return loadSegmenter({ untrained: flags.untrained, seed });
   if (hasDefaultModel()) return loadSegmenter();
   if (!options.untrainedFallback)

@@ -7,7 +7,7 @@ import { writeFileAtomic } from "../io/atomic.js";
 import { mmsegRescaleSize, readImage, resizeBilinear, resizeNearest, writeImage } from "../io/image.js";
 import { renderOverlay, writeLabelPng } from "../io/label-png.js";
 import { FEATURE_SOURCES, MaskCache, openFeatureSource, pseudoMasks } from "../pseudo/index.js";
-import { positiveInteger } from "./flags.js";
+import { nonNegativeInteger, positiveInteger } from "./flags.js";
 import { listImages } from "./inputs.js";
 
 interface PseudoOptions {
@@ -63,7 +63,9 @@ async function runOracle(root: string, options: PseudoOptions): Promise<void> {
     );
   const set = await openSegmentationDataset(options.dataset, root, { split: options.split });
   await initEngine();
-  const source = await openFeatureSource(options.features, { seed: Number(options.seed) });
+  const source = await openFeatureSource(options.features, {
+    seed: nonNegativeInteger(options.seed, "--seed"),
+  });
   const score = new OracleScore(set.classes.length);
   const cache = options.cache ? new MaskCache(options.cache) : undefined;
   const started = performance.now();
@@ -77,7 +79,7 @@ async function runOracle(root: string, options: PseudoOptions): Promise<void> {
     const size = mmsegRescaleSize(original.width, original.height, { shortSide, longSide: 4 * shortSide });
     const masks = pseudoMasks(source, resizeBilinear(original, size.width, size.height), {
       k,
-      seed: Number(options.seed),
+      seed: nonNegativeInteger(options.seed, "--seed"),
       cache,
     });
     score.add(resizeNearest(masks.labelMap, masks.width, masks.height, gt.width, gt.height), gt.labels);
@@ -113,7 +115,7 @@ async function runPseudo(inputs: string[], options: PseudoOptions): Promise<void
     throw new Error("sseg pseudo: give image files or folders, or --oracle <VOC-layout folder>");
   const k = positiveInteger(options.k, "--k");
   const shortSide = positiveInteger(options.size, "--size");
-  const seed = Number(options.seed);
+  const seed = nonNegativeInteger(options.seed, "--seed");
   const files = await listImages(inputs);
   await initEngine();
   const source = await openFeatureSource(options.features, { seed });

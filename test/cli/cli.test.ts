@@ -142,3 +142,21 @@ test("sseg train stops at SIGTERM like at Ctrl-C: after the step, with a checkpo
   const latest = await readFile(join(out, "checkpoints", "latest"), "utf8");
   assert.equal(latest.trim(), `step-${step.padStart(7, "0")}`);
 });
+
+test("integer flags are parsed strictly and named in the error", () => {
+  for (const [args, message] of [
+    [
+      ["data", "composites", "--out", "/nonexistent/x", "--train", "1.5"],
+      /--train: expected an integer ≥ 0, got "1\.5"/,
+    ],
+    [["pseudo", "samples", "--seed", "-1"], /--seed: expected an integer ≥ 0, got "-1"/],
+    [
+      ["segment", "samples", "--classes", "cat", "--untrained", "micro", "--seed", "x"],
+      /--seed: expected an integer ≥ 0/,
+    ],
+  ] as const) {
+    const r = sseg(...args);
+    assert.equal(r.status, 1, args.join(" "));
+    assert.match(r.stderr, message);
+  }
+});
