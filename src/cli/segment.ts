@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import type { SegmentationResult, Segmenter, SegmentOptions } from "../infer/segmenter.js";
 import { writeFileAtomic } from "../io/atomic.js";
+import { COMPOSITE_CLASSES } from "../data/composites/catalog.js";
 import { contactTile, renderContactSheet } from "../io/contact-sheet.js";
 import { type RgbImage, readImage, writeImage } from "../io/image.js";
 import { renderOverlay, writeLabelPng } from "../io/label-png.js";
@@ -15,7 +16,8 @@ import { listImages, parseList } from "./inputs.js";
 import { addModelOptions, type ModelFlags, openSegmenter, segmentOptionsFrom } from "./model-options.js";
 import { Progress } from "./progress.js";
 
-export const DEMO_CLASSES = "bird,flower,tree,dog,car,boat,sky,grass";
+/** The default model knows the composites' classes, so the demo asks for those. */
+export const DEMO_CLASSES = COMPOSITE_CLASSES.join(",");
 const SAMPLES_DIR = fileURLToPath(new URL("../../../samples/", import.meta.url));
 /** Failures listed one by one at the end; the rest are counted. */
 const LISTED_FAILURES = 5;

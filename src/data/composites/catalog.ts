@@ -489,6 +489,9 @@ export function catalogNouns(catalog: Catalog): string[] {
  * target), though it does for other classes: evaluation can then call the class by a word learned only from
  * others (`sseg eval --rename bear=mammal,…`), the test of whether general class names work.
  */
+/** The composites' class words in vocabulary order: what a model trained on them can name (the demo's vocabulary). */
+export const COMPOSITE_CLASSES: readonly string[] = Object.keys(CLASSES);
+
 export const HELD_OUT_GENERAL_WORDS: Record<string, string> = {
   bear: "mammal",
   deer: "animal",
