@@ -6,9 +6,9 @@
 import { basename, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
+import { COMPOSITE_CLASSES } from "../data/composites/catalog.js";
 import type { SegmentationResult, Segmenter, SegmentOptions } from "../infer/segmenter.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { COMPOSITE_CLASSES } from "../data/composites/catalog.js";
 import { contactTile, renderContactSheet } from "../io/contact-sheet.js";
 import { type RgbImage, readImage, writeImage } from "../io/image.js";
 import { renderOverlay, writeLabelPng } from "../io/label-png.js";
