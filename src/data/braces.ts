@@ -12,6 +12,16 @@ export class BracePatternError extends Error {
 
 const INTEGER_RANGE = /^(-?\d+)\.\.(-?\d+)(?:\.\.(-?\d+))?$/;
 
+/** More names than any shard list holds (LAION-5B is ~0.5 M shards); refused before anything is built. */
+export const MAX_EXPANDED_NAMES = 1_000_000;
+
+function checkCount(count: number, pattern: string): void {
+  if (count > MAX_EXPANDED_NAMES)
+    throw new BracePatternError(
+      `pattern "${pattern}" stands for ${count.toLocaleString("en")} names, more than ${MAX_EXPANDED_NAMES.toLocaleString("en")}; check its ranges`,
+    );
+}
+
 /** Every name `pattern` stands for, in order; a pattern without braces stands for itself. */
 export function expandBraces(pattern: string): string[] {
   return expandPart(pattern, pattern);
@@ -27,6 +37,7 @@ function expandPart(part: string, pattern: string): string[] {
   const prefix = part.slice(0, open);
   const alternatives = expandGroup(part.slice(open + 1, close), pattern);
   const suffixes = expandPart(part.slice(close + 1), pattern);
+  checkCount(alternatives.length * suffixes.length, pattern);
   return alternatives.flatMap((alternative) => suffixes.map((suffix) => prefix + alternative + suffix));
 }
 
@@ -42,7 +53,7 @@ function matchingClose(part: string, open: number, pattern: string): number {
 /** The alternatives of one `{…}` group (its body without the braces). */
 function expandGroup(body: string, pattern: string): string[] {
   const range = INTEGER_RANGE.exec(body);
-  if (range) return integerRange(range[1], range[2], range[3]);
+  if (range) return integerRange(range[1], range[2], range[3], pattern);
   const items = splitTopLevelCommas(body);
   if (items.length < 2) {
     // bash would keep "{x}" literally; in a shard pattern it is far more likely a typo such as {0000-0099}.
@@ -70,7 +81,7 @@ function splitTopLevelCommas(body: string): string[] {
 }
 
 /** `braceexpand`'s rule: a bound written with a leading zero pads every number to the wider bound's width. */
-function integerRange(first: string, last: string, step: string | undefined): string[] {
+function integerRange(first: string, last: string, step: string | undefined, pattern: string): string[] {
   const hasLeadingZero = (bound: string) => /^-?0\d/.test(bound);
   const width = hasLeadingZero(first) || hasLeadingZero(last) ? Math.max(first.length, last.length) : 0;
   const format = (n: number) =>
@@ -78,6 +89,7 @@ function integerRange(first: string, last: string, step: string | undefined): st
   const from = Number(first);
   const to = Number(last);
   const stride = Math.abs(Number(step ?? 1)) || 1;
+  checkCount(Math.floor(Math.abs(to - from) / stride) + 1, pattern);
   const names: string[] = [];
   if (from <= to) for (let n = from; n <= to; n += stride) names.push(format(n));
   else for (let n = from; n >= to; n -= stride) names.push(format(n));

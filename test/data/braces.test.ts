@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { BracePatternError, expandBraces } from "../../src/data/braces.js";
+import { BracePatternError, expandBraces, MAX_EXPANDED_NAMES } from "../../src/data/braces.js";
 
 test("a pattern without braces stands for itself", () => {
   assert.deepEqual(expandBraces("shards/data.tar"), ["shards/data.tar"]);
@@ -52,4 +52,16 @@ test("unbalanced braces and groups that are neither list nor range are errors qu
   }
   assert.throws(() => expandBraces("shards/{0000-0099}.tar"), /neither a comma list .* nor an integer range/);
   assert.throws(() => expandBraces("{}"), BracePatternError);
+});
+
+test("a pattern standing for more than a million names is refused before it is built", () => {
+  const started = performance.now();
+  assert.throws(
+    () => expandBraces("shards/{0..9999999}.tar"),
+    /pattern "shards\/\{0\.\.9999999\}\.tar" stands for 10,000,000 names, more than 1,000,000; check its ranges/,
+  );
+  assert.throws(() => expandBraces("{0..999}/{0..999}/{0..9}.tar"), /stands for 10,000,000 names/);
+  assert.throws(() => expandBraces("{0..99999999999999999999}"), BracePatternError);
+  assert.ok(performance.now() - started < 5000, "refused quickly");
+  assert.equal(expandBraces("{0..999}/{000..999}.tar").length, MAX_EXPANDED_NAMES, "up to the limit is fine");
 });
