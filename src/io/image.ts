@@ -21,11 +21,12 @@ export interface RawImageInput {
 export type ImageInput = string | Uint8Array | RawImageInput;
 
 export interface ReadImageOptions {
-  /** Refuse images with more pixels than this (default 16384×16384) before decoding them. */
+  /** Refuse images with more pixels than this (default 8192×8192) before decoding them. */
   maxPixels?: number;
 }
 
-export const DEFAULT_MAX_PIXELS = 16384 * 16384;
+/** 67 MP: any camera photo; decoded it is 200 MB of RGB, so a forged huge image cannot exhaust a small machine. */
+export const DEFAULT_MAX_PIXELS = 8192 * 8192;
 
 /** Every image-I/O failure; the message starts with the file name (or `<buffer>`, `<raw pixels>`). */
 export class ImageError extends Error {

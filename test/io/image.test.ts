@@ -5,7 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { deflateSync } from "node:zlib";
 import {
+  DEFAULT_MAX_PIXELS,
   ImageError,
   mmsegRescaleSize,
   type RgbImage,
@@ -128,7 +130,13 @@ describe("readImage", () => {
       "huge_header.png",
       "20000×20000",
       "400000000 pixels",
-      `limit of ${16384 * 16384}`,
+      `limit of ${DEFAULT_MAX_PIXELS}`,
+    );
+    // 16000² passed sharp's own limit and decoded to 768 MB; the default now stops it at the header
+    await assertImageError(
+      readImage(forgedPngHeader(16000, 16000)),
+      "16000×16000",
+      `limit of ${8192 * 8192}`,
     );
     await assertImageError(readImage(fixture("grey.png"), { maxPixels: 100 }), "13×9", "limit of 100");
   });
@@ -220,3 +228,36 @@ describe("writeImage", () => {
     await assertImageError(writeImage(join(await dir, "x.png"), bad), "5 bytes");
   });
 });
+
+/** A PNG that is a header claiming width × height and one row of pixels: what a size check must catch unread. */
+function forgedPngHeader(width: number, height: number): Uint8Array {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const framed = Buffer.alloc(body.length + 8);
+    framed.writeUInt32BE(data.length, 0);
+    body.copy(framed, 4);
+    framed.writeUInt32BE(crc32(body), body.length + 4);
+    return framed;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const firstRow = deflateSync(Buffer.alloc(1 + 3 * width)); // one scanline; the rest is missing
+  return Buffer.concat([
+    signature,
+    chunk("IHDR", header),
+    chunk("IDAT", firstRow),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+function crc32(bytes: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
