@@ -367,15 +367,21 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
   }
 }
 
-/** A little-endian two's-complement integer (LONG1/LONG4): a number when exact, else a bigint. */
+/**
+ * A little-endian two's-complement integer (LONG1/LONG4): a number when exact, else a bigint. Parsed from one hex
+ * string, linear in its length (shifting a growing bigint byte by byte was quadratic: 0.5 s for 80 KB).
+ */
 function decodeLong(digits: Uint8Array): number | bigint {
-  let value = 0n;
-  for (let i = digits.length - 1; i >= 0; i--) value = (value << 8n) | BigInt(digits[i]);
+  const hex = new Array<string>(digits.length);
+  for (let i = 0; i < digits.length; i++) hex[digits.length - 1 - i] = HEX_BYTE[digits[i]];
+  let value = digits.length > 0 ? BigInt(`0x${hex.join("")}`) : 0n;
   if (digits.length > 0 && digits[digits.length - 1] & 0x80) value -= 1n << BigInt(8 * digits.length);
   return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
     ? Number(value)
     : value;
 }
+
+const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 
 /** A short description of a pickled value for error messages. */
 export function describe(value: unknown): string {

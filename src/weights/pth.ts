@@ -50,6 +50,10 @@ const ZIP64_EXTRA_ID = 0x0001;
 const IN_ZIP64_EXTRA = 0xffffffff;
 const STORED = 0;
 const DEFLATED = 8;
+/** Deflate encodes at most 1032 output bytes per input byte (zlib technical details): larger claims are forged. */
+const MAX_DEFLATE_RATIO = 1032;
+/** An expanded view (stride 0) copies out more elements than its storage holds; state dicts expand tiny buffers. */
+const MAX_EXPANDED_ELEMENTS = 2 ** 24;
 /** File reads are chunked: one read call cannot move more than 2 GiB. */
 const MAX_READ_BYTES = 1 << 30;
 
@@ -118,7 +122,7 @@ class ZipArchive {
     return new ZipArchive(file, fileSize, path, entries);
   }
 
-  /** The uncompressed bytes of entry `name`, CRC-checked. */
+  /** The uncompressed bytes of entry `name`, CRC-checked; inflated to at most the size its directory entry gives. */
   async entry(name: string): Promise<Uint8Array> {
     const fail = (message: string): never => {
       throw new CheckpointError(`${this.path}: entry ${name}: ${message}`);
@@ -131,11 +135,16 @@ class ZipArchive {
     if (header.getUint32(0, true) !== SIGNATURE.localHeader) fail("corrupt: no local header at its offset");
     const dataStart =
       entry.localHeaderOffset + LOCAL_HEADER_BYTES + header.getUint16(26, true) + header.getUint16(28, true);
+    if (entry.method === DEFLATED && entry.size > entry.compressedSize * MAX_DEFLATE_RATIO + 1024)
+      fail(
+        `claims ${entry.size} bytes from ${entry.compressedSize} compressed, beyond what deflate can encode`,
+      );
     const raw = await readAt(this.file, this.fileSize, dataStart, entry.compressedSize, this.path);
     let data = raw;
     if (entry.method === DEFLATED) {
       try {
-        const inflated = inflateRawSync(raw);
+        // never more than the directory's size: a zip bomb stops here instead of filling memory
+        const inflated = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
         data = new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.byteLength);
       } catch (err) {
         fail(`corrupt deflate data (${(err as Error).message})`);
@@ -387,6 +396,11 @@ export class TorchCheckpoint {
   async readTensor(name: string, tensor: TorchTensor): Promise<StoredTensor> {
     const { storage, storageOffset, shape, stride } = tensor;
     const numel = shape.reduce((a, b) => a * b, 1);
+    if (numel > storage.numel && numel > MAX_EXPANDED_ELEMENTS)
+      throw new CheckpointError(
+        `${this.zip.path}: tensor "${name}" (shape [${shape}], stride [${stride}]) expands a storage of ` +
+          `${storage.numel} elements to ${numel}; refused above ${MAX_EXPANDED_ELEMENTS} (a forged view)`,
+      );
     const last = storageOffset + shape.reduce((sum, size, d) => sum + (size - 1) * stride[d], 0);
     if (numel > 0 && last >= storage.numel)
       throw new CheckpointError(

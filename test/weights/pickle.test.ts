@@ -148,3 +148,31 @@ test("every single-byte corruption of a CPython pickle gives a value or an Unpic
       }
     }
 });
+
+test("an 80 KB pickled integer (LONG4) decodes exactly, in linear time", () => {
+  const n = 80_000;
+  const length = [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, 0];
+  const positive = [...new Array(n - 1).fill(0xff), 0x7f]; // little-endian 2^(8n−1) − 1
+  const started = performance.now();
+  const value = unpickle(bytes([0x80, 2, 0x8b], length, positive, "."), {
+    resolveGlobal: () => undefined,
+    source: "long.pkl",
+  });
+  const ms = performance.now() - started;
+  assert.equal(value, (1n << BigInt(8 * n - 1)) - 1n);
+  assert.ok(ms < 200, `${ms.toFixed(0)} ms (the byte-by-byte version took ~500 ms)`);
+  assert.equal(
+    unpickle(bytes([0x80, 2, 0x8b], length, new Array(n).fill(0xff), "."), {
+      resolveGlobal: () => undefined,
+      source: "minus-one.pkl",
+    }),
+    -1,
+  );
+  assert.equal(
+    unpickle(bytes([0x80, 2, 0x8a, 2, 0x00, 0x80], "."), {
+      resolveGlobal: () => undefined,
+      source: "short.pkl",
+    }),
+    -32768,
+  );
+});

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -178,3 +179,26 @@ test("every single-byte corruption of a zip directory record gives the tensors o
     }
   }
 });
+
+for (const [file, expected] of [
+  ["bomb.pth", /data\/0: corrupt deflate data \(.*\)/],
+  ["forged_size.pth", /data\/0: claims 3000000000 bytes from \d+ compressed, beyond what deflate can encode/],
+  [
+    "stride0.pth",
+    /tensor "weight" \(shape \[600000000\], stride \[0\]\) expands a storage of 1 elements to 600000000/,
+  ],
+] as const) {
+  test(`${file}: a small file that would need gigabytes is refused, peak memory under 300 MB`, () => {
+    const path = fixturePath(`weights/${file}`);
+    const loader = new URL("../../src/weights/index.js", import.meta.url).href;
+    const script = `import { loadWeights } from ${JSON.stringify(loader)};
+try { await loadWeights(${JSON.stringify(path)}); console.log("loaded"); } catch (err) { console.log(err.message); }
+console.log(process.resourceUsage().maxRSS);`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const [message, maxRssKb] = r.stdout.trim().split("\n");
+    assert.ok(message.startsWith(path), message);
+    assert.match(message, expected);
+    assert.ok(Number(maxRssKb) < 300 * 1024, `peak RSS ${(Number(maxRssKb) / 1024).toFixed(0)} MB`);
+  });
+}

@@ -219,6 +219,46 @@ def malicious_fixtures() -> None:
     write_torch_zip(OUT / "malicious_eval.pth", b"\x80\x04\x95" + struct.pack("<Q", len(body)) + body)
 
 
+def patch_sizes(path: Path, entry: str, size: int) -> None:
+    """Overwrite an entry's uncompressed size in its local header and the central directory (a forged archive)."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(entry)
+    struct.pack_into("<I", data, info.header_offset + 22, size)  # local file header: uncompressed size
+    name = entry.encode()
+    central = data.index(b"PK\x01\x02")
+    while data[central + 46:central + 46 + len(name)] != name:
+        central = data.index(b"PK\x01\x02", central + 4)
+    struct.pack_into("<I", data, central + 24, size)  # central directory: uncompressed size
+    path.write_bytes(bytes(data))
+
+
+def deflated_copy(weight: torch.Tensor, path: Path, storage_body: bytes | None = None) -> str:
+    """torch.save({"weight": weight}) rewritten with every entry deflated (optionally another storage body);
+    returns the storage entry's name."""
+    torch.save({"weight": weight}, path)
+    with zipfile.ZipFile(path) as zf:
+        entries = {info.filename: zf.read(info) for info in zf.infolist()}
+    storage = next(name for name in entries if name.endswith("/data/0"))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in entries.items():
+            body = storage_body if name == storage and storage_body is not None else content
+            zf.writestr(zipfile.ZipInfo(name, FIXED_DATE), body, zipfile.ZIP_DEFLATED)
+    return storage
+
+
+def memory_fixtures() -> None:
+    """Small files that would make a naive reader allocate gigabytes: each must be refused with a clear error."""
+    # a zip bomb: 20 MB of zeros deflated to ~20 KB, under a directory entry that says 400 bytes (100 floats)
+    storage = deflated_copy(torch.zeros(100), OUT / "bomb.pth", b"\0" * 20_000_000)
+    patch_sizes(OUT / "bomb.pth", storage, 400)
+    # a directory that claims 3 GB for a few compressed bytes
+    storage = deflated_copy(torch.zeros(4), OUT / "forged_size.pth")
+    patch_sizes(OUT / "forged_size.pth", storage, 3_000_000_000)
+    # one stored float viewed as 600 M elements (stride 0): 2.4 GB if copied out
+    torch.save({"weight": torch.zeros(1).expand(600_000_000)}, OUT / "stride0.pth")
+
+
 def pickle_value_fixtures() -> None:
     """Plain Python values in every protocol the unpickler reads (2–5); the test spells out the same values."""
     shared = [1, 2]
@@ -237,6 +277,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 tensors_fixture()
 dino_fixtures()
 malicious_fixtures()
+memory_fixtures()
 pickle_value_fixtures()
 total = sum(f.stat().st_size for f in OUT.iterdir())
 print(f"{len(list(OUT.iterdir()))} files, {total} bytes in {OUT}")
