@@ -29,7 +29,7 @@ import {
   SSegModel,
   type Templates,
 } from "../model/sseg.js";
-import { resize } from "../nn/resize.js";
+import { resizeChannelsLast } from "../nn/interpolation.js";
 import { ClipTokenizer } from "../text/tokenizer.js";
 import { classEmbeddings, pixelPredictions } from "./semantic.js";
 
@@ -412,11 +412,7 @@ const roundUp = (n: number, multiple: number) => Math.ceil(n / multiple) * multi
 /** Scores [h, w, C] at the test size → [H, W, C] at the image's own size (bilinear, align_corners=False). */
 function resizeScores(scores: Float32Array, from: RgbImage, to: RgbImage, c: number): Float32Array {
   if (from.width === to.width && from.height === to.height) return scores;
-  return tf.tidy(() =>
-    resize(tf.tensor4d(scores, [1, from.height, from.width, c]), [to.height, to.width], {
-      mode: "bilinear",
-    }).dataSync(),
-  ) as Float32Array;
+  return resizeChannelsLast(scores, [from.height, from.width, c], [to.height, to.width]);
 }
 
 /** Each pixel's best name among the first `considered`, its score, and the image's best class score. */

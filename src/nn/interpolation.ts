@@ -96,3 +96,42 @@ export function interpolationTaps(
 export function scaledSize(inSize: number, scaleFactor: number): number {
   return Math.floor(inSize * scaleFactor);
 }
+
+/**
+ * Channels-last values [h, w, c] resized to [outH, outW, c] by the taps, rows then columns (the order `resize`
+ * uses), in plain loops: O(taps) per output value, where the tensor `resize` multiplies by a dense
+ * (out × in) matrix — the segmenter's post-processing at full image size took seconds that way.
+ */
+export function resizeChannelsLast(
+  data: Float32Array,
+  [h, w, c]: readonly [number, number, number],
+  [outH, outW]: readonly [number, number],
+  mode: InterpolationMode = "bilinear",
+): Float32Array {
+  if (data.length !== h * w * c) throw new RangeError(`${data.length} values do not fit [${h}, ${w}, ${c}]`);
+  const rows = interpolationTaps(h, outH, mode);
+  const columns = interpolationTaps(w, outW, mode);
+  const rowPass = new Float32Array(outH * w * c);
+  const line = w * c;
+  for (let o = 0; o < outH; o++) {
+    const target = rowPass.subarray(o * line, (o + 1) * line);
+    for (const tap of rows) {
+      const weight = tap.weight[o];
+      if (weight === 0) continue;
+      const source = tap.index[o] * line;
+      for (let i = 0; i < line; i++) target[i] += weight * data[source + i];
+    }
+  }
+  const out = new Float32Array(outH * outW * c);
+  for (let y = 0; y < outH; y++)
+    for (let o = 0; o < outW; o++) {
+      const target = (y * outW + o) * c;
+      for (const tap of columns) {
+        const weight = tap.weight[o];
+        if (weight === 0) continue;
+        const source = (y * w + tap.index[o]) * c;
+        for (let k = 0; k < c; k++) out[target + k] += weight * rowPass[source + k];
+      }
+    }
+  return out;
+}
