@@ -19,6 +19,8 @@ interface StatsOptions {
   dataset?: string;
   split: string;
   json: boolean;
+  strict?: boolean;
+  allowOutsidePaths?: boolean;
 }
 
 export function registerData(program: Command): void {
@@ -35,12 +37,17 @@ export function registerData(program: Command): void {
     .option("--dataset <name>", `read <source> as a segmentation set: ${DATASET_NAMES.join(" | ")}`)
     .option("--split <name>", "with --dataset: the split", "val")
     .option("--json", "print JSON instead of a table", false)
+    .option(
+      "--strict",
+      "refuse a pair source at its first bad sample or index line (default: skip and count)",
+    )
+    .option("--allow-outside-paths", "a caption index may name images outside its folder")
     .action(async (source: string, options: StatsOptions) => {
       const stats = options.dataset
         ? await segmentationStats(options.dataset, source, options.split)
         : isCompositesFolder(source)
           ? await compositeStats(source)
-          : await pairStats(source);
+          : await pairStats(source, { strict: options.strict, allowOutsidePaths: options.allowOutsidePaths });
       console.log(options.json ? JSON.stringify(stats, null, 2) : format(stats));
     });
   data

@@ -37,6 +37,8 @@ interface TrainFlags {
   valLimit?: string;
   resume: boolean;
   overwrite: boolean;
+  strict?: boolean;
+  allowOutsidePaths?: boolean;
 }
 
 export function registerTrain(program: Command): void {
@@ -83,6 +85,8 @@ export function registerTrain(program: Command): void {
     .option("--val-limit <n>", "score only the first n validation images")
     .option("--resume", "continue the run in --out from its latest checkpoint, exactly", false)
     .option("--overwrite", "start over in an --out that holds a run (removes its log and checkpoints)", false)
+    .option("--strict", "refuse the data at its first bad sample or index line (default: skip and count)")
+    .option("--allow-outside-paths", "a caption index may name images outside its folder")
     .action(async (flags: TrainFlags) => {
       const engine = await initEngine();
       const steps = positiveInteger(flags.steps, "--steps");
@@ -127,6 +131,8 @@ export function registerTrain(program: Command): void {
         valLimit: flags.valLimit === undefined ? undefined : positiveInteger(flags.valLimit, "--val-limit"),
         resume: flags.resume,
         overwrite: flags.overwrite,
+        strict: flags.strict,
+        allowOutsidePaths: flags.allowOutsidePaths,
         onEstimate: (secondsPerStep, stepsLeft) => {
           const seconds = secondsPerStep * stepsLeft;
           const ends = new Date(Date.now() + seconds * 1000).toTimeString().slice(0, 5);

@@ -1,11 +1,12 @@
 /**
  * A folder of images with a caption index: `captions.jsonl` (`{"image": "relative/path.jpg", "caption": "…"}`
  * per line) or `captions.csv` (an `image,caption` header, RFC 4180 quoting). Paths are relative to the
- * index's folder; extra fields or columns become the pair's `meta`. The index is read whole (it is small next
- * to the images), so a malformed line fails at open time with its line number; images load lazily.
+ * index's folder (an image outside it is skipped unless `allowOutsidePaths`); extra fields or columns become the
+ * pair's `meta`. The index is read whole (it is small next to the images); a malformed line is skipped and
+ * reported as "line N" like a bad shard sample (`strict` refuses the source instead); images load lazily.
  */
 import { readFile } from "node:fs/promises";
-import { dirname, extname, resolve } from "node:path";
+import { dirname, extname, isAbsolute, relative, resolve } from "node:path";
 import type { Rng } from "../engine/rng.js";
 import { ImageError, readImageBytes } from "../io/image.js";
 import {
@@ -16,6 +17,7 @@ import {
   SampleError,
   type SampleStream,
   type SkippedSample,
+  summarizeSkipped,
 } from "./pairs.js";
 
 interface IndexEntry {
@@ -28,20 +30,51 @@ interface IndexEntry {
 /** The index's entries as a sample stream; any problem with the index itself is a DataError at "file:line". */
 export async function openCaptionIndex(indexFile: string, options: PairSourceOptions): Promise<SampleStream> {
   const text = await readIndexText(indexFile);
-  const entries =
-    extname(indexFile).toLowerCase() === ".csv" ? csvEntries(text, indexFile) : jsonlEntries(text, indexFile);
-  if (entries.length === 0) throw new DataError(`${indexFile}: no samples (the index lists no images)`);
-  const root = dirname(indexFile);
+  const lines: IndexLines = { entries: [], bad: [] };
+  if (extname(indexFile).toLowerCase() === ".csv") csvEntries(text, indexFile, lines);
+  else jsonlEntries(text, indexFile, lines);
+  if (lines.entries.length === 0)
+    throw new DataError(
+      `${indexFile}: no samples (the index lists no images${lines.bad.length ? `; ${summarizeSkipped(lines.bad)}` : ""})`,
+    );
+  const root = resolve(dirname(indexFile));
   return {
     description: indexFile,
     async *epoch(orderRng: Rng | undefined, report: (skip: SkippedSample) => void) {
-      for (const entry of orderRng ? orderRng.shuffle([...entries]) : entries) {
+      for (const skip of lines.bad) report(skip);
+      for (const entry of orderRng ? orderRng.shuffle([...lines.entries]) : lines.entries) {
         const caption = entry.caption.trim();
-        if (caption === "") report({ key: entry.image, source: indexFile, reason: "empty caption" });
-        else yield pendingSample(entry, caption, resolve(root, entry.image), indexFile, options.maxPixels);
+        const path = resolve(root, entry.image);
+        const skip = (reason: string) => report({ key: entry.image, source: indexFile, reason });
+        if (caption === "") skip("empty caption");
+        else if (!options.allowOutsidePaths && !isInside(path, root))
+          skip(
+            "image path outside the dataset folder (allowOutsidePaths / --allow-outside-paths permits it)",
+          );
+        else yield pendingSample(entry, caption, path, indexFile, options.maxPixels);
       }
     },
   };
+}
+
+/** The index's good entries, and its malformed lines as skipped samples keyed "line N". */
+interface IndexLines {
+  entries: IndexEntry[];
+  bad: SkippedSample[];
+}
+
+const isInside = (path: string, root: string) =>
+  !relative(root, path).startsWith("..") && !isAbsolute(relative(root, path));
+
+/** Runs `read` for one line of the index; a malformed line is recorded as a skipped sample instead of thrown. */
+function readLine(lines: IndexLines, indexFile: string, line: number, read: () => IndexEntry): void {
+  try {
+    lines.entries.push(read());
+  } catch (err) {
+    if (!(err instanceof DataError)) throw err;
+    const reason = `malformed index line (${err.message.replace(`${indexFile}:${line}: `, "")})`;
+    lines.bad.push({ key: `line ${line}`, source: indexFile, reason });
+  }
 }
 
 function pendingSample(
@@ -83,43 +116,45 @@ async function readIndexText(indexFile: string): Promise<string> {
   }
 }
 
-function jsonlEntries(text: string, indexFile: string): IndexEntry[] {
-  const entries: IndexEntry[] = [];
+function jsonlEntries(text: string, indexFile: string, lines: IndexLines): void {
   text.split("\n").forEach((line, i) => {
     if (line.trim() === "") return;
     const where = `${indexFile}:${i + 1}`;
-    let record: unknown;
-    try {
-      record = JSON.parse(line);
-    } catch (err) {
-      throw new DataError(`${where}: not valid JSON (${(err as Error).message})`);
-    }
-    if (typeof record !== "object" || record === null || Array.isArray(record)) {
-      throw new DataError(
-        `${where}: expected an object {"image": …, "caption": …}, got ${line.trim().slice(0, 40)}`,
-      );
-    }
-    entries.push(indexEntry(record as Record<string, unknown>, where));
+    readLine(lines, indexFile, i + 1, () => {
+      let record: unknown;
+      try {
+        record = JSON.parse(line);
+      } catch (err) {
+        throw new DataError(`${where}: not valid JSON (${(err as Error).message})`);
+      }
+      if (typeof record !== "object" || record === null || Array.isArray(record)) {
+        throw new DataError(
+          `${where}: expected an object {"image": …, "caption": …}, got ${line.trim().slice(0, 40)}`,
+        );
+      }
+      return indexEntry(record as Record<string, unknown>, where);
+    });
   });
-  return entries;
 }
 
-function csvEntries(text: string, indexFile: string): IndexEntry[] {
+function csvEntries(text: string, indexFile: string, lines: IndexLines): void {
   const [header, ...rows] = parseCsv(text, indexFile);
-  if (header === undefined) return [];
+  if (header === undefined) return;
   const columns = header.fields;
   if (!columns.includes("image") || !columns.includes("caption")) {
     throw new DataError(
       `${indexFile}:${header.line}: the header must name the columns "image" and "caption", found ${columns.map((c) => JSON.stringify(c)).join(", ")}`,
     );
   }
-  return rows.map(({ line, fields }) => {
+  for (const { line, fields } of rows) {
     const where = `${indexFile}:${line}`;
-    if (fields.length !== columns.length) {
-      throw new DataError(`${where}: ${fields.length} fields where the header has ${columns.length}`);
-    }
-    return indexEntry(Object.fromEntries(columns.map((column, i) => [column, fields[i]])), where);
-  });
+    readLine(lines, indexFile, line, () => {
+      if (fields.length !== columns.length) {
+        throw new DataError(`${where}: ${fields.length} fields where the header has ${columns.length}`);
+      }
+      return indexEntry(Object.fromEntries(columns.map((column, i) => [column, fields[i]])), where);
+    });
+  }
 }
 
 /** Checks one record of either index format; `where` is "file:line". */

@@ -53,6 +53,10 @@ export interface PairSourceOptions {
   decodeAhead?: number;
   /** Images with more pixels are skipped (default: readImage's limit). */
   maxPixels?: number;
+  /** Refuse the source at its first bad sample or index line (default: skip, count and report it). */
+  strict?: boolean;
+  /** A caption index may name images outside its own folder (absolute paths, `..`); default: skipped. */
+  allowOutsidePaths?: boolean;
 }
 
 /** A source that cannot be read at all: missing file, pattern matching nothing, malformed index, no samples. */
@@ -169,7 +173,13 @@ class StreamingPairSource implements PairSource {
     const rng = new Rng(seed);
     const orderRng = rng.fork();
     const bufferRng = rng.fork();
-    const report = (skip: SkippedSample) => this.skippedByKey.set(`${skip.source}\0${skip.key}`, skip);
+    const report = (skip: SkippedSample) => {
+      if (this.options.strict)
+        throw new DataError(
+          `${skip.source}: ${skip.key}: ${skip.reason} (--strict refuses the source at its first bad sample)`,
+        );
+      this.skippedByKey.set(`${skip.source}\0${skip.key}`, skip);
+    };
     for (let epoch = 0; epoch < epochs; epoch++) {
       const samples = this.stream.epoch(shuffleShards ? orderRng : undefined, report);
       const shuffled = shuffleBuffered(samples, shuffleBuffer, bufferRng);
@@ -282,22 +292,28 @@ export async function decodeSampleImage(bytes: Uint8Array, maxPixels: number | u
 }
 
 const SUMMARY_REASONS = 3;
+/** Example keys shown per reason. */
+const SUMMARY_EXAMPLES = 2;
 
 /**
- * One line for the log: "5 samples skipped: 3 × no caption member, 2 × undecodable image (first: …)", the
- * most frequent kinds of reason first.
+ * One line for the log: "5 samples skipped: 3 × no caption member (e.g. a in x.tar; b in x.tar), 2 × …", the
+ * most frequent kinds of reason first, each with its first example keys.
  */
 export function summarizeSkipped(skipped: readonly SkippedSample[]): string {
   if (skipped.length === 0) return "no samples skipped";
-  const counts = new Map<string, number>();
-  for (const { reason } of skipped) {
+  const byKind = new Map<string, { count: number; examples: string[] }>();
+  for (const { key, source, reason } of skipped) {
     const kind = reason.split(" (", 1)[0];
-    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    const entry = byKind.get(kind) ?? { count: 0, examples: [] };
+    entry.count++;
+    if (entry.examples.length < SUMMARY_EXAMPLES) entry.examples.push(`${key} in ${source}`);
+    byKind.set(kind, entry);
   }
-  const ranked = [...counts].sort((a, b) => b[1] - a[1]);
-  const shown = ranked.slice(0, SUMMARY_REASONS).map(([kind, count]) => `${count} × ${kind}`);
+  const ranked = [...byKind].sort((a, b) => b[1].count - a[1].count);
+  const shown = ranked
+    .slice(0, SUMMARY_REASONS)
+    .map(([kind, { count, examples }]) => `${count} × ${kind} (e.g. ${examples.join("; ")})`);
   if (ranked.length > SUMMARY_REASONS) shown.push(`${ranked.length - SUMMARY_REASONS} other reasons`);
-  const first = skipped[0];
   const noun = skipped.length === 1 ? "sample" : "samples";
-  return `${skipped.length} ${noun} skipped: ${shown.join(", ")} (first: ${first.key} in ${first.source}: ${first.reason})`;
+  return `${skipped.length} ${noun} skipped: ${shown.join(", ")}`;
 }

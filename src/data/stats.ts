@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { openSegmentationDataset } from "./datasets.js";
-import { openPairSource, summarizeSkipped } from "./pairs.js";
+import { openPairSource, type PairSourceOptions, summarizeSkipped } from "./pairs.js";
 
 export interface SizeSummary {
   count: number;
@@ -71,8 +71,11 @@ class SizeAccumulator {
 const LONG_CAPTION = 32;
 
 /** One pass over an image–caption source (shards, jsonl, CSV or a folder with captions.jsonl/csv). */
-export async function pairStats(spec: string): Promise<PairStats> {
-  const source = await openPairSource(spec);
+export async function pairStats(
+  spec: string,
+  options: Pick<PairSourceOptions, "strict" | "allowOutsidePaths"> = {},
+): Promise<PairStats> {
+  const source = await openPairSource(spec, options);
   const sizes = new SizeAccumulator();
   const captionWords: Record<string, number> = {};
   let samples = 0;

@@ -78,6 +78,10 @@ export interface TrainOptions {
   checkpointEvery: number;
   /** Stop after this many non-finite steps in a row. */
   maxBadSteps: number;
+  /** Refuse the data at its first bad sample or index line (default: skip, count and report). */
+  strict?: boolean;
+  /** A caption index may name images outside its folder. */
+  allowOutsidePaths?: boolean;
   /** Continue the run in `out` from its latest checkpoint. */
   resume: boolean;
   /** Start over in an `out` that holds another run (its log and checkpoints are removed; `mask-cache/` kept). */
@@ -289,6 +293,8 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     seed: options.seed,
     shuffleShards: true,
     shuffleBuffer: 1000,
+    strict: options.strict,
+    allowOutsidePaths: options.allowOutsidePaths,
   });
   const features = await openFeatureSource(options.features, { seed: options.seed });
   const tokenizer = await ClipTokenizer.load();

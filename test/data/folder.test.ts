@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -23,9 +23,10 @@ describe("captioned folders", () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  /** Write `name` in a fresh subfolder whose images are the shared ones, and return its path. */
+  /** Write `name` in a fresh subfolder whose photos/ links to the shared images, and return its path. */
   async function indexFile(name: string, text: string): Promise<string> {
     const folder = await mkdtemp(join(dir, "index-"));
+    await symlink(join(dir, "photos"), join(folder, "photos"), "dir");
     await writeFile(join(folder, name), text);
     return join(folder, name);
   }
@@ -36,25 +37,25 @@ describe("captioned folders", () => {
     const path = await indexFile(
       "captions.jsonl",
       `${jsonl([
-        { image: "../photos/cat.jpg", caption: " a cat ", url: "http://x/cat.jpg" },
-        { image: "../photos/sub dir/bird.png", caption: "a bird" },
+        { image: "photos/cat.jpg", caption: " a cat ", url: "http://x/cat.jpg" },
+        { image: "photos/sub dir/bird.png", caption: "a bird" },
       ])}\n\n`,
     );
     const pairs = await collect(await openPairSource(path));
     assert.deepEqual(pairs.map(describePair), [
       {
-        key: "../photos/cat.jpg",
+        key: "photos/cat.jpg",
         caption: "a cat",
         meta: { url: "http://x/cat.jpg" },
         source: path,
         width: 10,
       },
-      { key: "../photos/sub dir/bird.png", caption: "a bird", meta: undefined, source: path, width: 12 },
+      { key: "photos/sub dir/bird.png", caption: "a bird", meta: undefined, source: path, width: 12 },
     ]);
   });
 
   it("a folder spec finds its captions.jsonl", async () => {
-    const path = await indexFile("captions.jsonl", jsonl([{ image: "../photos/dog.jpg", caption: "a dog" }]));
+    const path = await indexFile("captions.jsonl", jsonl([{ image: "photos/dog.jpg", caption: "a dog" }]));
     const pairs = await collect(await openPairSource(join(path, "..")));
     assert.deepEqual(
       pairs.map((pair) => pair.caption),
@@ -67,35 +68,73 @@ describe("captioned folders", () => {
     const path = await indexFile(
       "captions.jsonl",
       jsonl([
-        { image: "../photos/cat.jpg", caption: "a cat" },
-        { image: "../photos/gone.jpg", caption: "deleted since" },
-        { image: "../photos/broken.jpg", caption: "broken" },
-        { image: "../photos/dog.jpg", caption: "   " },
+        { image: "photos/cat.jpg", caption: "a cat" },
+        { image: "photos/gone.jpg", caption: "deleted since" },
+        { image: "photos/broken.jpg", caption: "broken" },
+        { image: "photos/dog.jpg", caption: "   " },
       ]),
     );
     const source = await openPairSource(path);
     assert.deepEqual(
       (await collect(source)).map((pair) => pair.key),
-      ["../photos/cat.jpg"],
+      ["photos/cat.jpg"],
     );
     const reasons = Object.fromEntries(source.skipped.map(({ key, reason }) => [key, reason]));
-    assert.match(reasons["../photos/gone.jpg"], /^unreadable image file \(.*gone\.jpg: file not found\)$/);
-    assert.match(reasons["../photos/broken.jpg"], /^undecodable image \(/);
-    assert.equal(reasons["../photos/dog.jpg"], "empty caption");
+    assert.match(reasons["photos/gone.jpg"], /^unreadable image file \(.*gone\.jpg: file not found\)$/);
+    assert.match(reasons["photos/broken.jpg"], /^undecodable image \(/);
+    assert.equal(reasons["photos/dog.jpg"], "empty caption");
   });
 
-  it("a malformed jsonl line is an error naming the file and the line", async () => {
-    const good = JSON.stringify({ image: "../photos/cat.jpg", caption: "a cat" });
-    const broken = await indexFile("captions.jsonl", `${good}\n${good}\n{"image": "x.jpg", "caption": \n`);
-    await assertRejectsWith(openPairSource(broken), DataError, `${broken}:3: not valid JSON`);
-    const noCaption = await indexFile("captions.jsonl", `${good}\n{"image": "x.jpg"}\n`);
+  it("malformed jsonl lines are skipped and reported by line, like bad shard samples; strict refuses", async () => {
+    const good = JSON.stringify({ image: "photos/cat.jpg", caption: "a cat" });
+    const text = `${good}\n{"image": "x.jpg", "caption": \n{"image": "x.jpg"}\n["x.jpg", "a cat"]\n${good}\n`;
+    const path = await indexFile("captions.jsonl", text);
+    const source = await openPairSource(path);
+    assert.equal((await collect(source)).length, 2, "both good lines are read");
+    const reasons = Object.fromEntries(source.skipped.map(({ key, reason }) => [key, reason]));
+    assert.match(reasons["line 2"], /^malformed index line \(not valid JSON \(/);
+    assert.equal(reasons["line 3"], 'malformed index line ("caption" must be a string, got undefined)');
+    assert.match(reasons["line 4"], /^malformed index line \(expected an object/);
     await assertRejectsWith(
-      openPairSource(noCaption),
+      collect(await openPairSource(path, { strict: true })),
       DataError,
-      `${noCaption}:2: "caption" must be a string`,
+      `${path}: line 2: malformed index line (not valid JSON`,
+      "--strict",
     );
-    const notObject = await indexFile("captions.jsonl", `["x.jpg", "a cat"]\n`);
-    await assertRejectsWith(openPairSource(notObject), DataError, `${notObject}:1: expected an object`);
+    const allBad = await indexFile("captions.jsonl", `["x.jpg", "a cat"]\n`);
+    await assertRejectsWith(
+      openPairSource(allBad),
+      DataError,
+      allBad,
+      "no samples",
+      "1 × malformed index line",
+    );
+  });
+
+  it("an image path leaving the dataset folder is skipped unless allowed", async () => {
+    const outside = join(dir, "photos/dog.jpg");
+    const path = await indexFile(
+      "captions.jsonl",
+      jsonl([
+        { image: "photos/cat.jpg", caption: "inside" },
+        { image: "../index-x/../photos/dog.jpg", caption: "climbs out" },
+        { image: outside, caption: "absolute" },
+      ]),
+    );
+    const source = await openPairSource(path);
+    assert.deepEqual(
+      (await collect(source)).map((pair) => pair.caption),
+      ["inside"],
+    );
+    assert.deepEqual(
+      source.skipped.map(({ reason }) => reason.split(" (")[0]),
+      ["image path outside the dataset folder", "image path outside the dataset folder"],
+    );
+    const allowed = await collect(await openPairSource(path, { allowOutsidePaths: true }));
+    assert.deepEqual(
+      allowed.map((pair) => pair.caption),
+      ["inside", "climbs out", "absolute"],
+    );
   });
 
   it("reads captions.csv with quoted commas, quotes and line breaks", async () => {
@@ -103,9 +142,9 @@ describe("captioned folders", () => {
       "captions.csv",
       [
         "caption,image,source",
-        '"a cat, sitting",../photos/cat.jpg,web',
-        '"the ""best"" dog",../photos/dog.jpg,',
-        '"a bird\r\non two lines",../photos/sub dir/bird.png,"book, p. 3"',
+        '"a cat, sitting",photos/cat.jpg,web',
+        '"the ""best"" dog",photos/dog.jpg,',
+        '"a bird\r\non two lines",photos/sub dir/bird.png,"book, p. 3"',
       ].join("\r\n"),
     );
     const pairs = await collect(await openPairSource(path));
@@ -133,15 +172,15 @@ describe("captioned folders", () => {
     assert.throws(() => parseCsv('a,"b"c\n', "f.csv"), /f\.csv:1: unexpected "c" after a closing quote/);
   });
 
-  it("CSV header and field-count problems are errors with the line", async () => {
+  it("a CSV header without the columns is an error; a ragged row is skipped by line", async () => {
     const noColumn = await indexFile("captions.csv", "path,text\nx.jpg,a cat\n");
     await assertRejectsWith(openPairSource(noColumn), DataError, `${noColumn}:1: the header must name`);
-    const ragged = await indexFile("captions.csv", 'image,caption\nx.jpg,"a cat"\ny.jpg\n');
-    await assertRejectsWith(
-      openPairSource(ragged),
-      DataError,
-      `${ragged}:3: 1 fields where the header has 2`,
-    );
+    const ragged = await indexFile("captions.csv", 'image,caption\nphotos/cat.jpg,"a cat"\ny.jpg\n');
+    const source = await openPairSource(ragged);
+    assert.equal((await collect(source)).length, 1);
+    assert.deepEqual(source.skipped, [
+      { key: "line 3", source: ragged, reason: "malformed index line (1 fields where the header has 2)" },
+    ]);
   });
 
   it("an index without entries, a missing index and a folder without one are errors naming them", async () => {
@@ -162,7 +201,7 @@ describe("captioned folders", () => {
 
   it("shuffleShards permutes the whole index, seeded", async () => {
     const records = Array.from({ length: 30 }, (_, i) => ({
-      image: "../photos/cat.jpg",
+      image: "photos/cat.jpg",
       caption: `cat ${i}`,
     }));
     const path = await indexFile("captions.jsonl", jsonl(records));

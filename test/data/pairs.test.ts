@@ -43,7 +43,7 @@ test("a shuffle buffer of 0 or 1 keeps the order", async () => {
   assert.deepEqual(await shuffledRange(10, 1, 1), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
 });
 
-test("summarizeSkipped counts reasons by kind on one line", () => {
+test("summarizeSkipped counts reasons by kind on one line, with examples of each", () => {
   assert.equal(summarizeSkipped([]), "no samples skipped");
   const skipped = [
     { key: "a", source: "s0.tar", reason: "undecodable image (bad Huffman code)" },
@@ -52,7 +52,7 @@ test("summarizeSkipped counts reasons by kind on one line", () => {
   ];
   assert.equal(
     summarizeSkipped(skipped),
-    "3 samples skipped: 2 × undecodable image, 1 × no caption member (first: a in s0.tar: undecodable image (bad Huffman code))",
+    "3 samples skipped: 2 × undecodable image (e.g. a in s0.tar; c in s1.tar), 1 × no caption member (e.g. b in s0.tar)",
   );
 });
 
