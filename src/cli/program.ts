@@ -1,5 +1,6 @@
 /** The `sseg` command line: argument parsing and printing only; every command calls the library. */
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
 import { registerData } from "./data.js";
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   const program = new Command("sseg")
     .description("Open-vocabulary semantic segmentation the S-Seg way, in TypeScript.")
     .version(VERSION, "-v, --version")
+    .option("--debug", "on an error, print its stack trace too (or set SSEG_DEBUG=1)")
     .showHelpAfterError("(run sseg --help for usage)");
   registerSegment(program);
   registerDemo(program);
@@ -56,6 +58,10 @@ export function buildProgram(): Command {
 /** The harness lives in bench/ (outside the library); run it as its own process with the given flags. */
 function runBench(args: string[]): Promise<void> {
   const script = new URL("../../bench/run.js", import.meta.url).pathname;
+  if (!existsSync(script))
+    throw new Error(
+      `sseg bench runs from a clone of the repository (after npm run build): ${script} is missing`,
+    );
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, ...args], { stdio: "inherit" });
     child.on("error", reject);
@@ -78,6 +84,7 @@ export async function run(argv: string[]): Promise<void> {
       return;
     }
     console.error(`sseg: ${(err as Error).message}`);
+    if (argv.includes("--debug") || process.env.SSEG_DEBUG === "1") console.error((err as Error).stack);
     process.exitCode = 1;
   }
 }

@@ -160,3 +160,20 @@ test("integer flags are parsed strictly and named in the error", () => {
     assert.match(r.stderr, message);
   }
 });
+
+test("an error is one line; --debug or SSEG_DEBUG=1 adds its stack trace", () => {
+  const args = ["segment", "no-such-photo.jpg", "--classes", "cat"];
+  const plain = sseg(...args);
+  assert.equal(plain.status, 1);
+  assert.equal(plain.stderr.trim().split("\n").length, 1, plain.stderr);
+  for (const debug of [
+    sseg(...args, "--debug"),
+    spawnSync(process.execPath, [MAIN, ...args], {
+      encoding: "utf8",
+      env: { ...process.env, SSEG_DEBUG: "1" },
+    }),
+  ]) {
+    assert.equal(debug.status, 1);
+    assert.match(debug.stderr, /^sseg: no such image file or folder: no-such-photo\.jpg\n.*Error.*\n\s+at /s);
+  }
+});

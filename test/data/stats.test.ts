@@ -65,3 +65,16 @@ test("segmentation statistics count images and pixels per class; sseg data stats
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /\| dog \| 1 \| 3 \|/);
 });
+
+test("data stats of a 200,000-line captions.jsonl finishes (no spread of unbounded arrays)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "sseg-stats-big-"));
+  await writeImage(join(dir, "a.png"), solid(4, 4));
+  const good = JSON.stringify({ image: "a.png", caption: "a grey square" });
+  const blank = (i: number) => JSON.stringify({ image: `gone/${i}.png`, caption: " " });
+  const lines = Array.from({ length: 200_000 }, (_, i) => (i % 20_000 === 0 ? good : blank(i)));
+  await writeFile(join(dir, "captions.jsonl"), lines.join("\n"));
+  const stats = await pairStats(dir);
+  assert.equal(stats.samples, 10);
+  assert.equal(stats.skipped, 199_990);
+  assert.match(stats.skippedSummary, /^199990 samples skipped: 199990 × empty caption \(e\.g\. /);
+});
