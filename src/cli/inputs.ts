@@ -1,5 +1,6 @@
 import { readdir, readFile, stat } from "node:fs/promises";
-import { extname, join } from "node:path";
+import { basename, extname, join } from "node:path";
+import { Progress } from "./progress.js";
 
 const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".webp", ".gif"]);
 
@@ -42,4 +43,52 @@ export async function parseList(spec: string, flag: string): Promise<string[]> {
     .filter(Boolean);
   if (entries.length === 0) throw new Error(`${flag}: nothing in ${JSON.stringify(spec)}`);
   return entries;
+}
+
+/** Output names from the inputs' base names; a name seen before gets -2, -3, … so no output overwrites another. */
+export function uniqueStems(files: string[]): string[] {
+  const used = new Set<string>();
+  return files.map((file) => {
+    const stem = basename(file, extname(file));
+    let name = stem;
+    for (let n = 2; used.has(name); n++) name = `${stem}-${n}`;
+    used.add(name);
+    return name;
+  });
+}
+
+/** Failures listed one by one at the end; the rest are counted. */
+const LISTED_FAILURES = 5;
+
+/**
+ * Run `work` on every file independently (with its unique output stem): a file that fails is reported and the
+ * others go on; at the end the failures are summarised on stderr and the exit code is 1 if any. Returns the
+ * results of the files that worked, in order.
+ */
+export async function eachImage<T>(
+  command: string,
+  files: string[],
+  work: (file: string, stem: string) => Promise<T>,
+  say: (line: string) => void,
+): Promise<{ results: T[]; failures: { file: string; reason: string }[] }> {
+  const stems = uniqueStems(files);
+  const progress = files.length > 1 ? new Progress(command, files.length, "images") : undefined;
+  const results: T[] = [];
+  const failures: { file: string; reason: string }[] = [];
+  for (const [i, file] of files.entries()) {
+    try {
+      results.push(await work(file, stems[i]));
+    } catch (err) {
+      failures.push({ file, reason: (err as Error).message });
+      say(`${file}: FAILED: ${(err as Error).message}`);
+    }
+    progress?.update(i + 1);
+  }
+  if (failures.length > 0) {
+    console.error(`sseg ${command}: ${failures.length} of ${files.length} image(s) failed:`);
+    for (const { file, reason } of failures.slice(0, LISTED_FAILURES)) console.error(`  ${file}: ${reason}`);
+    if (failures.length > LISTED_FAILURES) console.error(`  … and ${failures.length - LISTED_FAILURES} more`);
+    process.exitCode = 1;
+  }
+  return { results, failures };
 }

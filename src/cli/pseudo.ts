@@ -1,4 +1,4 @@
-import { basename, extname, join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { openSegmentationDataset } from "../data/datasets.js";
 import { initEngine } from "../engine/backend.js";
@@ -8,7 +8,7 @@ import { mmsegRescaleSize, readImage, resizeBilinear, resizeNearest, writeImage 
 import { renderOverlay, writeLabelPng } from "../io/label-png.js";
 import { FEATURE_SOURCES, MaskCache, openFeatureSource, pseudoMasks } from "../pseudo/index.js";
 import { nonNegativeInteger, positiveInteger } from "./flags.js";
-import { listImages } from "./inputs.js";
+import { eachImage, listImages } from "./inputs.js";
 
 interface PseudoOptions {
   oracle?: string;
@@ -122,42 +122,39 @@ async function runPseudo(inputs: string[], options: PseudoOptions): Promise<void
   console.log(
     `sseg pseudo · features ${source.name} · K = ${k} · short side ${shortSide} · ${files.length} image(s)`,
   );
-  const summary = [];
   const cache = options.cache ? new MaskCache(options.cache) : undefined;
-  for (const file of files) {
-    const started = performance.now();
-    const original = await readImage(file);
-    const size = mmsegRescaleSize(original.width, original.height, { shortSide, longSide: 4 * shortSide });
-    const image = resizeBilinear(original, size.width, size.height);
-    const result = pseudoMasks(source, image, { k, seed, cache });
-    const name = basename(file, extname(file));
-    await writeLabelPng(
-      join(options.out, `${name}.clusters.png`),
-      result.labelMap,
-      result.width,
-      result.height,
-    );
-    await writeImage(
-      join(options.out, `${name}.overlay.png`),
-      await renderOverlay(image, result.labelMap, { alpha: 0.55 }),
-    );
-    const seconds = (performance.now() - started) / 1000;
-    console.log(
-      `${basename(file)} (${image.width}×${image.height}, ${seconds.toFixed(2)} s): ${result.masks.length} masks`,
-    );
-    summary.push({
-      image: file,
-      width: image.width,
-      height: image.height,
-      masks: result.masks.length,
-      seconds,
-    });
-  }
+  const { results: summary, failures } = await eachImage(
+    "pseudo",
+    files,
+    async (file, stem) => {
+      const started = performance.now();
+      const original = await readImage(file);
+      const size = mmsegRescaleSize(original.width, original.height, { shortSide, longSide: 4 * shortSide });
+      const image = resizeBilinear(original, size.width, size.height);
+      const result = pseudoMasks(source, image, { k, seed, cache });
+      await writeLabelPng(
+        join(options.out, `${stem}.clusters.png`),
+        result.labelMap,
+        result.width,
+        result.height,
+      );
+      await writeImage(
+        join(options.out, `${stem}.overlay.png`),
+        await renderOverlay(image, result.labelMap, { alpha: 0.55 }),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      console.log(
+        `${basename(file)} (${image.width}×${image.height}, ${seconds.toFixed(2)} s): ${result.masks.length} masks`,
+      );
+      return { image: file, width: image.width, height: image.height, masks: result.masks.length, seconds };
+    },
+    (line) => console.log(line),
+  );
   await writeFileAtomic(
     join(options.out, "summary.json"),
-    `${JSON.stringify({ features: source.name, k, shortSide, results: summary }, null, 2)}\n`,
+    `${JSON.stringify({ features: source.name, k, shortSide, results: summary, failures }, null, 2)}\n`,
   );
-  console.log(`\nwrote cluster label PNGs and overlays to ${resolve(options.out)}`);
+  console.log(`\nwrote ${summary.length} cluster label PNG(s) and overlays to ${resolve(options.out)}`);
   if (cache) console.log(cacheLine(cache));
   source.dispose();
 }

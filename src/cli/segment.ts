@@ -3,7 +3,7 @@
  * each image a palette label PNG (0 = background, i = the i-th class as given), an overlay with a legend and a
  * JSON summary, plus summary.json for the run. Each image is independent: a bad one is reported and skipped.
  */
-import { basename, extname, join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { COMPOSITE_CLASSES } from "../data/composites/catalog.js";
@@ -12,15 +12,12 @@ import { writeFileAtomic } from "../io/atomic.js";
 import { contactTile, renderContactSheet } from "../io/contact-sheet.js";
 import { type RgbImage, readImage, writeImage } from "../io/image.js";
 import { renderOverlay, writeLabelPng } from "../io/label-png.js";
-import { listImages, parseList } from "./inputs.js";
+import { eachImage, listImages, parseList } from "./inputs.js";
 import { addModelOptions, type ModelFlags, openSegmenter, segmentOptionsFrom } from "./model-options.js";
-import { Progress } from "./progress.js";
 
 /** The default model knows the composites' classes, so the demo asks for those. */
 export const DEMO_CLASSES = COMPOSITE_CLASSES.join(",");
 const SAMPLES_DIR = fileURLToPath(new URL("../../../samples/", import.meta.url));
-/** Failures listed one by one at the end; the rest are counted. */
-const LISTED_FAILURES = 5;
 /** The contact sheet shows the first images' overlays; more would make one picture too large to look at. */
 const CONTACT_SHEET_IMAGES = 24;
 
@@ -81,31 +78,26 @@ async function runSegment(inputs: string[], flags: SegmentFlags): Promise<void> 
     say(
       `sseg segment · ${segmenter.description} · backend ${segmenter.engine.backend} · ${files.length} image(s) · classes: ${classes.join(", ")}`,
     );
-    const stems = uniqueStems(files);
-    const progress = files.length > 1 ? new Progress("segment", files.length, "images") : undefined;
-    const reports: ImageReport[] = [];
-    const failures: { file: string; reason: string }[] = [];
     const tiles: { title: string; image: RgbImage }[] = [];
-    for (const [i, file] of files.entries()) {
-      try {
+    const { results: reports, failures } = await eachImage(
+      "segment",
+      files,
+      async (file, stem) => {
         const { report, overlay } = await segmentOne(
           segmenter,
           file,
           classes,
           options,
-          join(flags.out, stems[i]),
+          join(flags.out, stem),
           flags.overlay,
         );
-        reports.push(report);
         if (overlay && tiles.length < CONTACT_SHEET_IMAGES)
           tiles.push({ title: basename(file), image: await contactTile(overlay) });
         say(describe(report));
-      } catch (err) {
-        failures.push({ file, reason: (err as Error).message });
-        say(`${file}: FAILED: ${(err as Error).message}`);
-      }
-      progress?.update(i + 1);
-    }
+        return report;
+      },
+      say,
+    );
     const contactSheet = tiles.length > 0 ? join(flags.out, "contact-sheet.png") : undefined;
     if (contactSheet) await writeImage(contactSheet, await renderContactSheet(tiles));
     const summary = {
@@ -121,14 +113,6 @@ async function runSegment(inputs: string[], flags: SegmentFlags): Promise<void> 
     say(
       `\nwrote ${reports.length} label PNG(s), ${contactSheet ? "overlays, a contact sheet" : "overlays"} and JSON to ${resolve(flags.out)}`,
     );
-    if (failures.length > 0) {
-      console.error(`sseg segment: ${failures.length} of ${files.length} image(s) failed:`);
-      for (const { file, reason } of failures.slice(0, LISTED_FAILURES))
-        console.error(`  ${file}: ${reason}`);
-      if (failures.length > LISTED_FAILURES)
-        console.error(`  … and ${failures.length - LISTED_FAILURES} more`);
-      process.exitCode = 1;
-    }
   } finally {
     segmenter.dispose();
   }
@@ -189,16 +173,4 @@ function regions(result: SegmentationResult): ImageReport["regions"] {
 function describe(report: ImageReport): string {
   const found = report.regions.map((r) => `${r.label} ${(100 * r.share).toFixed(1)}%`).join(", ");
   return `${basename(report.image)} (${report.width}×${report.height}, ${(report.milliseconds / 1000).toFixed(2)} s): ${found}`;
-}
-
-/** Output names from the inputs' base names; a name seen before gets -2, -3, … so no output overwrites another. */
-export function uniqueStems(files: string[]): string[] {
-  const used = new Set<string>();
-  return files.map((file) => {
-    const stem = basename(file, extname(file));
-    let name = stem;
-    for (let n = 2; used.has(name); n++) name = `${stem}-${n}`;
-    used.add(name);
-    return name;
-  });
 }

@@ -75,6 +75,22 @@ test("sseg pseudo writes a cluster label PNG, an overlay and a summary per image
   assert.match(sseg("pseudo", image, "--k", "0").stderr, /--k: expected a positive integer, got "0"/);
 });
 
+test("sseg pseudo goes on past a bad image, keeps same-named outputs apart and reports the failure", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "sseg-pseudo-bad-"));
+  const image = new URL("../../../test/fixtures/images/exif_orientation6.jpg", import.meta.url).pathname;
+  const bad = join(dir, "text.png");
+  await writeFile(bad, "not an image\n");
+  const out = join(dir, "out");
+  const r = sseg("pseudo", image, bad, image, "--features", "rgb", "--k", "2", "--size", "32", "--out", out);
+  assert.equal(r.status, 1, "exit 1 when an image failed");
+  assert.match(r.stderr, /sseg pseudo: 1 of 3 image\(s\) failed:\n {2}.*text\.png: /);
+  const summary = JSON.parse(await readFile(join(out, "summary.json"), "utf8"));
+  assert.equal(summary.results.length, 2);
+  assert.equal(summary.failures[0].file, bad);
+  await readFile(join(out, "exif_orientation6.clusters.png"));
+  await readFile(join(out, "exif_orientation6-2.clusters.png"));
+});
+
 test("sseg train --config takes a JSON configuration and names a bad one in one line", async () => {
   const dir = await mkdtemp(join(tmpdir(), "sseg-config-"));
   const bad = join(dir, "bad.json");

@@ -3,8 +3,7 @@ import { spawnSync } from "node:child_process";
 import { copyFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { parseList } from "../../src/cli/inputs.js";
-import { uniqueStems } from "../../src/cli/segment.js";
+import { parseList, uniqueStems } from "../../src/cli/inputs.js";
 import { readLabelPng } from "../../src/io/label-png.js";
 
 import { tempDir } from "../support/temp.js";
