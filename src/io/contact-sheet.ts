@@ -4,7 +4,7 @@
  */
 import sharp, { type OverlayOptions as SharpOverlay } from "sharp";
 import type { RgbImage } from "./image.js";
-import { cropToWidth, renderText } from "./label-png.js";
+import { composeOnWhite, cropToWidth, rawRgb, renderText } from "./label-png.js";
 
 export interface ContactSheetOptions {
   /** Width every tile is shrunk (never enlarged) to. */
@@ -20,15 +20,7 @@ const TITLE_GAP = 4;
 export async function contactTile(image: RgbImage, tileWidth = DEFAULT_TILE_WIDTH): Promise<RgbImage> {
   if (image.width <= tileWidth) return image;
   const raw = { width: image.width, height: image.height, channels: 3 as const };
-  const { data, info } = await sharp(image.data, { raw })
-    .resize({ width: tileWidth })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return {
-    width: info.width,
-    height: info.height,
-    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
-  };
+  return rawRgb(sharp(image.data, { raw }).resize({ width: tileWidth }));
 }
 
 /** Tiles (each under its title) in rows of `columns`, on white; every row as tall as its tallest tile. */
@@ -60,14 +52,5 @@ export async function renderContactSheet(
   }
   const used = Math.min(columns, shrunk.length);
   const width = GAP + used * (cellWidth + GAP);
-  const { data, info } = await sharp({ create: { width, height: top, channels: 3, background: "#ffffff" } })
-    .composite(layers)
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return {
-    width: info.width,
-    height: info.height,
-    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
-  };
+  return composeOnWhite(width, top, layers);
 }

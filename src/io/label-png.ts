@@ -1,5 +1,5 @@
 import { decode, encode, hasPngSignature } from "fast-png";
-import sharp, { type OverlayOptions as SharpOverlay } from "sharp";
+import sharp, { type Sharp, type OverlayOptions as SharpOverlay } from "sharp";
 import { writeFileAtomic } from "./atomic.js";
 import { ImageError, type RgbImage, readImageBytes } from "./image.js";
 import { distinctColours, vocPalette } from "./palette.js";
@@ -175,12 +175,17 @@ async function appendLegend(
     layers.push({ input: await cropToWidth(text, width - textLeft), top: textTop, left: textLeft });
     left = textLeft + text.width + ENTRY_GAP;
   }
-  const height = rowTop + rowHeight + LEGEND_PADDING;
-  const { data, info } = await sharp({ create: { width, height, channels: 3, background: "#ffffff" } })
-    .composite(layers)
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
+  return composeOnWhite(width, rowTop + rowHeight + LEGEND_PADDING, layers);
+}
+
+/** Layers (images, swatches, texts) composited on a white width × height canvas, as RGB. */
+export function composeOnWhite(width: number, height: number, layers: SharpOverlay[]): Promise<RgbImage> {
+  return rawRgb(sharp({ create: { width, height, channels: 3, background: "#ffffff" } }).composite(layers));
+}
+
+/** A sharp pipeline's result as an RgbImage. */
+export async function rawRgb(pipeline: Sharp): Promise<RgbImage> {
+  const { data, info } = await pipeline.removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return {
     width: info.width,
     height: info.height,
