@@ -13,7 +13,7 @@ import {
   segmentationStats,
 } from "../data/stats.js";
 import { nonNegativeInteger, positiveInteger } from "./flags.js";
-import { Progress } from "./progress.js";
+import { Counter, Progress } from "./progress.js";
 
 interface StatsOptions {
   dataset?: string;
@@ -47,7 +47,7 @@ export function registerData(program: Command): void {
         ? await segmentationStats(options.dataset, source, options.split)
         : isCompositesFolder(source)
           ? await compositeStats(source)
-          : await pairStats(source, { strict: options.strict, allowOutsidePaths: options.allowOutsidePaths });
+          : await pairStatsWithProgress(source, options);
       console.log(options.json ? JSON.stringify(stats, null, 2) : format(stats));
     });
   data
@@ -93,6 +93,15 @@ interface CompositesOptions {
   shardSize: string;
   root: string;
   catalog?: string;
+}
+
+/** Pair statistics with a sample counter on stderr every 2 s (a large source takes minutes). */
+async function pairStatsWithProgress(source: string, options: StatsOptions) {
+  const counter = new Counter("stats", "samples");
+  const { strict, allowOutsidePaths } = options;
+  const stats = await pairStats(source, { strict, allowOutsidePaths, onProgress: (n) => counter.update(n) });
+  counter.done();
+  return stats;
 }
 
 /** One progress line per split. */

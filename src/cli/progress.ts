@@ -55,3 +55,36 @@ export class Progress {
     }
   }
 }
+
+/**
+ * Progress of a job whose total is unknown (a stream of samples): "stats · 12000 samples · 850.1 samples/s",
+ * at most once every `everyMs` (rewritten in place on a terminal).
+ */
+export class Counter {
+  private readonly started = performance.now();
+  private lastWrite = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly label: string,
+    private readonly unit: string,
+    private readonly everyMs = 2000,
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+  ) {}
+
+  line(done: number, now = performance.now()): string {
+    const seconds = (now - this.started) / 1000;
+    return `${this.label} · ${done} ${this.unit} · ${(seconds > 0 ? done / seconds : 0).toFixed(1)} ${this.unit}/s`;
+  }
+
+  update(done: number): void {
+    const now = performance.now();
+    if (now - this.lastWrite < this.everyMs) return;
+    this.lastWrite = now;
+    this.stream.write(this.stream.isTTY ? `\r\x1b[K${this.line(done, now)}` : `${this.line(done, now)}\n`);
+  }
+
+  /** Ends a rewritten line so the next output starts on its own. */
+  done(): void {
+    if (this.stream.isTTY && this.lastWrite > Number.NEGATIVE_INFINITY) this.stream.write("\n");
+  }
+}

@@ -73,9 +73,13 @@ const LONG_CAPTION = 32;
 /** One pass over an image–caption source (shards, jsonl, CSV or a folder with captions.jsonl/csv). */
 export async function pairStats(
   spec: string,
-  options: Pick<PairSourceOptions, "strict" | "allowOutsidePaths"> = {},
+  options: Pick<PairSourceOptions, "strict" | "allowOutsidePaths"> & {
+    /** Called after every sample read. */
+    onProgress?: (samples: number) => void;
+  } = {},
 ): Promise<PairStats> {
-  const source = await openPairSource(spec, options);
+  const { onProgress, ...sourceOptions } = options;
+  const source = await openPairSource(spec, sourceOptions);
   const sizes = new SizeAccumulator();
   const captionWords: Record<string, number> = {};
   let samples = 0;
@@ -85,6 +89,7 @@ export async function pairStats(
     const words = pair.caption.split(/\s+/).filter(Boolean).length;
     const bucket = words >= LONG_CAPTION ? `${LONG_CAPTION}+` : String(words);
     captionWords[bucket] = (captionWords[bucket] ?? 0) + 1;
+    onProgress?.(samples);
   }
   return {
     kind: "pairs",
