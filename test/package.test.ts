@@ -49,6 +49,9 @@ test("npm pack ships what an install needs (dist, assets, weights, samples, preb
     "dist/src/index.d.ts",
     "assets/clip/bpe_simple_vocab_16e6.txt.gz",
     "pretrained/mobilenet_v2_nsfwjs.safetensors",
+    "assets/model/model.safetensors",
+    "assets/model/config.json",
+    "docs/model-card.md",
     "samples/dune.jpg",
     "LICENSE",
   ])
@@ -57,7 +60,11 @@ test("npm pack ships what an install needs (dist, assets, weights, samples, preb
     paths.some((p) => p.startsWith("native/prebuilt/")),
     "ships the prebuilt kernel pack",
   );
-  const unwanted = paths.filter((p) => /^(test|dist\/test|dist\/bench|data|runs|tools|docs)\//.test(p));
+  const unwanted = paths.filter(
+    (p) =>
+      /^(test|dist\/test|dist\/bench|data|runs|tools)\//.test(p) ||
+      (p.startsWith("docs/") && p !== "docs/model-card.md"),
+  );
   assert.deepEqual(unwanted, [], "no tests, fixtures, data, runs, tools or docs");
 
   const installed = join(project, "node_modules", "sseg");

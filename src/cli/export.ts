@@ -10,6 +10,7 @@ interface ExportFlags {
   out: string;
   dtype: string;
   name?: string;
+  learnedBackground?: boolean;
 }
 
 const DTYPES = { f16: "F16", f32: "F32" } as const;
@@ -24,6 +25,10 @@ export function registerExport(program: Command): void {
     .requiredOption("-o, --out <dir>", "the model folder to write (replaced if it exists)")
     .option("--dtype <type>", "weight storage: f16 (half the size) | f32", "f16")
     .option("--name <name>", "the configuration's name in config.json (default: the run's)")
+    .option(
+      "--learned-background",
+      "make the no-object class the model's background rule (needs a region head; default: the stored rule)",
+    )
     .action(async (source: string, flags: ExportFlags) => {
       const dtype = DTYPES[flags.dtype as keyof typeof DTYPES];
       if (!dtype) throw new Error(`--dtype: expected f16 or f32, got "${flags.dtype}"`);
@@ -33,7 +38,16 @@ export function registerExport(program: Command): void {
         const weights = new Map<string, TensorData>();
         for (const [name, v] of model.stateDict())
           weights.set(name, { shape: v.shape, data: v.dataSync() as Float32Array });
-        const config = flags.name ? { ...model.config, name: flags.name } : model.config;
+        if (flags.learnedBackground && !model.regionHead)
+          throw new Error("--learned-background: this model has no region head, so no no-object class");
+        const inference = model.config.inference;
+        const config = {
+          ...model.config,
+          ...(flags.name ? { name: flags.name } : {}),
+          ...(flags.learnedBackground && inference
+            ? { inference: { ...inference, background: { noObject: true } } }
+            : {}),
+        };
         const from = files.step === undefined ? files.weights : `${files.weights} (step ${files.step})`;
         const bytes = await writeModelFolder(flags.out, weights, config, {
           dtype,

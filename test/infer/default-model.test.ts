@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { COMPOSITE_CLASSES } from "../../src/data/composites/catalog.js";
+import { initEngine } from "../../src/engine/backend.js";
+import { DEFAULT_MODEL_PATH, hasDefaultModel, loadSegmenter } from "../../src/infer/segmenter.js";
+
+before(() => initEngine());
+
+const SAMPLE = fileURLToPath(new URL("../../../samples/composite_00027.jpg", import.meta.url));
+
+// composite_00027.jpg holds two rabbits and a cow (samples/README.md); the model names the cow, not the rabbits
+test("the shipped default model loads and names the dominant object of a sample composite", async () => {
+  assert.ok(
+    hasDefaultModel(),
+    `${DEFAULT_MODEL_PATH}: the shipped model is missing (model.safetensors + config.json)`,
+  );
+  const segmenter = await loadSegmenter();
+  try {
+    assert.equal(segmenter.trained, true);
+    const result = await segmenter.segment(SAMPLE, COMPOSITE_CLASSES);
+    const [dominant] = [...result.segments].sort((a, b) => b.pixels - a.pixels);
+    assert.equal(
+      dominant?.label,
+      "cow",
+      JSON.stringify(result.segments.map(({ label, pixels }) => ({ label, pixels }))),
+    );
+    const background = result.labelMap.filter((label) => label === 0).length / result.labelMap.length;
+    assert.ok(
+      background > 0.3,
+      `the no-object rule leaves the wallpaper as background (${(100 * background).toFixed(0)} %)`,
+    );
+  } finally {
+    segmenter.dispose();
+  }
+});
