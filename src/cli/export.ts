@@ -35,11 +35,11 @@ export function registerExport(program: Command): void {
       await initEngine();
       const { model, files } = await SSegModel.fromCheckpoint(source);
       try {
+        if (flags.learnedBackground && !model.regionHead)
+          throw new Error("--learned-background: this model has no region head, so no no-object class");
         const weights = new Map<string, TensorData>();
         for (const [name, v] of model.stateDict())
           weights.set(name, { shape: v.shape, data: v.dataSync() as Float32Array });
-        if (flags.learnedBackground && !model.regionHead)
-          throw new Error("--learned-background: this model has no region head, so no no-object class");
         const inference = model.config.inference;
         const config = {
           ...model.config,

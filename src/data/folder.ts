@@ -63,8 +63,10 @@ interface IndexLines {
   bad: SkippedSample[];
 }
 
-const isInside = (path: string, root: string) =>
-  !relative(root, path).startsWith("..") && !isAbsolute(relative(root, path));
+function isInside(path: string, root: string): boolean {
+  const fromRoot = relative(root, path);
+  return !fromRoot.startsWith("..") && !isAbsolute(fromRoot);
+}
 
 /** Runs `read` for one line of the index; a malformed line is recorded as a skipped sample instead of thrown. */
 function readLine(lines: IndexLines, indexFile: string, line: number, read: () => IndexEntry): void {
