@@ -6,7 +6,7 @@
  * reported as "line N" like a bad shard sample (`strict` refuses the source instead); images load lazily.
  */
 import { readFile } from "node:fs/promises";
-import { dirname, extname, isAbsolute, relative, resolve } from "node:path";
+import { dirname, extname, isAbsolute, relative, resolve, sep } from "node:path";
 import type { Rng } from "../engine/rng.js";
 import { ImageError, readImageBytes } from "../io/image.js";
 import {
@@ -65,7 +65,7 @@ interface IndexLines {
 
 function isInside(path: string, root: string): boolean {
   const fromRoot = relative(root, path);
-  return !fromRoot.startsWith("..") && !isAbsolute(fromRoot);
+  return fromRoot !== ".." && !fromRoot.startsWith(`..${sep}`) && !isAbsolute(fromRoot); // "..x.jpg" is inside
 }
 
 /** Runs `read` for one line of the index; a malformed line is recorded as a skipped sample instead of thrown. */

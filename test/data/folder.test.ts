@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -117,14 +117,16 @@ describe("captioned folders", () => {
       "captions.jsonl",
       jsonl([
         { image: "photos/cat.jpg", caption: "inside" },
+        { image: "..cat.jpg", caption: "a name starting with two dots, inside" },
         { image: "../index-x/../photos/dog.jpg", caption: "climbs out" },
         { image: outside, caption: "absolute" },
       ]),
     );
+    await copyFile(join(dir, "photos/cat.jpg"), join(path, "..", "..cat.jpg"));
     const source = await openPairSource(path);
     assert.deepEqual(
       (await collect(source)).map((pair) => pair.caption),
-      ["inside"],
+      ["inside", "a name starting with two dots, inside"],
     );
     assert.deepEqual(
       source.skipped.map(({ reason }) => reason.split(" (")[0]),
@@ -133,7 +135,7 @@ describe("captioned folders", () => {
     const allowed = await collect(await openPairSource(path, { allowOutsidePaths: true }));
     assert.deepEqual(
       allowed.map((pair) => pair.caption),
-      ["inside", "climbs out", "absolute"],
+      ["inside", "a name starting with two dots, inside", "climbs out", "absolute"],
     );
   });
 
