@@ -41,15 +41,16 @@ test("an unknown command is an error with a hint", () => {
   assert.match(r.stderr, /unknown command 'segmnet'/);
 });
 
-test("sseg demo (npm start) segments the given images through the segmenter and writes a summary", async () => {
+test("sseg demo (npm start) segments the given images with the shipped model and writes a summary", async () => {
   const out = await mkdtemp(join(tmpdir(), "sseg-demo-"));
   const image = new URL("../../../test/fixtures/images/exif_orientation6.jpg", import.meta.url).pathname;
   const r = sseg("demo", image, "--classes", "cat,dog", "--out", out);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /UNTRAINED tiny model/);
+  assert.doesNotMatch(r.stderr, /UNTRAINED/, "the shipped model runs, not an untrained fallback");
   const summary = JSON.parse(await readFile(join(out, "summary.json"), "utf8"));
   assert.deepEqual(summary.classes, ["cat", "dog"]);
-  assert.equal(summary.trained, false);
+  assert.equal(summary.trained, true);
+  assert.match(summary.model, /assets\/model\/model\.safetensors$/);
   const shares = summary.results[0].regions.reduce((s: number, x: { share: number }) => s + x.share, 0);
   assert.ok(Math.abs(shares - 1) < 1e-3, `pixel shares sum to ${shares}`);
   await readFile(join(out, "exif_orientation6.png"));
