@@ -54,8 +54,8 @@ export function addModelOptions(command: Command): Command {
 }
 
 /**
- * The model the flags name; without one, the shipped default model, or (until one ships, and only where
- * `untrainedFallback` allows) an untrained `tiny` model with a warning.
+ * The model the flags name; without one, the shipped default model, or (when assets/model/ is missing, and only
+ * where `untrainedFallback` allows) an untrained `tiny` model with a warning.
  */
 export async function openSegmenter(
   flags: ModelFlags,
@@ -70,7 +70,7 @@ export async function openSegmenter(
   if (!options.untrainedFallback)
     throw new Error("no model: give --checkpoint <run, checkpoint or .safetensors> or --untrained <config>");
   console.warn(
-    "note: no trained default model ships yet, so this runs an UNTRAINED tiny model: its labels are arbitrary.\n" +
+    "note: the shipped model (assets/model/) is missing, so this runs an UNTRAINED tiny model: its labels are arbitrary.\n" +
       "      Every stage is the real pipeline; give --checkpoint <run or model> for meaningful labels.",
   );
   return loadSegmenter({ untrained: "tiny", seed });
