@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { maskformerPixelDecoder } from "../../src/model/pixel-decoder.js";
 import { CONFIGS, micro, paper, tiny, tinySwin } from "../../src/model/presets.js";
@@ -31,4 +32,11 @@ test("tiny, the default, is the naming recipe: tiny-swin's sizes on the pretrain
   assert.deepEqual(regions, { hiddenDim: 128, withQuery: false, batchNorm: true, backgroundWeight: 1 });
   assert.deepEqual(inference, { ...swinInference, background: { noObject: true } });
   assert.deepEqual(training, { lr: 3e-4, warmupSteps: 50 });
+});
+
+test("configs/naming/tiny-regions-bn-background.json, the shipped run's configuration, is tiny without its name and training defaults", () => {
+  const path = new URL("../../../configs/naming/tiny-regions-bn-background.json", import.meta.url);
+  const { name: _file, ...file } = JSON.parse(readFileSync(path, "utf8"));
+  const { name: _tiny, training: _training, ...preset } = tiny;
+  assert.deepEqual(file, JSON.parse(JSON.stringify(preset)));
 });
