@@ -4,12 +4,11 @@
  * its JSON config beside it: `<name>.json` or `config.json`). The trainer writes this layout; everything that
  * loads a model reads it through here.
  */
-import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeFileAtomic } from "../io/atomic.js";
+import { replaceFolderAtomic, writeFileAtomic } from "../io/atomic.js";
 import { readSafetensors, type TensorToWrite, toFloat32, writeSafetensors } from "../io/safetensors.js";
 import type { TensorData } from "../nn/module.js";
 
@@ -135,7 +134,7 @@ const F16_MAX = 65504;
 /**
  * Write a model folder (`model.safetensors` + `config.json`, what `resolveModelFiles` reads as a shipped model):
  * weights only, F16 by default — half the size and ample for inference; a tensor beyond F16's range stays F32.
- * Written into a temporary folder beside `dir` and renamed into place. Returns the weights file's size in bytes.
+ * The folder is replaced atomically (`replaceFolderAtomic`). Returns the weights file's size in bytes.
  */
 export async function writeModelFolder(
   dir: string,
@@ -149,17 +148,12 @@ export async function writeModelFolder(
     const fits = dtype === "F32" || data.every((x) => !(Math.abs(x) > F16_MAX));
     tensors[name] = { shape, data, dtype: fits ? dtype : "F32" };
   }
-  const temp = `${dir.replace(/[/\\]+$/, "")}.${randomBytes(4).toString("hex")}.tmp`;
-  await mkdir(temp, { recursive: true });
-  try {
+  let size = 0;
+  await replaceFolderAtomic(dir, async (temp) => {
     const weightsFile = join(temp, CHECKPOINT_LAYOUT.model);
     await writeSafetensors(weightsFile, tensors, { format: "sseg-model", ...options.metadata });
     await writeFile(join(temp, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
-    const { size } = statSync(weightsFile);
-    await rm(dir, { recursive: true, force: true });
-    await rename(temp, dir);
-    return size;
-  } finally {
-    await rm(temp, { recursive: true, force: true });
-  }
+    size = statSync(weightsFile).size;
+  });
+  return size;
 }

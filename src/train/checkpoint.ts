@@ -5,11 +5,10 @@
  * temporary folder and renamed into place, then `latest` is updated atomically, so a crash at any moment leaves
  * the previous checkpoint intact and `latest` never names a half-written one.
  */
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { cp, mkdir, readdir, rename, rm } from "node:fs/promises";
+import { cp, mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "../io/atomic.js";
+import { replaceFolderAtomic, writeFileAtomic } from "../io/atomic.js";
 import { type TensorToWrite, writeSafetensors } from "../io/safetensors.js";
 import {
   CHECKPOINT_LAYOUT,
@@ -53,14 +52,13 @@ export async function saveCheckpoint<State>(
 ): Promise<string> {
   const root = join(runDir, CHECKPOINT_LAYOUT.folder);
   const name = stepFolder(content.state.step);
-  const temp = join(root, `.${name}.${randomBytes(4).toString("hex")}.tmp`);
   const metadata = { format: "sseg-checkpoint", step: String(content.state.step) };
-  await writeSafetensors(join(temp, CHECKPOINT_LAYOUT.model), content.model, metadata);
-  await writeSafetensors(join(temp, CHECKPOINT_LAYOUT.optimizer), content.optimizer, metadata);
-  await writeFileAtomic(join(temp, CHECKPOINT_LAYOUT.state), `${JSON.stringify(content.state, null, 2)}\n`);
   const final = join(root, name);
-  await rm(final, { recursive: true, force: true });
-  await rename(temp, final);
+  await replaceFolderAtomic(final, async (temp) => {
+    await writeSafetensors(join(temp, CHECKPOINT_LAYOUT.model), content.model, metadata);
+    await writeSafetensors(join(temp, CHECKPOINT_LAYOUT.optimizer), content.optimizer, metadata);
+    await writeFileAtomic(join(temp, CHECKPOINT_LAYOUT.state), `${JSON.stringify(content.state, null, 2)}\n`);
+  });
   await writeFileAtomic(join(root, CHECKPOINT_LAYOUT.latest), `${name}\n`);
   const older = (await readdir(root)).filter((f) => /^step-\d+$/.test(f) && f !== name).sort();
   for (const old of older.slice(0, Math.max(0, older.length + 1 - keep))) {
@@ -182,12 +180,10 @@ const BEST = "best";
 
 /** Keep a copy of checkpoint folder `dir` as the run's `checkpoints/best`, with why in best/score.json. */
 export async function markBest(runDir: string, dir: string, score: Record<string, number>): Promise<void> {
-  const root = join(runDir, CHECKPOINT_LAYOUT.folder);
-  const temp = join(root, `.${BEST}.${randomBytes(4).toString("hex")}.tmp`);
-  await cp(dir, temp, { recursive: true });
-  await writeFileAtomic(join(temp, "score.json"), `${JSON.stringify(score, null, 2)}\n`);
-  await rm(join(root, BEST), { recursive: true, force: true });
-  await rename(temp, join(root, BEST));
+  await replaceFolderAtomic(join(runDir, CHECKPOINT_LAYOUT.folder, BEST), async (temp) => {
+    await cp(dir, temp, { recursive: true });
+    await writeFileAtomic(join(temp, "score.json"), `${JSON.stringify(score, null, 2)}\n`);
+  });
 }
 
 /** The score the run's best checkpoint was kept for, if it has one. */
