@@ -33,6 +33,11 @@ export interface ViTConfig {
   inChannels: number;
   /** Stochastic depth of the last block; block i gets rate · i / (depth − 1), as DINO's linspace. */
   dropPathRate: number;
+  /**
+   * BEiT's layer scale (mmseg's MAE backbone, `init_values`): learnable per-channel gains `gamma_1`, `gamma_2` on
+   * each residual branch, starting at this value. Absent in DINO's ViT and in MAE's released weights.
+   */
+  layerScale?: number;
 }
 
 /** DINO's vit_small / vit_base: qkv bias, LayerNorm eps 1e-6, position embedding learned at 224². */
@@ -87,6 +92,8 @@ class Block extends Module {
   readonly attn: Attention;
   readonly norm2: LayerNorm;
   readonly mlp: Mlp;
+  readonly gamma1: tf.Variable | null = null;
+  readonly gamma2: tf.Variable | null = null;
   private readonly dropPath: DropPath;
 
   constructor(config: ViTConfig, dropPathRate: number, rng: Rng) {
@@ -97,14 +104,20 @@ class Block extends Module {
     this.norm2 = this.module("norm2", new LayerNorm(d, config.layerNormEps));
     this.mlp = this.module("mlp", new Mlp(d, Math.trunc(d * config.mlpRatio), d, { rng }));
     this.dropPath = this.module("drop_path", new DropPath(dropPathRate, rng.fork()));
+    if (config.layerScale !== undefined) {
+      this.gamma1 = this.param("gamma_1", [d], new Float32Array(d).fill(config.layerScale));
+      this.gamma2 = this.param("gamma_2", [d], new Float32Array(d).fill(config.layerScale));
+    }
     for (const linear of [this.attn.qkv, this.attn.proj, this.mlp.fc1, this.mlp.fc2]) initLinear(linear, rng);
   }
 
   /** x (B, N, D) → (B, N, D) */
   forward(x: tf.Tensor3D): tf.Tensor3D {
+    const scaled = (y: tf.Tensor, gamma: tf.Variable | null) => (gamma ? y.mul(gamma) : y);
     return tf.tidy(() => {
-      x = x.add(this.dropPath.forward(this.attn.forward(this.norm1.forward(x) as tf.Tensor3D)));
-      return x.add(this.dropPath.forward(this.mlp.forward(this.norm2.forward(x))));
+      const attended = this.attn.forward(this.norm1.forward(x) as tf.Tensor3D);
+      x = x.add(this.dropPath.forward(scaled(attended, this.gamma1)));
+      return x.add(this.dropPath.forward(scaled(this.mlp.forward(this.norm2.forward(x)), this.gamma2)));
     });
   }
 
@@ -184,6 +197,34 @@ export class VisionTransformer extends Module {
       return [tokens, patchTokens, keys];
     });
     return { tokens, patchTokens, keys, gridSize };
+  }
+
+  /**
+   * The patch tokens after each block in `blockIndices` (0-based, ascending), as maps (B, h, w, D) without the
+   * final norm: the multi-level features of mmseg's ViT backbones (`out_indices`, `final_norm=False`).
+   */
+  forwardLevels(images: tf.Tensor4D, blockIndices: readonly number[]): tf.Tensor4D[] {
+    const [h, w] = this.gridSize(images);
+    const depth = this.blocks.items.length;
+    blockIndices.forEach((index, i) => {
+      if (!Number.isInteger(index) || index < 0 || index >= depth || (i > 0 && index <= blockIndices[i - 1]))
+        throw new RangeError(
+          `VisionTransformer: block indices must be ascending integers below the depth ${depth}, got [${blockIndices}]`,
+        );
+    });
+    return tf.tidy(() => {
+      let x = this.prepareTokens(images, [h, w]);
+      const levels: tf.Tensor4D[] = [];
+      const last = blockIndices[blockIndices.length - 1] ?? -1;
+      for (const [index, block] of this.blocks.items.slice(0, last + 1).entries()) {
+        x = block.forward(x);
+        if (blockIndices.includes(index)) {
+          const [b, , d] = x.shape;
+          levels.push(x.slice([0, 1, 0], [-1, -1, -1]).reshape([b, h, w, d]) as tf.Tensor4D);
+        }
+      }
+      return levels;
+    });
   }
 
   private gridSize(images: tf.Tensor4D): [number, number] {
