@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
-import { Progress } from "./progress.js";
+import { Counter, Progress } from "./progress.js";
 
 const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".webp", ".gif"]);
 
@@ -72,20 +72,42 @@ export async function eachImage<T>(
   say: (line: string) => void,
 ): Promise<{ results: T[]; failures: { file: string; reason: string }[] }> {
   const stems = uniqueStems(files);
-  const progress = files.length > 1 ? new Progress(command, files.length, "images") : undefined;
+  const items = files.map((file, i) => ({ name: file, stem: stems[i] }));
+  return eachItem(command, items, files.length, ({ name, stem }) => work(name, stem), say);
+}
+
+/**
+ * eachImage over any (async) sequence of named items, e.g. a stream of training pairs; `total` (when known)
+ * gives a progress bar, else a running count.
+ */
+export async function eachItem<I extends { name: string }, T>(
+  command: string,
+  items: Iterable<I> | AsyncIterable<I>,
+  total: number | undefined,
+  work: (item: I) => Promise<T>,
+  say: (line: string) => void,
+): Promise<{ results: T[]; failures: { file: string; reason: string }[] }> {
+  const progress =
+    total === undefined
+      ? new Counter(command, "images")
+      : total > 1
+        ? new Progress(command, total, "images")
+        : undefined;
   const results: T[] = [];
   const failures: { file: string; reason: string }[] = [];
-  for (const [i, file] of files.entries()) {
+  let done = 0;
+  for await (const item of items) {
     try {
-      results.push(await work(file, stems[i]));
+      results.push(await work(item));
     } catch (err) {
-      failures.push({ file, reason: (err as Error).message });
-      say(`${file}: FAILED: ${(err as Error).message}`);
+      failures.push({ file: item.name, reason: (err as Error).message });
+      say(`${item.name}: FAILED: ${(err as Error).message}`);
     }
-    progress?.update(i + 1);
+    progress?.update(++done);
   }
+  if (progress instanceof Counter) progress.done();
   if (failures.length > 0) {
-    console.error(`sseg ${command}: ${failures.length} of ${files.length} image(s) failed:`);
+    console.error(`sseg ${command}: ${failures.length} of ${done} image(s) failed:`);
     for (const { file, reason } of failures.slice(0, LISTED_FAILURES)) console.error(`  ${file}: ${reason}`);
     if (failures.length > LISTED_FAILURES) console.error(`  … and ${failures.length - LISTED_FAILURES} more`);
     process.exitCode = 1;

@@ -8,11 +8,12 @@ import { registerEval } from "./eval.js";
 import { registerExport } from "./export.js";
 import { registerPseudo } from "./pseudo.js";
 import { registerDemo, registerSegment } from "./segment.js";
+import { registerSelfTrain } from "./selftrain.js";
 import { registerTrain } from "./train.js";
 
-/** Commands whose issues have not landed yet: listed in --help, and saying so plainly when run. */
+/** Commands (or "command subcommand") whose issues have not landed yet: in --help, and saying so when run. */
 const PLANNED: [name: string, summary: string, owner: string][] = [
-  ["selftrain", "S-Seg+: self-train a UperNet on S-Seg's own pseudo-labels", "S-Seg+ issue (#11)"],
+  ["selftrain train", "train a UperNet on the labels of `selftrain label`", "S-Seg+ issue (#11)"],
 ];
 
 const NOT_BUILT = "sseg.notBuilt";
@@ -35,14 +36,18 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerEval(program);
   registerExport(program);
-  for (const [name, summary, owner] of PLANNED) {
-    program
-      .command(name)
+  registerSelfTrain(program);
+  for (const [path, summary, owner] of PLANNED) {
+    const names = path.split(" ");
+    const parent = names.length === 2 ? program.commands.find((c) => c.name() === names[0]) : program;
+    if (!parent) throw new Error(`planned command ${path}: no command ${names[0]}`);
+    parent
+      .command(names[names.length - 1])
       .description(`${summary} [not built yet]`)
       .allowUnknownOption()
       .allowExcessArguments()
       .action(() => {
-        throw notBuilt(`sseg ${name}`, owner);
+        throw notBuilt(`sseg ${path}`, owner);
       });
   }
   program

@@ -30,9 +30,9 @@ test("sseg --version prints the package version", () => {
 });
 
 test("a command that is not built yet says which issue brings it and exits 2", () => {
-  const r = sseg("selftrain");
+  const r = sseg("selftrain", "train");
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /sseg selftrain is not built yet: it arrives with the S-Seg\+ issue \(#11\)/);
+  assert.match(r.stderr, /sseg selftrain train is not built yet: it arrives with the S-Seg\+ issue \(#11\)/);
 });
 
 test("an unknown command is an error with a hint", () => {

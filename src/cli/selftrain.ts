@@ -1,0 +1,149 @@
+/**
+ * `sseg selftrain`: S-Seg+. `label` writes S-Seg's hard labels for a set of training images as a VOC-layout folder
+ * (JPEGImages/, SegmentationClass/, ImageSets/Segmentation/train.txt, classes.txt); `train` fits a UperNet to it.
+ * Labelling is resumable: images whose label PNG exists are kept, so a long run can be stopped and continued.
+ */
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { openPairSource, summarizeSkipped } from "../data/pairs.js";
+import { IGNORE_LABEL, pseudoLabels } from "../infer/pseudo-labels.js";
+import type { SegmentOptions } from "../infer/segmenter.js";
+import { writeFileAtomic } from "../io/atomic.js";
+import { type RgbImage, readImage, writeImage } from "../io/image.js";
+import { readLabelPng, writeLabelPng } from "../io/label-png.js";
+import { numberInRange, positiveInteger } from "./flags.js";
+import { eachItem, listImages, parseList, uniqueStems } from "./inputs.js";
+import { addModelOptions, type ModelFlags, openSegmenter, segmentOptionsFrom } from "./model-options.js";
+
+interface LabelFlags extends ModelFlags {
+  images: string;
+  classes: string;
+  out: string;
+  limit?: string;
+  minConfidence?: string;
+}
+
+export function registerSelfTrain(program: Command): void {
+  const selftrain = program
+    .command("selftrain")
+    .description("S-Seg+: label training images with S-Seg, then train a UperNet on those labels");
+  addModelOptions(
+    selftrain
+      .command("label")
+      .description("write S-Seg's labels for training images as a VOC-layout folder (resumable)")
+      .requiredOption(
+        "--images <source>",
+        "an image folder, or pairs: shards (train/{00000..00019}.tar) or a captions .jsonl/.csv",
+      )
+      .requiredOption("-c, --classes <names>", "the target data set's class names, comma-separated or @file")
+      .requiredOption("-o, --out <dir>", "output folder (VOC layout)")
+      .option("--limit <n>", "label only the first n images")
+      .option("--min-confidence <p>", "pixels whose winning score is below p are ignored (label 255)"),
+  ).action((flags: LabelFlags) => runLabel(flags));
+}
+
+/** One image to label: its name for messages, its id in the output folder, and how to get its pixels. */
+interface LabelItem {
+  name: string;
+  id: string;
+  load(): Promise<RgbImage>;
+}
+
+/** Pairs (shards or a caption index), streamed, or image files: items with ids safe as file names. */
+async function labelItems(
+  spec: string,
+  limit: number,
+): Promise<{ items: AsyncIterable<LabelItem>; total?: number; skipped: () => string }> {
+  const isPairs =
+    spec.endsWith(".tar") || /\.(jsonl|csv)$/i.test(spec) || existsSync(join(spec, "captions.jsonl"));
+  if (!isPairs) {
+    const files = (await listImages([spec])).slice(0, limit);
+    const stems = uniqueStems(files);
+    const items = (async function* () {
+      for (const [i, file] of files.entries())
+        yield { name: file, id: stems[i], load: () => readImage(file) };
+    })();
+    return { items, total: files.length, skipped: () => "" };
+  }
+  const pairs = await openPairSource(spec, { epochs: 1 });
+  const items = (async function* () {
+    let count = 0;
+    for await (const pair of pairs) {
+      if (count++ >= limit) return;
+      const id = pair.key.replace(/[^\w.-]+/g, "_");
+      yield { name: `${pair.source}:${pair.key}`, id, load: async () => pair.image };
+    }
+  })();
+  return {
+    items,
+    total: Number.isFinite(limit) ? limit : undefined,
+    skipped: () => (pairs.skipped.length > 0 ? summarizeSkipped(pairs.skipped) : ""),
+  };
+}
+
+async function runLabel(flags: LabelFlags): Promise<void> {
+  const classes = await parseList(flags.classes, "--classes");
+  const options: SegmentOptions & { minConfidence?: number } = await segmentOptionsFrom(flags);
+  if (flags.minConfidence !== undefined)
+    options.minConfidence = numberInRange(flags.minConfidence, "--min-confidence", 0, 1);
+  const limit =
+    flags.limit === undefined ? Number.POSITIVE_INFINITY : positiveInteger(flags.limit, "--limit");
+  const segmenter = await openSegmenter(flags, { untrainedFallback: false });
+  try {
+    const rule = segmenter.validate(classes, options).background;
+    console.log(
+      `sseg selftrain label · ${segmenter.description} · background ${JSON.stringify(rule)} · ${classes.length} classes → ${resolve(flags.out)}`,
+    );
+    for (const dir of ["JPEGImages", "SegmentationClass", join("ImageSets", "Segmentation")])
+      await mkdir(join(flags.out, dir), { recursive: true });
+    await writeFileAtomic(join(flags.out, "classes.txt"), `${["background", ...classes].join("\n")}\n`);
+    const { items, total, skipped } = await labelItems(flags.images, limit);
+    const counts = new Array<number>(IGNORE_LABEL + 1).fill(0);
+    let reused = 0;
+    const { results: ids } = await eachItem(
+      "selftrain label",
+      items,
+      total,
+      async ({ id, load }) => {
+        const labelPath = join(flags.out, "SegmentationClass", `${id}.png`);
+        if (existsSync(labelPath) && existsSync(join(flags.out, "JPEGImages", `${id}.jpg`))) {
+          for (const label of (await readLabelPng(labelPath)).labels) counts[label]++;
+          reused++;
+          return id;
+        }
+        const image = await load();
+        const result = pseudoLabels(segmenter, image, classes, options);
+        for (const [label, n] of result.counts.entries()) counts[label] += n;
+        await writeImage(join(flags.out, "JPEGImages", `${id}.jpg`), image);
+        await writeLabelPng(labelPath, result.labels, result.width, result.height);
+        return id;
+      },
+      (line) => console.error(line),
+    );
+    if (skipped()) console.warn(`--images ${flags.images}: ${skipped()}`);
+    await writeFileAtomic(join(flags.out, "ImageSets", "Segmentation", "train.txt"), `${ids.join("\n")}\n`);
+    const labelled = counts.reduce((a, b) => a + b, 0);
+    const share = (n: number) => (labelled > 0 ? `${((100 * n) / labelled).toFixed(1)} %` : "–");
+    const summary = {
+      model: segmenter.description,
+      background: rule,
+      minConfidence: options.minConfidence ?? 0,
+      images: ids.length,
+      reused,
+      classes,
+      pixels: Object.fromEntries(
+        ["background", ...classes]
+          .map((name, i) => [name, counts[i]])
+          .concat([["(ignored)", counts[IGNORE_LABEL]]]),
+      ),
+    };
+    await writeFileAtomic(join(flags.out, "labels.json"), `${JSON.stringify(summary, null, 2)}\n`);
+    console.log(
+      `labelled ${ids.length - reused} image(s) (${reused} already there): background ${share(counts[0])}, ignored ${share(counts[IGNORE_LABEL])}; ${join(flags.out, "labels.json")}`,
+    );
+  } finally {
+    segmenter.dispose();
+  }
+}
