@@ -18,7 +18,6 @@ import {
   readJson,
   readTensorFile,
 } from "../model/files.js";
-import type { SSegConfig } from "../model/sseg.js";
 import type { Module, TensorData } from "../nn/module.js";
 import type { AdamW } from "./optimizer.js";
 
@@ -122,7 +121,8 @@ export async function loadCheckpoint<State>(path: string): Promise<LoadedCheckpo
 export interface TrainingState {
   step: number;
   samplesSeen: number;
-  config: SSegConfig;
+  /** The model configuration (S-Seg's or S-Seg+'s), as the run's task saved it. */
+  config: unknown;
   options: Record<string, unknown>;
   optimizer: { steps: Record<string, number> };
 }
