@@ -20,18 +20,22 @@ export { type BackendName, type EngineInfo, initEngine } from "./engine/backend.
 export { type EvaluateOptions, type EvaluationResult, evaluate } from "./eval/evaluate.js";
 export { IoUAccumulator, type SegmentationMetrics } from "./eval/miou.js";
 export {
-  DEFAULT_BACKGROUND_THRESHOLD,
   hasDefaultModel,
   type LoadSegmenterOptions,
   loadSegmenter,
+  type SegmenterSource,
+} from "./infer/load.js";
+export {
+  DEFAULT_BACKGROUND_THRESHOLD,
+  type ImageSegmenter,
   type Prediction,
   type Segment,
   type SegmentationResult,
   Segmenter,
   SegmenterError,
-  type SegmenterSource,
   type SegmentOptions,
 } from "./infer/segmenter.js";
+export { SelfTrainedSegmenter } from "./infer/selftrained.js";
 export { ImageError, type ImageInput, type RawImageInput, type RgbImage, readImage } from "./io/image.js";
 export { readLabelPng, renderOverlay, writeLabelPng } from "./io/label-png.js";
 export { CheckpointError } from "./model/files.js";

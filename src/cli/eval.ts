@@ -159,8 +159,11 @@ export function report(model: string, root: string, result: EvaluationResult): s
   if (result.naming)
     lines.push(
       "",
-      `Image-level top-1 (the top-scoring class is in the image): ${pct(result.naming.imageTop1)}; ` +
-        `mean cosine between an image's queries: ${result.naming.queryCosine.toFixed(3)}.`,
+      `Image-level top-1 (the top-scoring class is in the image): ${pct(result.naming.imageTop1)}` +
+        // a closed-set (S-Seg+) model has no queries
+        (Number.isNaN(result.naming.queryCosine)
+          ? "."
+          : `; mean cosine between an image's queries: ${result.naming.queryCosine.toFixed(3)}.`),
     );
   lines.push(
     "",

@@ -1,6 +1,7 @@
 /** The flags `segment`, `demo` and `eval` share: which model, and how the segmenter runs it. */
 import type { Command } from "commander";
-import { hasDefaultModel, loadSegmenter, type Segmenter, type SegmentOptions } from "../infer/segmenter.js";
+import { hasDefaultModel, loadSegmenter } from "../infer/load.js";
+import type { ImageSegmenter, SegmentOptions } from "../infer/segmenter.js";
 import { CONFIGS } from "../model/presets.js";
 import { nonNegativeInteger, numberInRange, positiveInteger } from "./flags.js";
 import { parseList } from "./inputs.js";
@@ -60,7 +61,7 @@ export function addModelOptions(command: Command): Command {
 export async function openSegmenter(
   flags: ModelFlags,
   options: { untrainedFallback: boolean },
-): Promise<Segmenter> {
+): Promise<ImageSegmenter> {
   if (flags.checkpoint && flags.untrained)
     throw new Error("give either --checkpoint or --untrained, not both");
   if (flags.checkpoint) return loadSegmenter(flags.checkpoint);

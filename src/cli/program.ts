@@ -11,18 +11,6 @@ import { registerDemo, registerSegment } from "./segment.js";
 import { registerSelfTrain } from "./selftrain.js";
 import { registerTrain } from "./train.js";
 
-/** Commands (or "command subcommand") whose issues have not landed yet: in --help, and saying so when run. */
-const PLANNED: [name: string, summary: string, owner: string][] = [
-  ["selftrain train", "train a UperNet on the labels of `selftrain label`", "S-Seg+ issue (#11)"],
-];
-
-const NOT_BUILT = "sseg.notBuilt";
-
-/** The error a not-yet-built command ends with: exit code 2 and the issue that brings it. */
-function notBuilt(what: string, owner: string): CommanderError {
-  return new CommanderError(2, NOT_BUILT, `${what} is not built yet: it arrives with the ${owner}.`);
-}
-
 export function buildProgram(): Command {
   const program = new Command("sseg")
     .description("Open-vocabulary semantic segmentation the S-Seg way, in TypeScript.")
@@ -37,19 +25,6 @@ export function buildProgram(): Command {
   registerEval(program);
   registerExport(program);
   registerSelfTrain(program);
-  for (const [path, summary, owner] of PLANNED) {
-    const names = path.split(" ");
-    const parent = names.length === 2 ? program.commands.find((c) => c.name() === names[0]) : program;
-    if (!parent) throw new Error(`planned command ${path}: no command ${names[0]}`);
-    parent
-      .command(names[names.length - 1])
-      .description(`${summary} [not built yet]`)
-      .allowUnknownOption()
-      .allowExcessArguments()
-      .action(() => {
-        throw notBuilt(`sseg ${path}`, owner);
-      });
-  }
   program
     .command("bench")
     .description("engine speed benchmarks side by side with PyTorch (JSON + markdown); see bench/README.md")
@@ -84,7 +59,6 @@ export async function run(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === NOT_BUILT) console.error(err.message);
       process.exitCode = err.exitCode;
       return;
     }

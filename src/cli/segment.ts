@@ -7,7 +7,7 @@ import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { COMPOSITE_CLASSES } from "../data/composites/catalog.js";
-import type { SegmentationResult, Segmenter, SegmentOptions } from "../infer/segmenter.js";
+import type { ImageSegmenter, SegmentationResult, SegmentOptions } from "../infer/segmenter.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { contactTile, renderContactSheet } from "../io/contact-sheet.js";
 import { type RgbImage, readImage, writeImage } from "../io/image.js";
@@ -119,7 +119,7 @@ async function runSegment(inputs: string[], flags: SegmentFlags): Promise<void> 
 }
 
 async function segmentOne(
-  segmenter: Segmenter,
+  segmenter: ImageSegmenter,
   file: string,
   classes: string[],
   options: SegmentOptions,

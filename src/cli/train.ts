@@ -11,10 +11,7 @@ import {
   type ValidationRecord,
 } from "../train/trainer.js";
 import { nonNegativeInteger, numberInRange, positiveInteger, positiveNumber } from "./flags.js";
-import { formatDuration, Progress } from "./progress.js";
-
-const STOPPED = { done: "finished", interrupted: "stopped (interrupted)", time: "stopped (--max-minutes)" };
-const pct = (x: number) => (100 * x).toFixed(1);
+import { percent, runControls } from "./run-controls.js";
 
 interface TrainFlags {
   config: string;
@@ -92,18 +89,10 @@ export function registerTrain(program: Command): void {
       const steps = positiveInteger(flags.steps, "--steps");
       const batchSize = positiveInteger(flags.batchSize, "--batch-size");
       const accumulate = positiveInteger(flags.accumulate, "--accumulate");
-      let progress: Progress | undefined;
-      let interrupted = false;
-      // Ctrl-C and a scheduler's SIGTERM both stop after the step with a checkpoint; a second signal quits
-      const onSignal = (signal: NodeJS.Signals) => {
-        if (interrupted) process.exit(signal === "SIGTERM" ? 143 : 130);
-        interrupted = true;
-        console.error(
-          `\n${signal}: stopping after this step and saving a checkpoint (send it again to quit at once)`,
-        );
-      };
-      process.on("SIGINT", onSignal);
-      process.on("SIGTERM", onSignal);
+      const controls = runControls("train", steps, flags.maxMinutes, (record) => {
+        const val = record as ValidationRecord;
+        return `mIoU ${val.miouWithBackground === undefined ? "" : `${percent(val.miouWithBackground)} with / `}${percent(val.miouWithoutBackground)} without background · masks oracle-labelled ${percent(val.maskOracleWithBackground)} / ${percent(val.maskOracleWithoutBackground)}${val.imageTop1 === undefined ? "" : ` · image top-1 ${percent(val.imageTop1)}`}`;
+      });
       console.log(`sseg train · ${flags.config} · ${flags.data} → ${flags.out} · backend ${engine.backend}`);
       const summary = await train({
         ...d,
@@ -133,36 +122,11 @@ export function registerTrain(program: Command): void {
         overwrite: flags.overwrite,
         strict: flags.strict,
         allowOutsidePaths: flags.allowOutsidePaths,
-        onEstimate: (secondsPerStep, stepsLeft) => {
-          const seconds = secondsPerStep * stepsLeft;
-          const ends = new Date(Date.now() + seconds * 1000).toTimeString().slice(0, 5);
-          const cut = flags.maxMinutes
-            ? `; this run stops at a checkpoint before ${flags.maxMinutes} min`
-            : "";
-          console.error(
-            `\n${secondsPerStep.toFixed(2)} s/step over the first steps: the ${stepsLeft} steps left take about ${formatDuration(seconds)} (until ~${ends})${cut}`,
-          );
-        },
-        shouldStop: () => interrupted,
-        onStep: (step, record) => {
-          // created at the first step, whose time (start-up, first-call costs) would skew the rate
-          progress ??= new Progress("train", steps, "steps", step);
-          const parts = Object.entries(record.losses)
-            .map(([name, value]) => `${name} ${value.toFixed(3)}`)
-            .join(" ");
-          const val = record.val as ValidationRecord | undefined;
-          if (val)
-            console.error(
-              `\nstep ${step} validation: mIoU ${val.miouWithBackground === undefined ? "" : `${pct(val.miouWithBackground)} with / `}${pct(val.miouWithoutBackground)} without background · masks oracle-labelled ${pct(val.maskOracleWithBackground)} / ${pct(val.maskOracleWithoutBackground)}${val.imageTop1 === undefined ? "" : ` · image top-1 ${pct(val.imageTop1)}`}`,
-            );
-          progress.update(step, parts);
-        },
+        onEstimate: controls.onEstimate,
+        shouldStop: controls.shouldStop,
+        onStep: controls.onStep,
       });
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-      console.log(
-        `${STOPPED[summary.stopReason]} at step ${summary.steps}: ${summary.samplesPerSecond.toFixed(1)} samples/s, peak RSS ${summary.peakRssMb.toFixed(0)} MB, ${summary.seconds.toFixed(0)} s; ${summary.skippedSamples || "no samples skipped"}`,
-      );
+      controls.finish(summary);
     });
 }
 

@@ -11,10 +11,10 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { openSegmentationDataset } from "../data/datasets.js";
 import {
+  type ImageSegmenter,
   labelsFrom,
   namesRanked,
   rankPixels,
-  type Segmenter,
   type SegmentOptions,
 } from "../infer/segmenter.js";
 import { readImage } from "../io/image.js";
@@ -88,7 +88,7 @@ export interface EvaluationResult {
 }
 
 export async function evaluate(
-  segmenter: Segmenter,
+  segmenter: ImageSegmenter,
   root: string,
   options: EvaluateOptions = {},
 ): Promise<EvaluationResult> {

@@ -6,10 +6,10 @@
 import type { RgbImage } from "../io/image.js";
 import type { BackgroundRule } from "../model/sseg.js";
 import {
+  type ImageSegmenter,
   labelsFrom,
   namesRanked,
   rankPixels,
-  type Segmenter,
   SegmenterError,
   type SegmentOptions,
 } from "./segmenter.js";
@@ -29,7 +29,7 @@ export interface PseudoLabels {
 }
 
 export function pseudoLabels(
-  segmenter: Segmenter,
+  segmenter: ImageSegmenter,
   image: RgbImage,
   classes: readonly string[],
   options: SegmentOptions & { minConfidence?: number } = {},

@@ -1,40 +1,20 @@
-/**
- * The segmenter: the one place that turns pixels and class names into labels. Every caller — the library API,
- * `sseg segment`, `npm start`, `sseg eval` — goes through it.
- *
- *   const seg = await loadSegmenter("runs/tiny");            // or a .safetensors file, or { untrained: "tiny" }
- *   const result = await seg.segment("photo.jpg", ["cat", "dog", "grass"]);
- *   for (const { label, score, pixels } of result.segments) console.log(label, score, pixels);
- *   seg.dispose();
- *
- * Pipeline (method spec §8): decode → resize the short side (mmseg's keep-ratio rule) → normalise → one forward
- * pass on the whole image padded to a multiple of 32, or sliding windows → class scores at the resized size →
- * bilinear to the input's own size → background rule → label map and named segments.
- */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { normalizeImage, resizeForTest } from "../data/preprocess.js";
-import { type BackendName, type EngineInfo, initEngine } from "../engine/backend.js";
+import type { EngineInfo } from "../engine/backend.js";
 import { type ImageInput, type RgbImage, readImage, resizeNearest } from "../io/image.js";
 import type { ModelFiles } from "../model/files.js";
-import { CONFIGS } from "../model/presets.js";
 import { resolveTemplates } from "../model/prompts.js";
-import {
-  type BackgroundRule,
-  type InferenceConfig,
-  type MasksRule,
-  type SSegConfig,
+import type {
+  BackgroundRule,
+  InferenceConfig,
+  MasksRule,
+  SSegConfig,
   SSegModel,
-  type Templates,
+  Templates,
 } from "../model/sseg.js";
 import { resizeChannelsLast } from "../nn/interpolation.js";
-import { ClipTokenizer } from "../text/tokenizer.js";
-import { classEmbeddings, pixelPredictions } from "./semantic.js";
-
-/** The model `npm start` and `sseg segment` use without --checkpoint: a folder with model.safetensors + config.json. */
-export const DEFAULT_MODEL_PATH = fileURLToPath(new URL("../../../assets/model/", import.meta.url));
+import type { ClipTokenizer } from "../text/tokenizer.js";
+import { classEmbeddings, type PixelPredictions, pixelPredictions } from "./semantic.js";
 
 /** GroupViT's background threshold is per data set (0.95 VOC, 0.35 Context); this is the default until tuned. */
 export const DEFAULT_BACKGROUND_THRESHOLD = 0.5;
@@ -49,16 +29,6 @@ const WINDOWS_PER_PASS = 4;
 const TEXT_CACHE_SIZE = 16;
 /** Swin's four stages halve the map after a stride-4 stem: inputs are padded to multiples of 32. */
 const SIZE_DIVISOR = 32;
-
-export type SegmenterSource = string | { untrained: string | SSegConfig; seed?: number };
-
-export interface LoadSegmenterOptions {
-  backend?: BackendName;
-  /** Threads of the native CPU kernels (default: all cores). */
-  threads?: number;
-  /** Called as loading proceeds: which step, and the fraction of loading done. */
-  onProgress?: (progress: { status: "engine" | "model" | "tokenizer" | "ready"; progress: number }) => void;
-}
 
 export interface SegmentOptions {
   /** Prompt templates (default: the model's, else "simple" = "a photo of a {}."). */
@@ -118,50 +88,59 @@ export class SegmenterError extends Error {
   override name = "SegmenterError";
 }
 
-/** Whether the shipped default model is present. */
-export function hasDefaultModel(): boolean {
-  return existsSync(join(DEFAULT_MODEL_PATH, "model.safetensors"));
+/** The engine a segmenter built around an existing model runs on, when its caller did not report it. */
+export function currentEngine(): EngineInfo {
+  return {
+    backend: tf.getBackend(),
+    tfjsVersion: tf.version.tfjs,
+    native: { reason: "not reported by the caller" },
+  };
 }
 
-/** A segmenter for a model's files, an untrained configuration, or (no source) the shipped default model. */
-export async function loadSegmenter(
-  source?: SegmenterSource,
-  options: LoadSegmenterOptions = {},
-): Promise<Segmenter> {
-  if (source === undefined) {
-    if (!hasDefaultModel())
-      throw new SegmenterError(
-        `no default model in ${DEFAULT_MODEL_PATH}: give a checkpoint, a .safetensors model or { untrained: "tiny" }`,
-      );
-    source = DEFAULT_MODEL_PATH;
-  }
-  const report = options.onProgress ?? (() => {});
-  report({ status: "engine", progress: 0 });
-  const engine = await initEngine({ backend: options.backend, threads: options.threads });
-  report({ status: "model", progress: 0.1 });
-  let model: SSegModel;
-  let description: string;
-  let files: ModelFiles | undefined;
-  if (typeof source === "string") {
-    ({ model, files } = await SSegModel.fromCheckpoint(source));
-    description = files.step === undefined ? files.weights : `${files.weights} (step ${files.step})`;
-  } else {
-    const config = typeof source.untrained === "string" ? CONFIGS[source.untrained] : source.untrained;
-    if (!config)
-      throw new SegmenterError(
-        `untrained: unknown configuration "${source.untrained}"; expected ${Object.keys(CONFIGS).join(" | ")}`,
-      );
-    const seed = source.seed ?? 0;
-    model = new SSegModel(config, { seed });
-    description = `untrained ${config.name} (seed ${seed})`;
-  }
-  report({ status: "tokenizer", progress: 0.9 });
-  const tokenizer = await ClipTokenizer.load();
-  report({ status: "ready", progress: 1 });
-  return new Segmenter(model.eval(), tokenizer, { description, trained: files !== undefined, files, engine });
+/**
+ * What every segmenter offers — S-Seg's open-vocabulary one and S-Seg+'s closed-vocabulary one — and all that
+ * `sseg segment`, `sseg eval` and the library's callers use.
+ */
+export interface ImageSegmenter {
+  readonly description: string;
+  readonly trained: boolean;
+  readonly files: ModelFiles | undefined;
+  readonly engine: EngineInfo;
+  readonly defaults: Required<InferenceConfig>;
+  segment(
+    image: ImageInput,
+    classNames: readonly string[],
+    options?: SegmentOptions,
+  ): Promise<SegmentationResult>;
+  predict(image: RgbImage, classNames: readonly string[], options?: SegmentOptions): Prediction;
+  validate(classNames: readonly string[], options?: SegmentOptions): Required<InferenceConfig>;
+  dispose(): void;
 }
 
-export class Segmenter {
+/** Decode, predict, apply the background rule, name the segments: `segment()` of every segmenter. */
+export async function segmentImage(
+  segmenter: ImageSegmenter,
+  image: ImageInput,
+  classNames: readonly string[],
+  options: SegmentOptions,
+): Promise<SegmentationResult> {
+  const started = performance.now();
+  const rgb = await readImage(image);
+  const background = options.background ?? segmenter.defaults.background;
+  const prediction = segmenter.predict(rgb, classNames, options);
+  const labelMap = applyBackground(prediction, classNames.length, background);
+  return {
+    width: rgb.width,
+    height: rgb.height,
+    classes: [...classNames],
+    labelMap,
+    segments: segmentsOf(prediction, labelMap, classNames),
+    ...(options.scores ? { scores: channelsFirst(prediction, classNames.length) } : {}),
+    milliseconds: performance.now() - started,
+  };
+}
+
+export class Segmenter implements ImageSegmenter {
   /** Where the weights came from, for logs. */
   readonly description: string;
   /** False for a randomly initialised model: its labels mean nothing. */
@@ -191,11 +170,7 @@ export class Segmenter {
     this.description = info.description;
     this.trained = info.trained;
     this.files = info.files;
-    this.engine = info.engine ?? {
-      backend: tf.getBackend(),
-      tfjsVersion: tf.version.tfjs,
-      native: { reason: "not reported by the caller" },
-    };
+    this.engine = info.engine ?? currentEngine();
     this.ownsModel = info.ownsModel ?? true;
   }
 
@@ -219,25 +194,12 @@ export class Segmenter {
   }
 
   /** Segment one image into the given classes; see `SegmentationResult`. */
-  async segment(
+  segment(
     image: ImageInput,
     classNames: readonly string[],
     options: SegmentOptions = {},
   ): Promise<SegmentationResult> {
-    const started = performance.now();
-    const rgb = await readImage(image);
-    const background = options.background ?? this.defaults.background;
-    const prediction = this.predict(rgb, classNames, options);
-    const labelMap = applyBackground(prediction, classNames.length, background);
-    return {
-      width: rgb.width,
-      height: rgb.height,
-      classes: [...classNames],
-      labelMap,
-      segments: segmentsOf(prediction, labelMap, classNames),
-      ...(options.scores ? { scores: channelsFirst(prediction, classNames.length) } : {}),
-      milliseconds: performance.now() - started,
-    };
+    return segmentImage(this, image, classNames, options);
   }
 
   /**
@@ -254,7 +216,9 @@ export class Segmenter {
       settings.mode === "slide"
         ? slidingWindows(resized.width, resized.height, settings.crop, settings.stride)
         : [{ x: 0, y: 0, width: resized.width, height: resized.height }];
-    const atTestSize = this.scoreWindows(resized, windows, classes, settings.masks);
+    const atTestSize = scoreWindows(resized, windows, names.length, this.config.decoder.queries, (input) =>
+      pixelPredictions(this.model, input, classes, settings.masks),
+    );
     return {
       width: image.width,
       height: image.height,
@@ -330,62 +294,65 @@ export class Segmenter {
     }
     return embedding;
   }
-
-  /**
-   * Scores [H, W, C] and query map of the resized image: windows (all of one size) run in batches, each padded
-   * to a multiple of 32; overlapping windows' scores are averaged (mmseg's slide inference) and a pixel's query is
-   * the one most confident over all windows covering it.
-   */
-  private scoreWindows(
-    image: RgbImage,
-    windows: Window[],
-    classes: tf.Tensor2D,
-    masksRule: MasksRule,
-  ): { scores: Float32Array; queries: Uint16Array; queryCosine: number } {
-    const { width, height } = image;
-    const c = classes.shape[0];
-    const sums = new Float32Array(width * height * c);
-    const counts = new Uint16Array(width * height);
-    const queries = new Uint16Array(width * height);
-    const confidence = new Float32Array(width * height).fill(-Infinity);
-    const normalized = normalizeImage(image.data);
-    const [windowW, windowH] = [windows[0].width, windows[0].height];
-    const [paddedW, paddedH] = [roundUp(windowW, SIZE_DIVISOR), roundUp(windowH, SIZE_DIVISOR)];
-    const queryCount = this.config.decoder.queries;
-    let cosineSum = 0;
-    for (let first = 0; first < windows.length; first += WINDOWS_PER_PASS) {
-      const batch = windows.slice(first, first + WINDOWS_PER_PASS);
-      const pixels = new Float32Array(batch.length * paddedH * paddedW * 3); // zero padding = the mean colour
-      for (const [b, w] of batch.entries())
-        for (let y = 0; y < windowH; y++) {
-          const from = ((w.y + y) * width + w.x) * 3;
-          pixels.set(normalized.subarray(from, from + windowW * 3), (b * paddedH + y) * paddedW * 3);
-        }
-      const input = tf.tensor4d(pixels, [batch.length, paddedH, paddedW, 3]);
-      const out = pixelPredictions(this.model, input, classes, masksRule);
-      const [scores, ids, best] = [out.scores.dataSync(), out.queries.dataSync(), out.queryLogits.dataSync()];
-      for (const cosine of out.queryCosine.dataSync()) cosineSum += cosine;
-      tf.dispose([input, out.scores, out.queries, out.queryLogits, out.queryCosine]);
-      for (const [b, w] of batch.entries()) {
-        for (let y = 0; y < windowH; y++)
-          for (let x = 0; x < windowW; x++) {
-            const source = (b * paddedH + y) * paddedW + x;
-            const target = (w.y + y) * width + (w.x + x);
-            counts[target]++;
-            for (let k = 0; k < c; k++) sums[target * c + k] += scores[source * c + k];
-            if (best[source] > confidence[target]) {
-              confidence[target] = best[source];
-              queries[target] = (first + b) * queryCount + ids[source];
-            }
-          }
-      }
-    }
-    for (let p = 0; p < counts.length; p++) for (let k = 0; k < c; k++) sums[p * c + k] /= counts[p];
-    return { scores: sums, queries, queryCosine: cosineSum / windows.length };
-  }
 }
 
-interface Window {
+/** One forward pass over padded, normalised windows [B, H, W, 3]: per-pixel scores and query maps. */
+export type WindowScorer = (input: tf.Tensor4D) => PixelPredictions;
+
+/**
+ * Scores [H, W, C] and query map of the resized image: windows (all of one size) run in batches, each padded
+ * to a multiple of 32; overlapping windows' scores are averaged (mmseg's slide inference) and a pixel's query is
+ * the one most confident over all windows covering it (numbered window × queryCount + query).
+ */
+export function scoreWindows(
+  image: RgbImage,
+  windows: Window[],
+  classCount: number,
+  queryCount: number,
+  run: WindowScorer,
+): { scores: Float32Array; queries: Uint16Array; queryCosine: number } {
+  const { width, height } = image;
+  const c = classCount;
+  const sums = new Float32Array(width * height * c);
+  const counts = new Uint16Array(width * height);
+  const queries = new Uint16Array(width * height);
+  const confidence = new Float32Array(width * height).fill(-Infinity);
+  const normalized = normalizeImage(image.data);
+  const [windowW, windowH] = [windows[0].width, windows[0].height];
+  const [paddedW, paddedH] = [roundUp(windowW, SIZE_DIVISOR), roundUp(windowH, SIZE_DIVISOR)];
+  let cosineSum = 0;
+  for (let first = 0; first < windows.length; first += WINDOWS_PER_PASS) {
+    const batch = windows.slice(first, first + WINDOWS_PER_PASS);
+    const pixels = new Float32Array(batch.length * paddedH * paddedW * 3); // zero padding = the mean colour
+    for (const [b, w] of batch.entries())
+      for (let y = 0; y < windowH; y++) {
+        const from = ((w.y + y) * width + w.x) * 3;
+        pixels.set(normalized.subarray(from, from + windowW * 3), (b * paddedH + y) * paddedW * 3);
+      }
+    const input = tf.tensor4d(pixels, [batch.length, paddedH, paddedW, 3]);
+    const out = run(input);
+    const [scores, ids, best] = [out.scores.dataSync(), out.queries.dataSync(), out.queryLogits.dataSync()];
+    for (const cosine of out.queryCosine.dataSync()) cosineSum += cosine;
+    tf.dispose([input, out.scores, out.queries, out.queryLogits, out.queryCosine]);
+    for (const [b, w] of batch.entries()) {
+      for (let y = 0; y < windowH; y++)
+        for (let x = 0; x < windowW; x++) {
+          const source = (b * paddedH + y) * paddedW + x;
+          const target = (w.y + y) * width + (w.x + x);
+          counts[target]++;
+          for (let k = 0; k < c; k++) sums[target * c + k] += scores[source * c + k];
+          if (best[source] > confidence[target]) {
+            confidence[target] = best[source];
+            queries[target] = (first + b) * queryCount + ids[source];
+          }
+        }
+    }
+  }
+  for (let p = 0; p < counts.length; p++) for (let k = 0; k < c; k++) sums[p * c + k] /= counts[p];
+  return { scores: sums, queries, queryCosine: cosineSum / windows.length };
+}
+
+export interface Window {
   x: number;
   y: number;
   width: number;
@@ -410,7 +377,7 @@ export function slidingWindows(width: number, height: number, crop: number, stri
 const roundUp = (n: number, multiple: number) => Math.ceil(n / multiple) * multiple;
 
 /** Scores [h, w, C] at the test size → [H, W, C] at the image's own size (bilinear, align_corners=False). */
-function resizeScores(scores: Float32Array, from: RgbImage, to: RgbImage, c: number): Float32Array {
+export function resizeScores(scores: Float32Array, from: RgbImage, to: RgbImage, c: number): Float32Array {
   if (from.width === to.width && from.height === to.height) return scores;
   return resizeChannelsLast(scores, [from.height, from.width, c], [to.height, to.width]);
 }
@@ -470,7 +437,11 @@ export function applyBackground(
   return labelsFrom(ranked, classCount, rule && "threshold" in rule ? rule.threshold : -Infinity);
 }
 
-function segmentsOf(prediction: Prediction, labelMap: Uint16Array, classNames: readonly string[]): Segment[] {
+export function segmentsOf(
+  prediction: Prediction,
+  labelMap: Uint16Array,
+  classNames: readonly string[],
+): Segment[] {
   const n = prediction.names.length;
   const pixels = new Float64Array(classNames.length + 1);
   const scoreSums = new Float64Array(classNames.length + 1);
@@ -495,7 +466,7 @@ function segmentsOf(prediction: Prediction, labelMap: Uint16Array, classNames: r
 }
 
 /** The classes' scores [C, H, W] out of the channels-last prediction. */
-function channelsFirst(prediction: Prediction, classCount: number): Float32Array {
+export function channelsFirst(prediction: Prediction, classCount: number): Float32Array {
   const n = prediction.names.length;
   const pixels = prediction.width * prediction.height;
   const out = new Float32Array(classCount * pixels);

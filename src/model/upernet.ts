@@ -17,9 +17,18 @@ import { Dropout2d } from "../nn/dropout.js";
 import { Module, ModuleList } from "../nn/module.js";
 import { adaptiveAvgPool2d } from "../nn/pooling.js";
 import { resize } from "../nn/resize.js";
+import {
+  CheckpointError,
+  type ModelFiles,
+  readStoredConfig,
+  readTensorFile,
+  resolveModelFiles,
+} from "./files.js";
 import { VisionTransformer, type ViTConfig, vit_base_patch16 } from "./vit.js";
 
 export interface UperNetConfig {
+  /** Tells a stored S-Seg+ configuration from an S-Seg one. */
+  architecture: "upernet";
   name: string;
   /** Side of the square training crops. */
   imageSize: number;
@@ -31,6 +40,8 @@ export interface UperNetConfig {
   neckRescales: readonly [number, number, number, number];
   head: { channels: number; poolScales: readonly number[]; dropout: number };
   auxiliary: { channels: number; level: number; dropout: number; weight: number };
+  /** How the segmenter runs it (mmseg's test_cfg): the short side resized to `shortSide`, whole or sliding windows. */
+  inference: { shortSide: number; mode: "whole" | "slide"; crop: number; stride: number };
   training: {
     lr: number;
     /** mmseg's LayerDecayOptimizerConstructor: block i trains at decay^(depth − i), the heads at 1. */
@@ -42,17 +53,20 @@ export interface UperNetConfig {
 
 /** mmseg `upernet_mae-base_fp16_8x2_512x512_160k_ade20k`: MAE ViT-B/16, 768-channel UPerHead. */
 export const upernetPaper: UperNetConfig = {
+  architecture: "upernet",
   name: "paper",
   imageSize: 512,
   backbone: { ...vit_base_patch16, layerScale: 1.0, dropPathRate: 0.1, outIndices: [3, 5, 7, 11] },
   neckRescales: [4, 2, 1, 0.5],
   head: { channels: 768, poolScales: [1, 2, 3, 6], dropout: 0.1 },
   auxiliary: { channels: 256, level: 2, dropout: 0.1, weight: 0.4 },
+  inference: { shortSide: 512, mode: "slide", crop: 512, stride: 341 },
   training: { lr: 1e-4, layerDecay: 0.65, warmupSteps: 1500, weightDecay: 0.05 },
 };
 
 /** The 2-core size: a 6-block ViT-Ti/8 at 128², strides 4–32 from [2, 1, 0.5, 0.25], 128-channel head. */
 export const upernetTiny: UperNetConfig = {
+  architecture: "upernet",
   name: "tiny",
   imageSize: 128,
   backbone: {
@@ -69,10 +83,45 @@ export const upernetTiny: UperNetConfig = {
   neckRescales: [2, 1, 0.5, 0.25],
   head: { channels: 128, poolScales: [1, 2, 3, 6], dropout: 0.1 },
   auxiliary: { channels: 64, level: 2, dropout: 0.1, weight: 0.4 },
+  inference: { shortSide: 128, mode: "whole", crop: 128, stride: 85 },
   training: { lr: 5e-4, layerDecay: 0.65, warmupSteps: 100, weightDecay: 0.05 },
 };
 
 export const UPERNET_CONFIGS: Record<string, UperNetConfig> = { paper: upernetPaper, tiny: upernetTiny };
+
+/** A trained S-Seg+ model's stored configuration: the architecture and the classes of its labels, background first. */
+export interface SelfTrainedConfig extends UperNetConfig {
+  classes: string[];
+}
+
+/** Whether a stored configuration is S-Seg+'s (else it is S-Seg's). */
+export function isSelfTrainedConfig(value: unknown): value is SelfTrainedConfig {
+  const config = value as Partial<SelfTrainedConfig> | null;
+  return typeof config === "object" && config !== null && config.architecture === "upernet";
+}
+
+/** An S-Seg+ model from a run, checkpoint folder or .safetensors file with its configuration. */
+export async function loadSelfTrained(
+  path: string,
+): Promise<{ model: UperNet; config: SelfTrainedConfig; files: ModelFiles }> {
+  const files = await resolveModelFiles(path);
+  const config = await readStoredConfig(files);
+  if (!isSelfTrainedConfig(config) || !Array.isArray(config.classes) || config.classes.length < 2)
+    throw new CheckpointError(
+      `${files.configFile}: not an S-Seg+ configuration (architecture "upernet" and classes)`,
+    );
+  const weights = await readTensorFile(files.weights);
+  const model = new UperNet(config, config.classes.length);
+  try {
+    model.loadStateDict(weights);
+  } catch (err) {
+    model.dispose();
+    throw new CheckpointError(
+      `${files.weights}: does not fit the S-Seg+ configuration "${config.name}" in ${files.configFile}: ${(err as Error).message}`,
+    );
+  }
+  return { model: model.eval(), config, files };
+}
 
 /** mmcv's ConvModule with a norm: convolution without bias, BatchNorm, ReLU (keys `conv.*`, `bn.*`). */
 class ConvModule extends Module {

@@ -100,7 +100,8 @@ export function batchNouns(
   return { words, tokens: tokenizer.tokenize(words.map(simplePrompt), contextLength), targets };
 }
 
-function sampleRng(seed: number, index: number, purpose = "batch"): Rng {
+/** A sample's own generator, from the seed and its index in the stream: the same draws however the run is split. */
+export function sampleRng(seed: number, index: number, purpose = "batch"): Rng {
   return new Rng(createHash("sha256").update(`${purpose}/${seed}/${index}`).digest().readUInt32LE(0));
 }
 

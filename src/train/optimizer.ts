@@ -301,3 +301,29 @@ export function cosineWithWarmup(step: number, schedule: CosineSchedule): number
   if (step >= totalSteps) return minLr;
   return minLr + 0.5 * (baseLr - minLr) * (1 + Math.cos((Math.PI * step) / totalSteps));
 }
+
+export interface PolySchedule {
+  /** Steps of mmcv's linear warm-up, starting at `warmupRatio` of the scheduled rate. */
+  warmupSteps: number;
+  warmupRatio: number;
+  totalSteps: number;
+  baseLr: number;
+  minLr: number;
+  power: number;
+}
+
+/**
+ * mmseg's poly schedule with mmcv's linear warm-up (S-Seg+'s recipe): (baseLr − minLr)(1 − step/total)^power + minLr,
+ * multiplied during the warm-up by 1 − (1 − step/warmupSteps)(1 − warmupRatio).
+ */
+export function polyWithWarmup(step: number, schedule: PolySchedule): number {
+  const { warmupSteps, warmupRatio, totalSteps, baseLr, minLr, power } = schedule;
+  if (!(totalSteps > 0) || !(warmupSteps >= 0) || !(step >= 0))
+    throw new RangeError(
+      `polyWithWarmup: need step ≥ 0, warmupSteps ≥ 0, totalSteps > 0; got step ${step}, warmupSteps ${warmupSteps}, totalSteps ${totalSteps}`,
+    );
+  const progress = Math.min(step, totalSteps) / totalSteps;
+  const regular = (baseLr - minLr) * (1 - progress) ** power + minLr;
+  if (step >= warmupSteps) return regular;
+  return regular * (1 - (1 - step / warmupSteps) * (1 - warmupRatio));
+}

@@ -29,12 +29,6 @@ test("sseg --version prints the package version", () => {
   assert.equal(r.stdout.trim(), PACKAGE.version);
 });
 
-test("a command that is not built yet says which issue brings it and exits 2", () => {
-  const r = sseg("selftrain", "train");
-  assert.equal(r.status, 2);
-  assert.match(r.stderr, /sseg selftrain train is not built yet: it arrives with the S-Seg\+ issue \(#11\)/);
-});
-
 test("an unknown command is an error with a hint", () => {
   const r = sseg("segmnet");
   assert.notEqual(r.status, 0);

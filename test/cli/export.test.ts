@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { initEngine } from "../../src/engine/backend.js";
-import { loadSegmenter } from "../../src/infer/segmenter.js";
+import { loadSegmenter } from "../../src/infer/load.js";
 import { readSafetensors } from "../../src/io/safetensors.js";
 import { micro } from "../../src/model/presets.js";
 import { DEFAULT_TRAIN_OPTIONS, train } from "../../src/train/trainer.js";

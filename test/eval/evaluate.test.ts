@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { before, test } from "node:test";
 import { initEngine } from "../../src/engine/backend.js";
 import { evaluate } from "../../src/eval/evaluate.js";
-import { loadSegmenter } from "../../src/infer/segmenter.js";
+import { loadSegmenter } from "../../src/infer/load.js";
 import { readLabelPng, writeLabelPng } from "../../src/io/label-png.js";
 import { micro } from "../../src/model/presets.js";
 import { saveMicroRun } from "../support/configs.js";

@@ -3,7 +3,7 @@ import { before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { COMPOSITE_CLASSES } from "../../src/data/composites/catalog.js";
 import { initEngine } from "../../src/engine/backend.js";
-import { DEFAULT_MODEL_PATH, hasDefaultModel, loadSegmenter } from "../../src/infer/segmenter.js";
+import { DEFAULT_MODEL_PATH, hasDefaultModel, loadSegmenter } from "../../src/infer/load.js";
 
 before(() => initEngine());
 

@@ -4,9 +4,9 @@ import { join } from "node:path";
 import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
+import { loadSegmenter } from "../../src/infer/load.js";
 import {
   applyBackground,
-  loadSegmenter,
   NO_OBJECT,
   type Prediction,
   rankPixels,

@@ -1,0 +1,278 @@
+/**
+ * `sseg selftrain train`: S-Seg+'s task for the shared training loop (loop.ts) — a UperNet fitted to the labels of
+ * `sseg selftrain label` (a VOC-layout folder). Pixel-wise cross-entropy with ignore 255 on the logits upsampled to
+ * the crop (mmseg's), plus the auxiliary FCN head's at its weight; AdamW with layer-wise learning-rate decay over
+ * the ViT's blocks; mmseg's poly schedule with linear warm-up. Augmentation: S-Seg's own seeded RandomResizedCrop
+ * and flip, applied to image and labels alike (mmseg's resize-ratio crop and photometric distortion are not used).
+ * Sample i of the stream is a pure function of the seed and i (epoch order, crop), so a resumed run continues exactly.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { applyCropToImage, applyCropToLabelMap, sampleCropTransform } from "../data/augment.js";
+import { normalizeImage } from "../data/preprocess.js";
+import { openVocLayout, type VocLayoutSet } from "../data/voc-layout.js";
+import { evaluate } from "../eval/evaluate.js";
+import { IGNORE_LABEL } from "../infer/pseudo-labels.js";
+import { SelfTrainedSegmenter } from "../infer/selftrained.js";
+import { readImage } from "../io/image.js";
+import { readLabelPng } from "../io/label-png.js";
+import { type SelfTrainedConfig, UPERNET_CONFIGS, UperNet, type UperNetConfig } from "../model/upernet.js";
+import { resize } from "../nn/resize.js";
+import { sampleRng } from "./batches.js";
+import type { LogRecord } from "./log.js";
+import {
+  type LoopSummary,
+  type MicroBatch,
+  runTrainingLoop,
+  type TrainingTask,
+  type Validation,
+} from "./loop.js";
+import { AdamW, polyWithWarmup, weightDecayGroups } from "./optimizer.js";
+
+export interface SelfTrainOptions {
+  /** `tiny`, `paper`, or the configuration itself. */
+  config: string | UperNetConfig;
+  /** The labelled folder `sseg selftrain label` wrote. */
+  labels: string;
+  out: string;
+  steps: number;
+  batchSize: number;
+  accumulate: number;
+  /** Peak learning rate (default: the configuration's). */
+  lr?: number;
+  warmupSteps?: number;
+  seed: number;
+  /** RandomResizedCrop area range. */
+  scale: [number, number];
+  clipGradNorm: number;
+  logEvery: number;
+  checkpointEvery: number;
+  maxBadSteps: number;
+  resume: boolean;
+  overwrite: boolean;
+  maxMinutes?: number;
+  /** A VOC-layout set with the same classes, scored every `valEvery` steps; the best checkpoint is kept. */
+  val?: string;
+  valEvery: number;
+  valLimit?: number;
+  onStep?: (step: number, record: LogRecord) => void;
+  onEstimate?: (secondsPerStep: number, stepsLeft: number) => void;
+  shouldStop?: () => boolean;
+}
+
+export const DEFAULT_SELFTRAIN_OPTIONS = {
+  config: "tiny",
+  steps: 2000,
+  batchSize: 16,
+  accumulate: 1,
+  seed: 0,
+  scale: [0.25, 1] as [number, number],
+  clipGradNorm: 1.0,
+  logEvery: 1,
+  checkpointEvery: 250,
+  maxBadSteps: 5,
+  valEvery: 250,
+  resume: false,
+  overwrite: false,
+};
+
+export interface SelfTrainValidation {
+  images: number;
+  miouWithBackground?: number;
+  miouWithoutBackground: number;
+}
+
+/** Consecutive unreadable samples after which the labelled folder is refused as broken. */
+const MAX_SKIPS_IN_A_ROW = 100;
+
+/**
+ * mmseg's LayerDecayOptimizerConstructor for a ViT: block i at decay^(depth − i), the embeddings (patch, position,
+ * CLS) at decay^(depth + 1), neck and heads at 1. Prefixes for weightDecayGroups, most specific first.
+ */
+export function layerDecayScales(depth: number, decay: number): Record<string, number> {
+  const scales: Record<string, number> = {};
+  for (let i = 0; i < depth; i++) scales[`backbone.blocks.${i}.`] = decay ** (depth - i);
+  scales["backbone."] = decay ** (depth + 1);
+  return scales;
+}
+
+/** Mean cross-entropy over the pixels whose label is not IGNORE_LABEL (0 when all are ignored). */
+export function crossEntropyIgnoring(logits: tf.Tensor4D, labels: tf.Tensor3D): tf.Scalar {
+  return tf.tidy(() => {
+    const classes = logits.shape[3];
+    const valid = labels.notEqual(IGNORE_LABEL).cast("float32"); // [B, H, W]
+    const targets = tf.oneHot(labels.mul(valid.cast("int32")).cast("int32"), classes); // ignored → class 0, masked below
+    const perPixel = tf.neg(tf.logSoftmax(logits).mul(targets).sum(3)); // [B, H, W]
+    return perPixel.mul(valid).sum().div(valid.sum().maximum(1)) as tf.Scalar;
+  });
+}
+
+class SelfTrainTask implements TrainingTask<SelfTrainValidation> {
+  readonly model: UperNet;
+  readonly optimizer: AdamW;
+  readonly settings: { config: SelfTrainedConfig; options: Record<string, unknown> };
+  readonly title: string;
+  readonly validate?: () => Promise<Validation<SelfTrainValidation>>;
+  private readonly skipped: { id: string; reason: string }[] = [];
+  private nextIndex = 0;
+
+  constructor(
+    private readonly config: SelfTrainedConfig,
+    private readonly set: VocLayoutSet,
+    private readonly options: SelfTrainOptions,
+    private readonly schedule: { lr: number; warmupSteps: number },
+  ) {
+    this.model = new UperNet(config, config.classes.length, { seed: options.seed });
+    const scales = layerDecayScales(config.backbone.depth, config.training.layerDecay);
+    const groups = weightDecayGroups(this.model.namedParameters(), config.training.weightDecay, scales);
+    this.optimizer = new AdamW(groups, { learningRate: schedule.lr });
+    const { onStep: _a, shouldStop: _b, onEstimate: _c, ...given } = options;
+    this.settings = { config, options: { ...given, ...schedule } };
+    this.title = `S-Seg+ ${config.name} · ${options.labels}`;
+    const { val, valLimit } = options;
+    if (val !== undefined)
+      this.validate = async () => {
+        this.model.eval();
+        const segmenter = new SelfTrainedSegmenter(
+          this.model,
+          config,
+          "training",
+          undefined,
+          undefined,
+          false,
+        );
+        try {
+          const result = await evaluate(segmenter, val, { limit: valLimit });
+          const record = {
+            images: result.images,
+            miouWithBackground: result.withBackground?.miou,
+            miouWithoutBackground: result.withoutBackground.miou,
+          };
+          return { record, score: record.miouWithBackground ?? record.miouWithoutBackground };
+        } finally {
+          segmenter.dispose();
+          this.model.train();
+        }
+      };
+  }
+
+  learningRate(step: number): number {
+    return polyWithWarmup(step, {
+      baseLr: this.schedule.lr,
+      minLr: 0,
+      warmupSteps: this.schedule.warmupSteps,
+      warmupRatio: 1e-6,
+      totalSteps: this.options.steps,
+      power: 1,
+    });
+  }
+
+  async initialize(): Promise<void> {}
+
+  async openData(samplesSeen: number): Promise<void> {
+    this.nextIndex = samplesSeen;
+  }
+
+  /** The labelled image at stream position `index`: a fresh permutation of the folder per epoch. */
+  private idAt(index: number): string {
+    const n = this.set.ids.length;
+    const epoch = Math.floor(index / n);
+    const order = Array.from({ length: n }, (_, i) => i);
+    const rng = sampleRng(this.options.seed, epoch, "selftrain/epoch");
+    for (let i = n - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    return this.set.ids[order[index % n]];
+  }
+
+  /** One augmented crop and its labels, or the reason it cannot be read. */
+  private async sample(index: number): Promise<{ image: Float32Array; labels: Int32Array }> {
+    const id = this.idAt(index);
+    const size = this.config.imageSize;
+    const [image, label] = await Promise.all([
+      readImage(this.set.imagePath(id)),
+      readLabelPng(this.set.labelPath(id)),
+    ]);
+    if (image.width !== label.width || image.height !== label.height)
+      throw new Error(`label ${label.width}×${label.height} but image ${image.width}×${image.height}`);
+    const rng = sampleRng(this.options.seed, index, "selftrain/crop");
+    const transform = sampleCropTransform(image.width, image.height, rng, {
+      size,
+      scale: this.options.scale,
+    });
+    const crop = applyCropToImage(image, transform);
+    const labels = applyCropToLabelMap(label, transform).labels;
+    const classes = this.config.classes.length;
+    const bad = labels.find((v) => v >= classes && v !== IGNORE_LABEL);
+    if (bad !== undefined)
+      throw new Error(`label ${bad} is not one of the ${classes} classes or ${IGNORE_LABEL}`);
+    return { image: normalizeImage(crop.data), labels: Int32Array.from(labels) };
+  }
+
+  async nextBatch(): Promise<MicroBatch> {
+    const size = this.config.imageSize;
+    const { batchSize } = this.options;
+    const images = new Float32Array(batchSize * size * size * 3);
+    const labels = new Int32Array(batchSize * size * size);
+    let skipsInARow = 0;
+    for (let b = 0; b < batchSize; ) {
+      const index = this.nextIndex++;
+      try {
+        const sample = await this.sample(index);
+        images.set(sample.image, b * size * size * 3);
+        labels.set(sample.labels, b * size * size);
+        b++;
+        skipsInARow = 0;
+      } catch (err) {
+        this.skipped.push({ id: this.idAt(index), reason: (err as Error).message });
+        if (++skipsInARow >= MAX_SKIPS_IN_A_ROW)
+          throw new Error(
+            `${this.options.labels}: ${skipsInARow} samples in a row unreadable (last: ${(err as Error).message})`,
+          );
+      }
+    }
+    const imageTensor = tf.tensor4d(images, [batchSize, size, size, 3]);
+    const labelTensor = tf.tensor3d(labels, [batchSize, size, size], "int32");
+    const auxWeight = this.config.auxiliary.weight;
+    return {
+      samples: batchSize,
+      loss: () => {
+        const out = this.model.forward(imageTensor);
+        const decode = crossEntropyIgnoring(resize(out.logits, [size, size]), labelTensor);
+        const aux = crossEntropyIgnoring(resize(out.auxLogits as tf.Tensor4D, [size, size]), labelTensor);
+        return { total: decode.add(aux.mul(auxWeight)) as tf.Scalar, parts: { decode, aux } };
+      },
+      dispose: () => tf.dispose([imageTensor, labelTensor]),
+    };
+  }
+
+  skippedSamples(): string {
+    if (this.skipped.length === 0) return "";
+    const unique = new Map(this.skipped.map((s) => [s.id, s.reason]));
+    const [first] = unique.entries();
+    return `${unique.size} labelled image(s) skipped, e.g. ${first[0]}: ${first[1]}`;
+  }
+
+  async dispose(): Promise<void> {
+    this.model.dispose();
+    this.optimizer.dispose();
+  }
+}
+
+/** Self-train (or resume) an S-Seg+ run on a labelled folder. */
+export async function selfTrain(options: SelfTrainOptions): Promise<LoopSummary<SelfTrainValidation>> {
+  const base = typeof options.config === "string" ? UPERNET_CONFIGS[options.config] : options.config;
+  if (!base)
+    throw new Error(
+      `--config: unknown S-Seg+ configuration "${options.config}"; expected ${Object.keys(UPERNET_CONFIGS).join(" | ")}`,
+    );
+  const set = await openVocLayout(options.labels, "train");
+  if (set.classes[0] !== "background")
+    throw new Error(
+      `${options.labels}/classes.txt: the first class must be "background" (as selftrain label writes it)`,
+    );
+  const config: SelfTrainedConfig = { ...base, classes: set.classes };
+  const lr = options.lr ?? base.training.lr;
+  const warmupSteps = options.warmupSteps ?? base.training.warmupSteps;
+  return runTrainingLoop(new SelfTrainTask(config, set, options, { lr, warmupSteps }), options);
+}

@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { before, test } from "node:test";
+import * as tf from "@tensorflow/tfjs";
+import { initEngine } from "../../src/engine/backend.js";
+import { Rng } from "../../src/engine/rng.js";
+import { loadSegmenter } from "../../src/infer/load.js";
+import { SelfTrainedSegmenter } from "../../src/infer/selftrained.js";
+import { writeImage } from "../../src/io/image.js";
+import { writeLabelPng } from "../../src/io/label-png.js";
+import { type UperNetConfig, upernetTiny } from "../../src/model/upernet.js";
+import { loadCheckpoint } from "../../src/train/checkpoint.js";
+import { readLog } from "../../src/train/log.js";
+import { polyWithWarmup } from "../../src/train/optimizer.js";
+import {
+  crossEntropyIgnoring,
+  DEFAULT_SELFTRAIN_OPTIONS,
+  layerDecayScales,
+  type SelfTrainOptions,
+  selfTrain,
+} from "../../src/train/selftrain.js";
+import { tempDir } from "../support/temp.js";
+
+before(() => initEngine());
+
+/** A 4-block, 16-wide ViT-8 UperNet at 32²: a second per step on 2 cores. */
+const micro: UperNetConfig = {
+  ...upernetTiny,
+  name: "micro",
+  imageSize: 32,
+  backbone: {
+    ...upernetTiny.backbone,
+    embedDim: 16,
+    depth: 4,
+    heads: 2,
+    imgSize: 32,
+    outIndices: [0, 1, 2, 3],
+  },
+  head: { channels: 8, poolScales: [1, 2], dropout: 0.1 },
+  auxiliary: { ...upernetTiny.auxiliary, channels: 4 },
+  inference: { shortSide: 32, mode: "whole", crop: 32, stride: 16 },
+  training: { ...upernetTiny.training, warmupSteps: 1 },
+};
+
+test("cross-entropy skips ignored pixels: the mean over labelled pixels only, 0 when none is", () => {
+  tf.tidy(() => {
+    const logits = tf.tensor4d([2, 0, 0, 1, 3, 0], [1, 1, 3, 2]);
+    const loss = (labels: number[]) =>
+      crossEntropyIgnoring(logits, tf.tensor3d(labels, [1, 1, 3], "int32")).arraySync();
+    const nll = (row: number[], k: number) => Math.log(row.reduce((s, v) => s + Math.exp(v), 0)) - row[k];
+    assert.ok(Math.abs(loss([0, 1, 255]) - (nll([2, 0], 0) + nll([0, 1], 1)) / 2) < 1e-6);
+    assert.ok(Math.abs(loss([255, 255, 1]) - nll([3, 0], 1)) < 1e-6);
+    assert.equal(loss([255, 255, 255]), 0);
+  });
+});
+
+test("S-Seg+ schedule and layer decay follow mmseg: poly with linear warm-up; block i at decay^(depth − i)", () => {
+  const schedule = { warmupSteps: 10, warmupRatio: 1e-6, totalSteps: 100, baseLr: 1e-4, minLr: 0, power: 1 };
+  assert.ok(Math.abs(polyWithWarmup(0, schedule) - 1e-4 * 1e-6) < 1e-18);
+  assert.ok(Math.abs(polyWithWarmup(5, schedule) - 1e-4 * 0.95 * (1 - 0.5 * (1 - 1e-6))) < 1e-15);
+  assert.ok(Math.abs(polyWithWarmup(10, schedule) - 0.9e-4) < 1e-15);
+  assert.equal(polyWithWarmup(100, schedule), 0);
+  const scales = layerDecayScales(12, 0.65);
+  assert.equal(scales["backbone.blocks.11."], 0.65);
+  assert.equal(scales["backbone.blocks.0."], 0.65 ** 12);
+  assert.equal(scales["backbone."], 0.65 ** 13);
+  assert.deepEqual(Object.keys(scales).at(-1), "backbone.", "the catch-all prefix comes last");
+});
+
+/** A labelled folder as `selftrain label` writes it: 6 images of 40×36, two colour blocks each, one bad label. */
+async function labelledFolder(root: string): Promise<string> {
+  const dir = join(root, "labels");
+  for (const sub of ["JPEGImages", "SegmentationClass", "ImageSets/Segmentation"])
+    await mkdir(join(dir, sub), { recursive: true });
+  const rng = new Rng(1);
+  const ids: string[] = [];
+  for (let n = 0; n < 6; n++) {
+    const [width, height] = [40, 36];
+    const data = new Uint8Array(width * height * 3);
+    const labels = new Uint8Array(width * height);
+    for (let p = 0; p < width * height; p++) {
+      const cls = p % width < 20 ? 1 : 2;
+      labels[p] = p < width ? 255 : cls;
+      data.set(cls === 1 ? [200, 30, 30] : [30, 30, 200], 3 * p);
+      data[3 * p + 1] = Math.floor(rng.uniform() * 40);
+    }
+    const id = `img${n}`;
+    ids.push(id);
+    await writeImage(join(dir, "JPEGImages", `${id}.jpg`), { width, height, data });
+    await writeLabelPng(join(dir, "SegmentationClass", `${id}.png`), labels, width, height);
+  }
+  await writeFile(join(dir, "SegmentationClass", "img5.png"), "not a png"); // skipped and counted, not fatal
+  for (const split of ["train", "val"])
+    await writeFile(join(dir, `ImageSets/Segmentation/${split}.txt`), `${ids.join("\n")}\n`);
+  await writeFile(join(dir, "classes.txt"), "background\nred\nblue\n");
+  return dir;
+}
+
+function options(labels: string, out: string, overrides: Partial<SelfTrainOptions> = {}): SelfTrainOptions {
+  return { ...DEFAULT_SELFTRAIN_OPTIONS, config: micro, labels, out, steps: 4, batchSize: 2, ...overrides };
+}
+
+test("sseg selftrain train: trains on the labels, skips a bad one, resumes exactly, and the run segments", async (t) => {
+  const root = await tempDir(t, "sseg-selftrain-");
+  const labels = await labelledFolder(root);
+  const whole = join(root, "whole");
+  const summary = await selfTrain(options(labels, whole));
+  assert.equal(summary.steps, 4);
+  assert.match(summary.skippedSamples, /1 labelled image\(s\) skipped, e\.g\. img5: /);
+  const log = await readLog(join(whole, "log.jsonl"));
+  assert.deepEqual(Object.keys(log[0].losses), ["decode", "aux"]);
+  assert.ok(log.every((r) => Number.isFinite(r.losses.decode) && r.losses.decode > 0));
+
+  const split = join(root, "split");
+  let steps = 0;
+  const stopped = await selfTrain(
+    options(labels, split, { onStep: () => steps++, shouldStop: () => steps >= 2 }),
+  );
+  assert.equal(stopped.stopReason, "interrupted");
+  await selfTrain(options(labels, split, { resume: true }));
+  const [a, b] = [await loadCheckpoint(whole), await loadCheckpoint(split)];
+  for (const [name, tensor] of a.model) assert.deepEqual(b.model.get(name)?.data, tensor.data, name);
+
+  const segmenter = await loadSegmenter(whole);
+  try {
+    assert.ok(segmenter instanceof SelfTrainedSegmenter);
+    assert.deepEqual(segmenter.classes, ["red", "blue"]);
+    const image = { width: 40, height: 36, data: new Uint8Array(40 * 36 * 3).fill(90) };
+    const result = await segmenter.segment(image, ["blue"]);
+    assert.ok(result.labelMap.every((l) => l <= 1));
+    await assert.rejects(segmenter.segment(image, ["cat"]), /"cat" is not a class of this S-Seg\+ model/);
+    await assert.rejects(
+      segmenter.segment(image, ["red"], { background: { noObject: true } }),
+      /background is its trained "background" class, a threshold, or none/,
+    );
+  } finally {
+    segmenter.dispose();
+  }
+});
+
+test("sseg selftrain train validates on a labelled set and keeps the best; a folder without background is refused", async (t) => {
+  const root = await tempDir(t, "sseg-selftrain-val-");
+  const labels = await labelledFolder(root);
+  const out = join(root, "run");
+  const summary = await selfTrain(options(labels, out, { steps: 2, val: labels, valEvery: 1, valLimit: 3 }));
+  assert.equal(summary.lastValidation?.images, 3);
+  assert.ok((summary.lastValidation?.miouWithBackground ?? -1) >= 0);
+  const log = await readLog(join(out, "log.jsonl"));
+  assert.equal(log.filter((r) => r.val).length, 2);
+  await writeFile(join(labels, "classes.txt"), "red\nblue\n");
+  await assert.rejects(selfTrain(options(labels, join(root, "bad"))), /the first class must be "background"/);
+});
