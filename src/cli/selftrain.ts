@@ -52,6 +52,10 @@ export function registerSelfTrain(program: Command): void {
     .description("train a UperNet (S-Seg+) on the labels of `selftrain label`")
     .requiredOption("--labels <dir>", "the folder `sseg selftrain label` wrote")
     .option("--config <name>", `model configuration: ${Object.keys(UPERNET_CONFIGS).join(" | ")}`, d.config)
+    .option(
+      "--pretrained <file>",
+      "pretrained ViT weights for the backbone (MAE's .pth for paper; or .safetensors)",
+    )
     .option("-o, --out <dir>", "run folder (log.jsonl, loss.png, checkpoints/)", "runs/selftrain")
     .option("--steps <n>", "optimiser steps", String(d.steps))
     .option("--batch-size <n>", "crops per micro-batch", String(d.batchSize))
@@ -71,6 +75,7 @@ export function registerSelfTrain(program: Command): void {
 
 interface SelfTrainFlags {
   labels: string;
+  pretrained?: string;
   config: string;
   out: string;
   steps: string;
@@ -95,6 +100,7 @@ async function runSelfTrain(flags: SelfTrainFlags): Promise<void> {
     ...DEFAULT_SELFTRAIN_OPTIONS,
     config: flags.config,
     labels: flags.labels,
+    pretrained: flags.pretrained,
     out: flags.out,
     steps,
     batchSize: positiveInteger(flags.batchSize, "--batch-size"),

@@ -17,6 +17,7 @@ import { Dropout2d } from "../nn/dropout.js";
 import { Module, ModuleList } from "../nn/module.js";
 import { adaptiveAvgPool2d } from "../nn/pooling.js";
 import { resize } from "../nn/resize.js";
+import { loadWeights, toDinoVitStateDict } from "../weights/index.js";
 import {
   CheckpointError,
   type ModelFiles,
@@ -88,6 +89,29 @@ export const upernetTiny: UperNetConfig = {
 };
 
 export const UPERNET_CONFIGS: Record<string, UperNetConfig> = { paper: upernetPaper, tiny: upernetTiny };
+
+/** Backbone keys a pretrained ViT need not bring: layer scale (MAE has none) and the final norm (levels skip it). */
+const OPTIONAL_BACKBONE_KEY = /^(blocks\.\d+\.gamma_[12]|norm\.(weight|bias))$/;
+
+/**
+ * Load a pretrained ViT (MAE's `mae_pretrain_vit_base.pth`, DINO's, timm's or Hugging Face's; .pth through the
+ * safe reader, or .safetensors) into the backbone; a missing or mis-shaped key is an error naming it.
+ */
+export async function loadPretrainedBackbone(backbone: VisionTransformer, path: string): Promise<void> {
+  const state = toDinoVitStateDict(await loadWeights(path));
+  const missing = [...backbone.stateDict().keys()].filter(
+    (key) => !state.has(key) && !OPTIONAL_BACKBONE_KEY.test(key),
+  );
+  if (missing.length > 0)
+    throw new CheckpointError(
+      `${path}: not this backbone's weights: lacks ${missing.slice(0, 6).join(", ")}${missing.length > 6 ? ` and ${missing.length - 6} more` : ""}`,
+    );
+  try {
+    backbone.loadStateDict(state, { strict: false });
+  } catch (err) {
+    throw new CheckpointError(`${path}: ${(err as Error).message}`);
+  }
+}
 
 /** A trained S-Seg+ model's stored configuration: the architecture and the classes of its labels, background first. */
 export interface SelfTrainedConfig extends UperNetConfig {

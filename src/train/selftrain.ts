@@ -15,7 +15,13 @@ import { IGNORE_LABEL } from "../infer/pseudo-labels.js";
 import { SelfTrainedSegmenter } from "../infer/selftrained.js";
 import { readImage } from "../io/image.js";
 import { readLabelPng } from "../io/label-png.js";
-import { type SelfTrainedConfig, UPERNET_CONFIGS, UperNet, type UperNetConfig } from "../model/upernet.js";
+import {
+  loadPretrainedBackbone,
+  type SelfTrainedConfig,
+  UPERNET_CONFIGS,
+  UperNet,
+  type UperNetConfig,
+} from "../model/upernet.js";
 import { resize } from "../nn/resize.js";
 import { sampleRng } from "./batches.js";
 import type { LogRecord } from "./log.js";
@@ -33,6 +39,8 @@ export interface SelfTrainOptions {
   config: string | UperNetConfig;
   /** The labelled folder `sseg selftrain label` wrote. */
   labels: string;
+  /** Pretrained ViT weights for the backbone (MAE's for `paper`), .pth or .safetensors. */
+  pretrained?: string;
   out: string;
   steps: number;
   batchSize: number;
@@ -166,7 +174,9 @@ class SelfTrainTask implements TrainingTask<SelfTrainValidation> {
     });
   }
 
-  async initialize(): Promise<void> {}
+  async initialize(): Promise<void> {
+    if (this.options.pretrained) await loadPretrainedBackbone(this.model.backbone, this.options.pretrained);
+  }
 
   async openData(samplesSeen: number): Promise<void> {
     this.nextIndex = samplesSeen;

@@ -2,8 +2,9 @@
  * Foreign ViT state dicts → the names of DINO's vision_transformer.py, which our ViT uses. The source is told
  * apart by a sentinel key, as timm's checkpoint_filter_fn does, and the part of the key before it is the
  * backbone's prefix; keys outside the prefix (DINO's projection head, a classifier) are not the backbone.
- * - DINO (dino_deitsmall8_pretrain.pth; full checkpoints under `backbone.` / `module.backbone.`) and timm
- *   (vit_small_patch8_224.dino) share the names: only prefixes and the classification `head` go.
+ * - DINO (dino_deitsmall8_pretrain.pth; full checkpoints under `backbone.` / `module.backbone.`), timm
+ *   (vit_small_patch8_224.dino) and MAE (mae_pretrain_vit_base.pth, under `model`) share the names: only prefixes,
+ *   the classification `head` and MAE's decoder (`decoder_*`, `mask_token`) go.
  * - Hugging Face ViTModel (facebook/dino-vits8, optionally under `vit.`): renamed, the `pooler` dropped, and the
  *   separate query/key/value projections concatenated into qkv in that order, which is how DINO splits qkv.
  */
@@ -21,7 +22,10 @@ const SENTINELS: [VitLayout, string][] = [
 ];
 
 /** The heads each layout may carry inside the backbone prefix. */
-const HEADS: Record<VitLayout, RegExp> = { dino: /^head\./, huggingface: /^pooler\./ };
+const HEADS: Record<VitLayout, RegExp> = {
+  dino: /^(head\.|decoder_|mask_token$)/,
+  huggingface: /^pooler\./,
+};
 
 const HF_RENAMES: [RegExp, string][] = [
   [/^embeddings\.cls_token$/, "cls_token"],

@@ -9,7 +9,9 @@ import { loadSegmenter } from "../../src/infer/load.js";
 import { SelfTrainedSegmenter } from "../../src/infer/selftrained.js";
 import { writeImage } from "../../src/io/image.js";
 import { writeLabelPng } from "../../src/io/label-png.js";
-import { type UperNetConfig, upernetTiny } from "../../src/model/upernet.js";
+import { type TensorToWrite, writeSafetensors } from "../../src/io/safetensors.js";
+import { loadPretrainedBackbone, UperNet, type UperNetConfig, upernetTiny } from "../../src/model/upernet.js";
+import { VisionTransformer } from "../../src/model/vit.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { readLog } from "../../src/train/log.js";
 import { polyWithWarmup } from "../../src/train/optimizer.js";
@@ -150,4 +152,34 @@ test("sseg selftrain train validates on a labelled set and keeps the best; a fol
   assert.equal(log.filter((r) => r.val).length, 2);
   await writeFile(join(labels, "classes.txt"), "red\nblue\n");
   await assert.rejects(selfTrain(options(labels, join(root, "bad"))), /the first class must be "background"/);
+});
+
+test("--pretrained loads a ViT checkpoint (MAE's names, decoder dropped) into the backbone; a wrong one is named", async (t) => {
+  const root = await tempDir(t, "sseg-pretrained-");
+  const { layerScale: _, outIndices: __, ...plain } = micro.backbone;
+  const source = new VisionTransformer({ ...plain, dropPathRate: 0 }, { rng: new Rng(7) });
+  const tensors: Record<string, TensorToWrite> = {
+    mask_token: { shape: [1, 1, 16], data: new Float32Array(16) },
+    "decoder_embed.weight": { shape: [8, 16], data: new Float32Array(128) },
+  };
+  for (const [name, v] of source.stateDict())
+    tensors[name] = { shape: v.shape, data: v.dataSync() as Float32Array };
+  const file = join(root, "mae.safetensors");
+  await writeSafetensors(file, tensors);
+  const model = new UperNet(micro, 3);
+  await loadPretrainedBackbone(model.backbone, file);
+  const key = "blocks.1.attn.qkv.weight";
+  assert.deepEqual(model.backbone.stateDict().get(key)?.dataSync(), source.stateDict().get(key)?.dataSync());
+  assert.deepEqual(
+    [...(model.backbone.stateDict().get("blocks.0.gamma_1")?.dataSync() ?? [])],
+    Array(16).fill(1),
+  );
+  delete tensors["blocks.1.mlp.fc2.bias"];
+  await writeSafetensors(file, tensors);
+  await assert.rejects(
+    loadPretrainedBackbone(model.backbone, file),
+    /not this backbone's weights: lacks blocks\.1\.mlp\.fc2\.bias/,
+  );
+  model.dispose();
+  source.dispose();
 });
