@@ -169,8 +169,12 @@ class ConvModule extends Module {
     );
   }
 
-  forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => tf.relu(this.bn.forward(this.conv.forward(x))) as tf.Tensor4D);
+  /** One map, or several taken as their channel concatenation (without building it: see Conv2d.forwardConcat). */
+  forward(x: tf.Tensor4D | tf.Tensor4D[]): tf.Tensor4D {
+    return tf.tidy(() => {
+      const convolved = Array.isArray(x) ? this.conv.forwardConcat(x) : this.conv.forward(x);
+      return tf.relu(this.bn.forward(convolved)) as tf.Tensor4D;
+    });
   }
 }
 
@@ -236,13 +240,23 @@ class Feature2Pyramid extends Module {
       }
       if (factor === 1) return (x) => x;
       const k = Math.round(1 / factor);
-      return (x) => tf.maxPool(x, k, k, "valid");
+      return (x) => maxPoolBlocks(x, k);
     });
   }
 
   forward(levels: tf.Tensor4D[]): tf.Tensor4D[] {
     return tf.tidy(() => levels.map((level, i) => this.ops[i](level)));
   }
+}
+
+/**
+ * torch's MaxPool2d(k, k): as a max over reshaped k×k blocks when they tile the map (tfjs-cpu's MaxPoolGrad is
+ * ~100× slower than the max's gradient), else tf.maxPool (which floors the size as torch does).
+ */
+function maxPoolBlocks(x: tf.Tensor4D, k: number): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  if (h % k !== 0 || w % k !== 0) return tf.maxPool(x, k, k, "valid");
+  return tf.tidy(() => x.reshape([b, h / k, k, w / k, k, c]).max([2, 4]) as tf.Tensor4D);
 }
 
 /** One PSP stage, mmseg's nn.Sequential(AdaptiveAvgPool2d(s), ConvModule): the convolution is key 1. */
@@ -300,7 +314,7 @@ class UPerHead extends DecodeHead {
       const pooled = [coarsest, ...this.pspModules.items.map((stage) => stage.forward(coarsest))];
       const laterals = [
         ...this.lateralConvs.items.map((conv, i) => conv.forward(levels[i])),
-        this.bottleneck.forward(tf.concat(pooled, 3) as tf.Tensor4D),
+        this.bottleneck.forward(pooled),
       ];
       const sizeOf = (x: tf.Tensor4D): [number, number] => [x.shape[1], x.shape[2]];
       for (let i = laterals.length - 1; i > 0; i--)
@@ -310,11 +324,8 @@ class UPerHead extends DecodeHead {
         laterals[laterals.length - 1],
       ];
       const finest = sizeOf(outputs[0]);
-      const fused = tf.concat(
-        outputs.map((x, i) => (i === 0 ? x : resize(x, finest))),
-        3,
-      ) as tf.Tensor4D;
-      return this.classify(this.fpnBottleneck.forward(fused));
+      const upsampled = outputs.map((x, i) => (i === 0 ? x : resize(x, finest)));
+      return this.classify(this.fpnBottleneck.forward(upsampled));
     });
   }
 }

@@ -87,6 +87,30 @@ export class Conv2d extends Module {
     });
   }
 
+  /**
+   * The convolution of `inputs` concatenated along channels, computed as the sum of each input's convolution with
+   * its slice of the weight: no concatenated map is built, whose gradient (a split along the channel axis) is one
+   * of tfjs-cpu's slowest kernels. Groups must be 1.
+   */
+  forwardConcat(inputs: tf.Tensor4D[]): tf.Tensor4D {
+    const channels = inputs.reduce((sum, x) => sum + x.shape[3], 0);
+    if (this.groups !== 1 || channels !== this.inChannels)
+      throw new RangeError(
+        `Conv2d.forwardConcat: needs groups 1 and inputs with ${this.inChannels} channels in all, got ${channels}`,
+      );
+    return tf.tidy(() => {
+      let offset = 0;
+      const parts = inputs.map((x) => {
+        const c = x.shape[3];
+        const weight = this.weight.slice([0, offset, 0, 0], [-1, c, -1, -1]);
+        offset += c;
+        return tf.conv2d(x, weight.transpose([2, 3, 1, 0]) as tf.Tensor4D, this.stride, this.tfjsPadding());
+      });
+      const sum = tf.addN(parts) as tf.Tensor4D;
+      return this.bias ? sum.add(this.bias) : sum;
+    });
+  }
+
   /** torch's output channel c·m + j (m = Cout / Cin) is tfjs's depthwise channel c, multiplier j. */
   private depthwise(x: tf.Tensor4D, weight: tf.Tensor4D, bias: tf.Tensor | null): tf.Tensor4D {
     const [cout, , kh, kw] = weight.shape;

@@ -8,6 +8,7 @@ import { installOptimizerKernels } from "./optimizer.js";
 import { installPadKernel } from "./pad.js";
 import { installReduceKernels } from "./reduce.js";
 import { installSegmentKernels } from "./segment.js";
+import { installSliceKernels } from "./slice.js";
 import { installSoftmaxKernels } from "./softmax.js";
 import { installTransposeKernel } from "./transpose.js";
 
@@ -22,6 +23,7 @@ export function installNativeKernels(pack: NativePack): void {
   installConvKernels(pack);
   installSegmentKernels(pack);
   installPadKernel();
+  installSliceKernels();
   installOptimizerKernels(pack);
   installNormKernels(pack);
 }

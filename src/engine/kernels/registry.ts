@@ -18,7 +18,7 @@ export interface KernelArgs {
 }
 
 /** A native implementation: a result, or null to hand the call to the original kernel. */
-export type NativeKernel = (args: KernelArgs) => tf.TensorInfo | null;
+export type NativeKernel = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[] | null;
 
 let enabled = true;
 const originals = new Map<string, tf.KernelConfig>();
