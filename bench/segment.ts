@@ -9,7 +9,8 @@
 import { VOC20_CLASSES } from "../src/data/datasets.js";
 import { applyBackground, Segmenter } from "../src/infer/segmenter.js";
 import { classEmbeddings } from "../src/infer/semantic.js";
-import { readImage, resizeBilinear } from "../src/io/image.js";
+import { readImage } from "../src/io/image.js";
+import { resizeBilinear } from "../src/io/pixels.js";
 import { CONFIGS } from "../src/model/presets.js";
 import { resolveTemplates } from "../src/model/prompts.js";
 import { SSegModel } from "../src/model/sseg.js";

@@ -36,9 +36,10 @@ export {
   type SegmentOptions,
 } from "./infer/segmenter.js";
 export { SelfTrainedSegmenter } from "./infer/selftrained.js";
-export { ImageError, type ImageInput, type RawImageInput, type RgbImage, readImage } from "./io/image.js";
+export { CheckpointError } from "./io/checkpoint-error.js";
+export { readImage } from "./io/image.js";
 export { readLabelPng, renderOverlay, writeLabelPng } from "./io/label-png.js";
-export { CheckpointError } from "./model/files.js";
+export { ImageError, type ImageInput, type RawImageInput, type RgbImage } from "./io/pixels.js";
 export { CONFIGS, paper, tiny } from "./model/presets.js";
 export { TEMPLATE_PRESETS } from "./model/prompts.js";
 export {

@@ -2,8 +2,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { initEngine } from "../engine/backend.js";
-import { writeModelFolder } from "../model/files.js";
-import { SSegModel } from "../model/sseg.js";
+import { loadSSegModel, writeModelFolder } from "../model/files.js";
 import type { TensorData } from "../nn/module.js";
 
 interface ExportFlags {
@@ -33,7 +32,7 @@ export function registerExport(program: Command): void {
       const dtype = DTYPES[flags.dtype as keyof typeof DTYPES];
       if (!dtype) throw new Error(`--dtype: expected f16 or f32, got "${flags.dtype}"`);
       await initEngine();
-      const { model, files } = await SSegModel.fromCheckpoint(source);
+      const { model, files } = await loadSSegModel(source);
       try {
         if (flags.learnedBackground && !model.regionHead)
           throw new Error("--learned-background: this model has no region head, so no no-object class");

@@ -10,8 +10,9 @@ import { COMPOSITE_CLASSES } from "../data/composites/catalog.js";
 import type { ImageSegmenter, SegmentationResult, SegmentOptions } from "../infer/segmenter.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { contactTile, renderContactSheet } from "../io/contact-sheet.js";
-import { type RgbImage, readImage, writeImage } from "../io/image.js";
+import { readImage, writeImage } from "../io/image.js";
 import { renderOverlay, writeLabelPng } from "../io/label-png.js";
+import type { RgbImage } from "../io/pixels.js";
 import { eachImage, listImages, parseList } from "./inputs.js";
 import { addModelOptions, type ModelFlags, openSegmenter, segmentOptionsFrom } from "./model-options.js";
 

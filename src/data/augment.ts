@@ -3,8 +3,8 @@
  * is returned as a `CropTransform` so that pseudo-masks and label maps can be cut exactly like the image.
  */
 import type { Rng } from "../engine/rng.js";
-import { type RgbImage, resizeBilinear, resizeNearest, roundHalfEven } from "../io/image.js";
 import type { LabelArray, LabelMap } from "../io/label-png.js";
+import { type RgbImage, resizeBilinear, resizeNearest, roundHalfEven } from "../io/pixels.js";
 
 /** A rectangle in pixels of the source image; x, y is its top-left corner. */
 export interface CropBox {

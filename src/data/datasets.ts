@@ -18,8 +18,8 @@ import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
-import { ImageError } from "../io/image.js";
 import { type LabelMap, readLabelPng } from "../io/label-png.js";
+import { ImageError } from "../io/pixels.js";
 import { DataError } from "./pairs.js";
 import { openVocLayout, VOC_CLASSES, VOC20_CLASSES } from "./voc-layout.js";
 

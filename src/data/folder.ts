@@ -8,7 +8,8 @@
 import { readFile } from "node:fs/promises";
 import { dirname, extname, isAbsolute, relative, resolve, sep } from "node:path";
 import type { Rng } from "../engine/rng.js";
-import { ImageError, readImageBytes } from "../io/image.js";
+import { readImageBytes } from "../io/image.js";
+import { ImageError } from "../io/pixels.js";
 import {
   DataError,
   decodeSampleImage,

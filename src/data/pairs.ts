@@ -6,7 +6,8 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Rng } from "../engine/rng.js";
-import { ImageError, type RgbImage, readImage } from "../io/image.js";
+import { readImage } from "../io/image.js";
+import { ImageError, type RgbImage } from "../io/pixels.js";
 import { openCaptionIndex } from "./folder.js";
 import { openWebDataset } from "./webdataset.js";
 

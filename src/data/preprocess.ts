@@ -4,7 +4,7 @@
  * side capped in the same 2048 : 448 proportion as the S-Seg/GroupViT protocol). Training batches, evaluation and
  * the segmenter all call these.
  */
-import { mmsegRescaleSize, type RgbImage, resizeBilinear } from "../io/image.js";
+import { mmsegRescaleSize, type RgbImage, resizeBilinear } from "../io/pixels.js";
 
 /** ImageNet statistics on 0–255 pixels, RGB order. */
 export const IMAGE_MEAN = [123.675, 116.28, 103.53] as const;

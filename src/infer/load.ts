@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BackendName, initEngine } from "../engine/backend.js";
-import { type ModelFiles, readStoredConfig, resolveModelFiles } from "../model/files.js";
+import { loadSSegModel, type ModelFiles, readStoredConfig, resolveModelFiles } from "../model/files.js";
 import { CONFIGS } from "../model/presets.js";
 import { type SSegConfig, SSegModel } from "../model/sseg.js";
 import { isSelfTrainedConfig, loadSelfTrained } from "../model/upernet.js";
@@ -71,7 +71,7 @@ export async function loadSegmenter(
   let description: string;
   let files: ModelFiles | undefined;
   if (typeof source === "string") {
-    ({ model, files } = await SSegModel.fromCheckpoint(source));
+    ({ model, files } = await loadSSegModel(source));
     description = describe(files);
   } else {
     const config = typeof source.untrained === "string" ? CONFIGS[source.untrained] : source.untrained;

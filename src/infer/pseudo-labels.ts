@@ -3,7 +3,7 @@
  * class, 255 ignore). With a minimum confidence, pixels whose winning score is below it are ignored rather than
  * taught; under the threshold rule background has no score of its own, so background pixels are always kept.
  */
-import type { RgbImage } from "../io/image.js";
+import type { RgbImage } from "../io/pixels.js";
 import type { BackgroundRule } from "../model/sseg.js";
 import {
   type ImageSegmenter,

@@ -1,7 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { normalizeImage, resizeForTest } from "../data/preprocess.js";
 import type { EngineInfo } from "../engine/backend.js";
-import { type ImageInput, type RgbImage, readImage, resizeNearest } from "../io/image.js";
+import { decodeImage } from "../io/decode.js";
+import { type ImageInput, type RgbImage, resizeNearest } from "../io/pixels.js";
 import type { ModelFiles } from "../model/files.js";
 import { resolveTemplates } from "../model/prompts.js";
 import type {
@@ -125,7 +126,7 @@ export async function segmentImage(
   options: SegmentOptions,
 ): Promise<SegmentationResult> {
   const started = performance.now();
-  const rgb = await readImage(image);
+  const rgb = await decodeImage(image);
   const background = options.background ?? segmenter.defaults.background;
   const prediction = segmenter.predict(rgb, classNames, options);
   const labelMap = applyBackground(prediction, classNames.length, background);

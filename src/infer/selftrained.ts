@@ -7,8 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { resizeForTest } from "../data/preprocess.js";
 import type { EngineInfo } from "../engine/backend.js";
-import type { ImageInput, RgbImage } from "../io/image.js";
-import { resizeNearest } from "../io/image.js";
+import { type ImageInput, type RgbImage, resizeNearest } from "../io/pixels.js";
 import type { ModelFiles } from "../model/files.js";
 import type { BackgroundRule, InferenceConfig } from "../model/sseg.js";
 import type { SelfTrainedConfig, UperNet } from "../model/upernet.js";

@@ -3,8 +3,8 @@
  * each under its title, so a run's results can be looked at in one picture.
  */
 import sharp, { type OverlayOptions as SharpOverlay } from "sharp";
-import type { RgbImage } from "./image.js";
 import { composeOnWhite, cropToWidth, rawRgb, renderText } from "./label-png.js";
+import type { RgbImage } from "./pixels.js";
 
 export interface ContactSheetOptions {
   /** Width every tile is shrunk (never enlarged) to. */

@@ -1,8 +1,9 @@
 import { decode, encode, hasPngSignature } from "fast-png";
 import sharp, { type Sharp, type OverlayOptions as SharpOverlay } from "sharp";
 import { writeFileAtomic } from "./atomic.js";
-import { ImageError, type RgbImage, readImageBytes } from "./image.js";
+import { readImageBytes } from "./image.js";
 import { distinctColours, vocPalette } from "./palette.js";
+import { ImageError, type RgbImage } from "./pixels.js";
 
 /** One class index per pixel, row-major. */
 export type LabelArray = Uint8Array | Uint16Array;

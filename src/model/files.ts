@@ -9,8 +9,10 @@ import { readFile, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { replaceFolderAtomic, writeFileAtomic } from "../io/atomic.js";
+import { CheckpointError } from "../io/checkpoint-error.js";
 import { readSafetensors, type TensorToWrite, toFloat32, writeSafetensors } from "../io/safetensors.js";
 import type { TensorData } from "../nn/module.js";
+import { checkConfig, SSegModel } from "./sseg.js";
 
 export const CHECKPOINT_LAYOUT = {
   folder: "checkpoints",
@@ -27,11 +29,6 @@ export const CHECKPOINT_LAYOUT = {
 export const PRETRAINED_MOBILENET_FILE = fileURLToPath(
   new URL("../../../pretrained/mobilenet_v2_nsfwjs.safetensors", import.meta.url),
 );
-
-/** A checkpoint or model that cannot be found, read or understood; the message starts with the path. */
-export class CheckpointError extends Error {
-  override name = "CheckpointError";
-}
 
 /** The folder `latest` names in a run, or undefined when the run has no checkpoint yet. */
 export async function latestCheckpoint(runDir: string): Promise<string | undefined> {
@@ -156,4 +153,25 @@ export async function writeModelFolder(
     size = statSync(weightsFile).size;
   });
   return size;
+}
+
+/**
+ * A trained S-Seg model from its files: a checkpoint or run folder, or a `.safetensors` file with its JSON config.
+ * Errors name the file and what does not fit.
+ */
+export async function loadSSegModel(path: string): Promise<{ model: SSegModel; files: ModelFiles }> {
+  const files = await resolveModelFiles(path);
+  const config = checkConfig(await readStoredConfig(files), files.configFile);
+  const weights = await readTensorFile(files.weights);
+  let model: SSegModel | undefined;
+  try {
+    model = new SSegModel(config);
+    model.loadStateDict(weights);
+  } catch (err) {
+    model?.dispose();
+    throw new CheckpointError(
+      `${files.weights}: does not fit the configuration "${config.name}" in ${files.configFile}: ${(err as Error).message}`,
+    );
+  }
+  return { model, files };
 }

@@ -6,15 +6,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../engine/rng.js";
+import { CheckpointError } from "../io/checkpoint-error.js";
 import { Module } from "../nn/module.js";
 import { l2Normalize } from "../nn/normalize.js";
-import {
-  CheckpointError,
-  type ModelFiles,
-  readStoredConfig,
-  readTensorFile,
-  resolveModelFiles,
-} from "./files.js";
 import {
   isMobileNetBackbone,
   MobileNetBackbone,
@@ -217,26 +211,5 @@ export class SSegModel extends Module {
   /** Token ids [B, T] → projected caption features before normalisation (averaged over prompt templates): [B, E]. */
   textFeatures(tokenIds: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => this.textProjector.forward(this.textEncoder.encode(tokenIds)) as tf.Tensor2D);
-  }
-
-  /**
-   * A trained model from its files: a checkpoint or run folder, or a `.safetensors` file with its JSON config
-   * (see `files.ts`). Errors name the file and what does not fit.
-   */
-  static async fromCheckpoint(path: string): Promise<{ model: SSegModel; files: ModelFiles }> {
-    const files = await resolveModelFiles(path);
-    const config = checkConfig(await readStoredConfig(files), files.configFile);
-    const weights = await readTensorFile(files.weights);
-    let model: SSegModel | undefined;
-    try {
-      model = new SSegModel(config);
-      model.loadStateDict(weights);
-    } catch (err) {
-      model?.dispose();
-      throw new CheckpointError(
-        `${files.weights}: does not fit the configuration "${config.name}" in ${files.configFile}: ${(err as Error).message}`,
-      );
-    }
-    return { model, files };
   }
 }

@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { init, Rng } from "../engine/rng.js";
+import { CheckpointError } from "../io/checkpoint-error.js";
 import { gelu } from "../nn/activations.js";
 import { BatchNorm } from "../nn/batch-norm.js";
 import { ConvTranspose2d } from "../nn/conv-transpose.js";
@@ -18,13 +19,7 @@ import { Module, ModuleList } from "../nn/module.js";
 import { adaptiveAvgPool2d } from "../nn/pooling.js";
 import { resize } from "../nn/resize.js";
 import { loadWeights, toDinoVitStateDict } from "../weights/index.js";
-import {
-  CheckpointError,
-  type ModelFiles,
-  readStoredConfig,
-  readTensorFile,
-  resolveModelFiles,
-} from "./files.js";
+import { type ModelFiles, readStoredConfig, readTensorFile, resolveModelFiles } from "./files.js";
 import { VisionTransformer, type ViTConfig, vit_base_patch16 } from "./vit.js";
 
 export interface UperNetConfig {

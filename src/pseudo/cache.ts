@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { RgbImage } from "../io/image.js";
+import type { RgbImage } from "../io/pixels.js";
 
 const MAGIC = "SSPM";
 const HEADER_BYTES = 8;

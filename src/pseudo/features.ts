@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs";
 import { IMAGE_MEAN, IMAGE_STD } from "../data/preprocess.js";
 import { Rng } from "../engine/rng.js";
-import type { RgbImage } from "../io/image.js";
+import type { RgbImage } from "../io/pixels.js";
 import { PRETRAINED_MOBILENET_FILE } from "../model/files.js";
 import { MobileNetV2 } from "../model/mobilenet-v2.js";
 import { VisionTransformer, vit_small_patch8 } from "../model/vit.js";

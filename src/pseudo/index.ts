@@ -2,7 +2,7 @@
  * The pseudo-mask generator (S-Seg §2): features of a frozen feature source on a stride-8 grid, per-image
  * K-Means (K = 8), nearest upsampling to the image, one binary mask per cluster.
  */
-import { type RgbImage, resizeBilinear } from "../io/image.js";
+import { type RgbImage, resizeBilinear } from "../io/pixels.js";
 import type { MaskCache } from "./cache.js";
 import type { FeatureSource } from "./features.js";
 import { kmeans } from "./kmeans.js";

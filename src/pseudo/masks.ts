@@ -1,5 +1,5 @@
 /** From a cluster label per grid cell to full-resolution class-agnostic masks. */
-import { resizeNearest } from "../io/image.js";
+import { resizeNearest } from "../io/pixels.js";
 
 export interface PseudoMasks {
   width: number;

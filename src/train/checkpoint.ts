@@ -5,14 +5,15 @@
  * temporary folder and renamed into place, then `latest` is updated atomically, so a crash at any moment leaves
  * the previous checkpoint intact and `latest` never names a half-written one.
  */
+
 import { existsSync } from "node:fs";
 import { cp, mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { replaceFolderAtomic, writeFileAtomic } from "../io/atomic.js";
+import { CheckpointError } from "../io/checkpoint-error.js";
 import { type TensorToWrite, writeSafetensors } from "../io/safetensors.js";
 import {
   CHECKPOINT_LAYOUT,
-  CheckpointError,
   checkpointFolder,
   latestCheckpoint,
   readJson,
@@ -21,7 +22,7 @@ import {
 import type { Module, TensorData } from "../nn/module.js";
 import type { AdamW } from "./optimizer.js";
 
-export { CheckpointError, latestCheckpoint } from "../model/files.js";
+export { latestCheckpoint } from "../model/files.js";
 
 export interface CheckpointContent<State> {
   /** Model parameters and buffers by name. */

@@ -3,12 +3,12 @@
  * come out as float32 under the file's own names; toDinoVitStateDict maps a foreign ViT to DINO's names.
  */
 import { extname } from "node:path";
+import { CheckpointError } from "../io/checkpoint-error.js";
 import { readSafetensors, type StoredTensor, toFloat32 } from "../io/safetensors.js";
 import type { TensorData } from "../nn/module.js";
-import { CheckpointError, readTorchStateDict } from "./pth.js";
+import { readTorchStateDict } from "./pth.js";
 
 export { UnpicklingError } from "./pickle.js";
-export { CheckpointError } from "./pth.js";
 export { detectVitLayout, toDinoVitStateDict, VitKeysError, type VitLayout } from "./vit-keys.js";
 
 /** File extensions of torch.save checkpoints (`.bin` as in Hugging Face's pytorch_model.bin). */

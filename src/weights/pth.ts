@@ -12,12 +12,9 @@
  */
 import { type FileHandle, open } from "node:fs/promises";
 import { inflateRawSync } from "node:zlib";
+import { CheckpointError } from "../io/checkpoint-error.js";
 import type { SafetensorsDType, StoredTensor } from "../io/safetensors.js";
 import { describe, type PickleCallable, PickleObject, unpickle } from "./pickle.js";
-
-export class CheckpointError extends Error {
-  override name = "CheckpointError";
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Zip archive

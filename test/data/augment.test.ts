@@ -8,7 +8,7 @@ import {
   sampleCropTransform,
 } from "../../src/data/augment.js";
 import { Rng } from "../../src/engine/rng.js";
-import type { RgbImage } from "../../src/io/image.js";
+import type { RgbImage } from "../../src/io/pixels.js";
 
 /** Pixels that differ everywhere, so any change of geometry shows. */
 function gradientImage(width: number, height: number): RgbImage {

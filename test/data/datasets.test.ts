@@ -7,8 +7,8 @@ import sharp from "sharp";
 import { DATASET_NAMES, openSegmentationDataset, type SegmentationDataset } from "../../src/data/datasets.js";
 import { DataError } from "../../src/data/pairs.js";
 import { IoUAccumulator } from "../../src/eval/miou.js";
-import { ImageError } from "../../src/io/image.js";
 import { writeLabelPng } from "../../src/io/label-png.js";
+import { ImageError } from "../../src/io/pixels.js";
 import { assertRejectsWith } from "../support/errors.js";
 
 const WIDTH = 4;

@@ -15,8 +15,8 @@ import {
   slidingWindows,
 } from "../../src/infer/segmenter.js";
 import { classEmbeddings, pixelPredictions } from "../../src/infer/semantic.js";
+import { CheckpointError } from "../../src/io/checkpoint-error.js";
 import { writeSafetensors } from "../../src/io/safetensors.js";
-import { CheckpointError } from "../../src/model/files.js";
 import { micro } from "../../src/model/presets.js";
 import { TEMPLATE_PRESETS } from "../../src/model/prompts.js";
 import { SSegModel } from "../../src/model/sseg.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { contactTile, renderContactSheet } from "../../src/io/contact-sheet.js";
-import type { RgbImage } from "../../src/io/image.js";
+import type { RgbImage } from "../../src/io/pixels.js";
 
 function solid(width: number, height: number, rgb: [number, number, number]): RgbImage {
   const data = new Uint8Array(width * height * 3);

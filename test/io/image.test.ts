@@ -6,16 +6,14 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { deflateSync } from "node:zlib";
+import { DEFAULT_MAX_PIXELS, readImage, writeImage } from "../../src/io/image.js";
 import {
-  DEFAULT_MAX_PIXELS,
   ImageError,
   mmsegRescaleSize,
   type RgbImage,
-  readImage,
   resizeBilinear,
   resizeNearest,
-  writeImage,
-} from "../../src/io/image.js";
+} from "../../src/io/pixels.js";
 import { assertRejectsWith } from "../support/errors.js";
 
 const fixture = (name: string): string =>

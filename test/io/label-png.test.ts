@@ -5,9 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { ImageError, type RgbImage, readImage } from "../../src/io/image.js";
+import { readImage } from "../../src/io/image.js";
 import { readLabelPng, renderOverlay, writeLabelPng } from "../../src/io/label-png.js";
 import { distinctColours, vocPalette } from "../../src/io/palette.js";
+import { ImageError, type RgbImage } from "../../src/io/pixels.js";
 import { assertRejectsWith } from "../support/errors.js";
 
 const fixture = (name: string): string =>

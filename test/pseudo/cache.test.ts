@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { RgbImage } from "../../src/io/image.js";
+import type { RgbImage } from "../../src/io/pixels.js";
 import { type FeatureSource, MaskCache, openFeatureSource, pseudoMasks } from "../../src/pseudo/index.js";
 
 /** Two colour halves with a gradient, 32×24. */

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
-import type { RgbImage } from "../../src/io/image.js";
+import type { RgbImage } from "../../src/io/pixels.js";
 import { type TensorToWrite, writeSafetensors } from "../../src/io/safetensors.js";
 import type { TensorData } from "../../src/nn/module.js";
 import { resize } from "../../src/nn/resize.js";

@@ -3,12 +3,8 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import {
-  CheckpointError,
-  latestCheckpoint,
-  loadCheckpoint,
-  saveCheckpoint,
-} from "../../src/train/checkpoint.js";
+import { CheckpointError } from "../../src/io/checkpoint-error.js";
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../../src/train/checkpoint.js";
 import { assertRejectsWith } from "../support/errors.js";
 
 function content(step: number) {

@@ -5,15 +5,11 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { CheckpointError } from "../../src/io/checkpoint-error.js";
 import { readSafetensors } from "../../src/io/safetensors.js";
 import { loadWeights } from "../../src/weights/index.js";
 import { PickleObject, UnpicklingError } from "../../src/weights/pickle.js";
-import {
-  CheckpointError,
-  findStateDict,
-  readTorchStateDict,
-  TorchCheckpoint,
-} from "../../src/weights/pth.js";
+import { findStateDict, readTorchStateDict, TorchCheckpoint } from "../../src/weights/pth.js";
 import { assertRejectsWith } from "../support/errors.js";
 import { fixturePath } from "../support/fixtures.js";
 

@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
 import type { Rng } from "../../engine/rng.js";
-import type { RgbImage } from "../../io/image.js";
+import type { RgbImage } from "../../io/pixels.js";
 import type { BackgroundEntry, Catalog, Split, StampEntry } from "./catalog.js";
 
 export const IGNORE_LABEL = 255;
