@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Converts the MobileNetV2 that ships inside the npm package nsfwjs (MIT, Infinite Red) into a safetensors file
 // for src/model/mobilenet-v2.ts: its convolutional trunk under sseg's names and PyTorch layouts, classifier dropped.
-//   npm run build                                    (this script writes through dist/src/io/safetensors.js)
+//   npm run build                                    (this script writes through dist/src/io/safetensors-file.js)
 //   npm pack nsfwjs@4.4.0 --pack-destination ..       → ../nsfwjs-4.4.0.tgz (no install, no dependency)
 //   node tools/convert-nsfwjs-mobilenet.mjs ../nsfwjs-4.4.0.tgz --out ../models/mobilenet_v2_nsfwjs.safetensors
 // The argument may also be the unpacked package folder. nsfwjs's default "MobileNetV2" model is a Keras 2.2.4
@@ -166,7 +166,7 @@ async function main() {
   }
   const [input] = positionals;
   const out = values.out;
-  const distSafetensors = new URL("../dist/src/io/safetensors.js", import.meta.url);
+  const distSafetensors = new URL("../dist/src/io/safetensors-file.js", import.meta.url);
   if (!existsSync(fileURLToPath(distSafetensors))) {
     console.error("convert-nsfwjs-mobilenet: dist/ is missing; run `npm run build` first");
     process.exit(1);

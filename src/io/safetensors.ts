@@ -1,11 +1,9 @@
 /**
- * safetensors read/write (https://github.com/huggingface/safetensors, format described in its README):
+ * safetensors parse/encode, without I/O (files: `safetensors-file.ts`) (https://github.com/huggingface/safetensors, format described in its README):
  * 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__},
  * then one contiguous byte buffer. Written by hand: the format is ~20 lines of spec and the value is in the
  * validation, which names the file and the tensor for every way a file can be wrong.
  */
-import { readFile } from "node:fs/promises";
-import { writeFileAtomic } from "./atomic.js";
 import {
   bfloat16BitsToFloat32,
   float16BitsToFloat32,
@@ -134,17 +132,6 @@ export function parseSafetensors(buffer: Uint8Array, source = "<buffer>"): Safet
   return { tensors, metadata };
 }
 
-/** Read a .safetensors file; errors name the path. */
-export async function readSafetensors(path: string): Promise<SafetensorsFile> {
-  let buffer: Buffer;
-  try {
-    buffer = await readFile(path);
-  } catch (err) {
-    throw new SafetensorsError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
-  }
-  return parseSafetensors(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength), path);
-}
-
 /** The values of a stored floating-point (or integer) tensor as float32. */
 export function toFloat32(t: StoredTensor): Float32Array {
   const n = t.bytes.byteLength / BYTES_PER_ELEMENT[t.dtype];
@@ -257,13 +244,4 @@ function encodeData(t: TensorToWrite): { dtype: SafetensorsDType; bytes: Uint8Ar
     for (let i = 0; i < n; i++) view.setUint16(2 * i, float32ToFloat16Bits(src[i]), true);
   else for (let i = 0; i < n; i++) view.setUint16(2 * i, float32ToBfloat16Bits(src[i]), true);
   return { dtype, bytes };
-}
-
-/** Write a .safetensors file atomically (temp file + rename). */
-export async function writeSafetensors(
-  path: string,
-  tensors: Record<string, TensorToWrite>,
-  metadata: Record<string, string> = {},
-): Promise<void> {
-  await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }

@@ -10,7 +10,8 @@ import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { replaceFolderAtomic, writeFileAtomic } from "../io/atomic.js";
 import { CheckpointError } from "../io/checkpoint-error.js";
-import { readSafetensors, type TensorToWrite, toFloat32, writeSafetensors } from "../io/safetensors.js";
+import { type TensorToWrite, toFloat32 } from "../io/safetensors.js";
+import { readSafetensors, writeSafetensors } from "../io/safetensors-file.js";
 import type { TensorData } from "../nn/module.js";
 import { checkConfig, SSegModel } from "./sseg.js";
 

@@ -6,14 +6,7 @@
  * The reference is Python 3.11 (Unicode 14); Unicode properties, case mapping and normalisation come from the
  * JS engine here, so characters assigned after Unicode 14 may be split differently.
  */
-import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { gunzip } from "node:zlib";
-
-const DEFAULT_VOCAB_URL = new URL("../../../assets/clip/bpe_simple_vocab_16e6.txt.gz", import.meta.url);
-const HTML_ENTITIES_URL = new URL("../../../assets/html/html5_entities.json", import.meta.url);
+import { htmlEntityTables, readClipVocabulary } from "./assets.js";
 
 /** CLIP's `merges[1:49152-256-2+1]`: the merges after the header line, for a 49408-id vocabulary. */
 const MERGE_COUNT = 49152 - 256 - 2;
@@ -21,7 +14,6 @@ const START_OF_TEXT = "<|startoftext|>";
 const END_OF_TEXT = "<|endoftext|>";
 const END_OF_WORD = "</w>";
 
-const gunzipAsync = promisify(gunzip);
 const UTF8_ENCODER = new TextEncoder();
 // ignoreBOM keeps a leading U+FEFF, as Python's errors="replace" UTF-8 decode does.
 const UTF8_DECODER = new TextDecoder("utf-8", { ignoreBOM: true });
@@ -45,33 +37,6 @@ function pythonStrip(text: string): string {
 
 // ---------------------------------------------------------------------------------------------------------
 // HTML character references: Python's html.unescape and ftfy's stricter unescape_html.
-
-interface HtmlEntityTables {
-  /** Python's html.entities.html5: names with and without the trailing ";". */
-  html5: Map<string, string>;
-  /** "&NAME;" all-caps aliases that ftfy also decodes. */
-  ftfyUppercase: Map<string, string>;
-}
-
-let htmlEntityTables: HtmlEntityTables | undefined;
-
-/** Loaded on first use: only text containing "&" needs it. */
-function htmlEntities(): HtmlEntityTables {
-  if (!htmlEntityTables) {
-    const path = fileURLToPath(HTML_ENTITIES_URL);
-    let parsed: { html5: Record<string, string>; ftfy_uppercase: Record<string, string> };
-    try {
-      parsed = JSON.parse(readFileSync(path, "utf8"));
-    } catch (cause) {
-      throw new Error(`HTML entity table not readable at ${path}`, { cause });
-    }
-    htmlEntityTables = {
-      html5: new Map(Object.entries(parsed.html5)),
-      ftfyUppercase: new Map(Object.entries(parsed.ftfy_uppercase)),
-    };
-  }
-  return htmlEntityTables;
-}
 
 /** Windows-1252 for bytes 0x80–0x9F (undefined bytes map to themselves), used by both html and ftfy. */
 const WINDOWS_1252_C1 =
@@ -105,7 +70,7 @@ function decodeNumericReference(reference: string): string {
 }
 
 function decodeNamedReference(reference: string): string {
-  const { html5 } = htmlEntities();
+  const { html5 } = htmlEntityTables();
   const whole = html5.get(reference);
   if (whole !== undefined) return whole;
   // The longest known prefix wins ("&ampfoo" is "&foo"); names are ASCII, so UTF-16 lengths match Python's.
@@ -121,7 +86,7 @@ const FTFY_ENTITY = /&#?[0-9A-Za-z]{1,24};/g;
 /** ftfy's unescape_html: only references ending in ";", plus all-caps aliases such as "&EACUTE;". */
 function ftfyUnescapeHtml(text: string): string {
   return text.replace(FTFY_ENTITY, (entity) => {
-    const { html5, ftfyUppercase } = htmlEntities();
+    const { html5, ftfyUppercase } = htmlEntityTables();
     const named = html5.get(entity.slice(1)) ?? ftfyUppercase.get(entity);
     if (named !== undefined) return named;
     if (!entity.startsWith("&#")) return entity;
@@ -262,16 +227,8 @@ export class ClipTokenizer {
   ]);
 
   /** Reads a gzipped merges file; by default the vendored CLIP vocabulary in assets/clip/. */
-  static async load(path: string | URL = DEFAULT_VOCAB_URL): Promise<ClipTokenizer> {
-    const shownPath = path instanceof URL ? fileURLToPath(path) : path;
-    let mergesText: string;
-    try {
-      const bytes = await gunzipAsync(await readFile(path));
-      mergesText = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    } catch (cause) {
-      throw new Error(`CLIP BPE vocabulary not readable at ${shownPath}`, { cause });
-    }
-    return new ClipTokenizer(mergesText);
+  static async load(path?: string | URL): Promise<ClipTokenizer> {
+    return new ClipTokenizer(await readClipVocabulary(path));
   }
 
   /** From the uncompressed merges text: a version header line, then one "first second" pair per line. */

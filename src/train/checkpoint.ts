@@ -11,7 +11,8 @@ import { cp, mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { replaceFolderAtomic, writeFileAtomic } from "../io/atomic.js";
 import { CheckpointError } from "../io/checkpoint-error.js";
-import { type TensorToWrite, writeSafetensors } from "../io/safetensors.js";
+import type { TensorToWrite } from "../io/safetensors.js";
+import { writeSafetensors } from "../io/safetensors-file.js";
 import {
   CHECKPOINT_LAYOUT,
   checkpointFolder,

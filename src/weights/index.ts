@@ -4,7 +4,8 @@
  */
 import { extname } from "node:path";
 import { CheckpointError } from "../io/checkpoint-error.js";
-import { readSafetensors, type StoredTensor, toFloat32 } from "../io/safetensors.js";
+import { type StoredTensor, toFloat32 } from "../io/safetensors.js";
+import { readSafetensors } from "../io/safetensors-file.js";
 import type { TensorData } from "../nn/module.js";
 import { readTorchStateDict } from "./pth.js";
 

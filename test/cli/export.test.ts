@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { before, test } from "node:test";
 import { initEngine } from "../../src/engine/backend.js";
 import { loadSegmenter } from "../../src/infer/load.js";
-import { readSafetensors } from "../../src/io/safetensors.js";
+import { readSafetensors } from "../../src/io/safetensors-file.js";
 import { micro } from "../../src/model/presets.js";
 import { DEFAULT_TRAIN_OPTIONS, train } from "../../src/train/trainer.js";
 

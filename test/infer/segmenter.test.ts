@@ -16,7 +16,7 @@ import {
 } from "../../src/infer/segmenter.js";
 import { classEmbeddings, pixelPredictions } from "../../src/infer/semantic.js";
 import { CheckpointError } from "../../src/io/checkpoint-error.js";
-import { writeSafetensors } from "../../src/io/safetensors.js";
+import { writeSafetensors } from "../../src/io/safetensors-file.js";
 import { micro } from "../../src/model/presets.js";
 import { TEMPLATE_PRESETS } from "../../src/model/prompts.js";
 import { SSegModel } from "../../src/model/sseg.js";

@@ -4,14 +4,8 @@ import { mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import {
-  encodeSafetensors,
-  parseSafetensors,
-  readSafetensors,
-  toFloat32,
-  toInt32,
-  writeSafetensors,
-} from "../../src/io/safetensors.js";
+import { encodeSafetensors, parseSafetensors, toFloat32, toInt32 } from "../../src/io/safetensors.js";
+import { readSafetensors, writeSafetensors } from "../../src/io/safetensors-file.js";
 import { fixturePath } from "../support/fixtures.js";
 
 // Written by tools/oracles/safetensors_fixtures.py: float32 values and their numpy F16 / torch BF16 encodings.

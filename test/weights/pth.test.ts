@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { CheckpointError } from "../../src/io/checkpoint-error.js";
-import { readSafetensors } from "../../src/io/safetensors.js";
+import { readSafetensors } from "../../src/io/safetensors-file.js";
 import { loadWeights } from "../../src/weights/index.js";
 import { PickleObject, UnpicklingError } from "../../src/weights/pickle.js";
 import { findStateDict, readTorchStateDict, TorchCheckpoint } from "../../src/weights/pth.js";

@@ -117,7 +117,7 @@ async function main() {
     console.error("usage: node tools/oracles/mobilenet_v2_fixtures.mjs <nsfwjs-4.4.0.tgz | package folder>");
     process.exit(2);
   }
-  const distSafetensors = new URL("../../dist/src/io/safetensors.js", import.meta.url);
+  const distSafetensors = new URL("../../dist/src/io/safetensors-file.js", import.meta.url);
   if (!existsSync(fileURLToPath(distSafetensors)))
     throw new Error("dist/ is missing; run `npm run build` first");
   const { writeSafetensors } = await import(distSafetensors.href);

@@ -1,0 +1,33 @@
+/**
+ * The browser page (`npm run web`, `npm run build:web`): the library's own modules, with each Node-only module
+ * swapped for its `.browser.ts` twin (image decoding, the tokenizer's files, the native kernel loader).
+ */
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { defineConfig, type Plugin } from "vite";
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** `./x.js` imported inside src/ resolves to `x.browser.ts` when that twin exists. */
+function browserTwins(): Plugin {
+  return {
+    name: "sseg-browser-twins",
+    enforce: "pre",
+    resolveId(source, importer) {
+      if (!importer || !source.startsWith(".") || !source.endsWith(".js")) return null;
+      const target = resolve(dirname(importer), source);
+      if (!target.startsWith(resolve(repo, "src"))) return null;
+      const twin = target.replace(/\.js$/, ".browser.ts");
+      return existsSync(twin) ? twin : null;
+    },
+  };
+}
+
+export default defineConfig({
+  root: resolve(repo, "web"),
+  base: "./",
+  plugins: [browserTwins()],
+  server: { fs: { allow: [repo] } },
+  build: { outDir: resolve(repo, "dist-web"), emptyOutDir: true, chunkSizeWarningLimit: 4096 },
+});
