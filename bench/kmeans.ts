@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Rng } from "../src/engine/rng.js";
-import { writeSafetensors } from "../src/io/safetensors.js";
+import { writeSafetensors } from "../src/io/safetensors-file.js";
 import { type KMeansResult, kmeansBatch } from "../src/pseudo/kmeans.js";
 import { median } from "./measure.js";
 import { runPythonJson } from "./python.js";

@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { type EngineInfo, initEngine } from "../src/engine/backend.js";
 import { setNativeKernelsEnabled } from "../src/engine/kernels/registry.js";
 import { writeFileAtomic } from "../src/io/atomic.js";
-import { writeSafetensors } from "../src/io/safetensors.js";
+import { writeSafetensors } from "../src/io/safetensors-file.js";
 import { CONFIGS } from "../src/model/presets.js";
 import { compareOutputs, residentMemory, type TimingPlan, timeWorkload } from "./measure.js";
 import {

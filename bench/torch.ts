@@ -3,7 +3,8 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { readSafetensors, toFloat32 } from "../src/io/safetensors.js";
+import { toFloat32 } from "../src/io/safetensors.js";
+import { readSafetensors } from "../src/io/safetensors-file.js";
 import type { Timing, TimingPlan } from "./measure.js";
 import { PYTHON, runPythonJson } from "./python.js";
 
