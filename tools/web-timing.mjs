@@ -31,6 +31,13 @@ try {
     await page.goto(`${url}?backend=${backend}`);
     await page.waitForSelector("#loading", { state: "hidden", timeout: 300_000 });
     const ran = (await page.textContent("#engine")) ?? "";
+    if (await page.isVisible("#error")) {
+      const reason = (await page.textContent("#error")) ?? "";
+      timings.push({ backend, unavailable: reason });
+      console.log(`${backend}: unavailable here (${reason})`);
+      await page.close();
+      continue;
+    }
     const runs = [];
     for (let i = 0; i < 4; i++) {
       await page.evaluate(() => document.getElementById("result")?.setAttribute("hidden", ""));

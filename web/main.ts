@@ -4,6 +4,11 @@
  * Every failure ends in the #error line, never a blank page.
  */
 import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-webgpu";
+import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import wasmPlain from "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url";
+import wasmSimd from "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url";
+import wasmThreaded from "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url";
 import type { BackendName } from "../src/engine/backend.js";
 import { loadSegmenterFromUrl } from "../src/infer/load-url.js";
 import type { SegmentationResult, Segmenter, SegmentOptions } from "../src/infer/segmenter.js";
@@ -42,10 +47,16 @@ let image: RgbImage | undefined;
 let result: SegmentationResult | undefined;
 const hidden = new Set<number>();
 
-/** webgpu, then webgl, then wasm/cpu: the first backend this browser can initialise (or ?backend=…). */
+setWasmPaths({
+  "tfjs-backend-wasm.wasm": wasmPlain,
+  "tfjs-backend-wasm-simd.wasm": wasmSimd,
+  "tfjs-backend-wasm-threaded-simd.wasm": wasmThreaded,
+});
+
+/** webgpu, then webgl, then wasm, then cpu: the first backend this browser can initialise (or ?backend=…). */
 async function loadModel(): Promise<void> {
   const asked = new URLSearchParams(location.search).get("backend") as BackendName | null;
-  const candidates: BackendName[] = asked ? [asked] : ["webgl", "cpu"];
+  const candidates: BackendName[] = asked ? [asked] : ["webgpu", "webgl", "wasm", "cpu"];
   const progress = $<HTMLProgressElement>("model-progress");
   const status = $<HTMLSpanElement>("model-status");
   let lastError: unknown;

@@ -15,6 +15,7 @@ const TYPES: Record<string, string> = {
   ".css": "text/css",
   ".jpg": "image/jpeg",
   ".png": "image/png",
+  ".wasm": "application/wasm",
 };
 
 /** `vite build web` into `out`; throws with Vite's output when it fails. */
