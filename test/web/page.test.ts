@@ -27,7 +27,7 @@ test("the page segments a sample in Chromium and shows readable errors", {
   await page.goto(url);
   await page.waitForSelector("#loading", { state: "hidden", timeout: 120_000 });
   assert.equal(await page.isHidden("#error"), true, (await page.textContent("#error")) ?? "");
-  assert.match((await page.textContent("#engine")) ?? "", /Backend: (webgl|cpu)/);
+  assert.match((await page.textContent("#engine")) ?? "", /Backend: (webgpu|webgl|wasm|cpu)/);
 
   await page.fill("#classes", "cow, dog, tree");
   await page.click('button[data-sample="cow"]');
@@ -39,7 +39,10 @@ test("the page segments a sample in Chromium and shows readable errors", {
   const share = (cells: string[]) => Number.parseFloat(cells[2]);
   const dominant = classes.reduce((best, cells) => (share(cells) > share(best) ? cells : best));
   assert.equal(dominant[1], "cow", JSON.stringify(rows));
-  assert.match((await page.textContent("#timing")) ?? "", /256×256 segmented in \d+ ms on (webgl|cpu)/);
+  assert.match(
+    (await page.textContent("#timing")) ?? "",
+    /256×256 segmented in \d+ ms on (webgpu|webgl|wasm|cpu)/,
+  );
   if (process.env.SSEG_SCREENSHOT)
     await page.screenshot({ path: process.env.SSEG_SCREENSHOT, fullPage: true });
 
