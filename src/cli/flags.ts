@@ -1,27 +1,34 @@
 /** Flag values checked once, with errors that name the flag and the value given. */
 
+/** A bad flag or flag combination: the CLI prints it as one line and exits 2 (a usage error), not 1. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
 export function positiveInteger(value: string, flag: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: expected a positive integer, got "${value}"`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`${flag}: expected a positive integer, got "${value}"`);
   return n;
 }
 
 export function positiveNumber(value: string, flag: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag}: expected a positive number, got "${value}"`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`${flag}: expected a positive number, got "${value}"`);
   return n;
 }
 
 export function numberInRange(value: string, flag: string, min: number, max: number): number {
   const n = Number(value);
   if (value.trim() === "" || !(n >= min && n <= max))
-    throw new Error(`${flag}: expected a number from ${min} to ${max}, got "${value}"`);
+    throw new UsageError(`${flag}: expected a number from ${min} to ${max}, got "${value}"`);
   return n;
 }
 
 export function nonNegativeInteger(value: string, flag: string): number {
   const n = Number(value);
   if (value.trim() === "" || !Number.isInteger(n) || n < 0)
-    throw new Error(`${flag}: expected an integer ≥ 0, got "${value}"`);
+    throw new UsageError(`${flag}: expected an integer ≥ 0, got "${value}"`);
   return n;
 }

@@ -1,5 +1,6 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
+import { UsageError } from "./flags.js";
 import { Counter, Progress } from "./progress.js";
 
 const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".webp", ".gif"]);
@@ -41,7 +42,7 @@ export async function parseList(spec: string, flag: string): Promise<string[]> {
     .split(fromFile ? /\r?\n/ : ",")
     .map((s) => s.trim())
     .filter(Boolean);
-  if (entries.length === 0) throw new Error(`${flag}: nothing in ${JSON.stringify(spec)}`);
+  if (entries.length === 0) throw new UsageError(`${flag}: nothing in ${JSON.stringify(spec)}`);
   return entries;
 }
 

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { hasDefaultModel, loadSegmenter } from "../infer/load.js";
 import type { ImageSegmenter, SegmentOptions } from "../infer/segmenter.js";
 import { CONFIGS } from "../model/presets.js";
-import { nonNegativeInteger, numberInRange, positiveInteger } from "./flags.js";
+import { nonNegativeInteger, numberInRange, positiveInteger, UsageError } from "./flags.js";
 import { parseList } from "./inputs.js";
 
 export interface ModelFlags {
@@ -63,7 +63,7 @@ export async function openSegmenter(
   options: { untrainedFallback: boolean },
 ): Promise<ImageSegmenter> {
   if (flags.checkpoint && flags.untrained)
-    throw new Error("give either --checkpoint or --untrained, not both");
+    throw new UsageError("give either --checkpoint or --untrained, not both");
   if (flags.checkpoint) return loadSegmenter(flags.checkpoint);
   const seed = nonNegativeInteger(flags.seed, "--seed");
   if (flags.untrained) return loadSegmenter({ untrained: flags.untrained, seed });
@@ -85,7 +85,7 @@ export async function segmentOptionsFrom(flags: ModelFlags): Promise<SegmentOpti
     !flags.background,
   ];
   if (backgroundFlags.filter(Boolean).length > 1)
-    throw new Error(
+    throw new UsageError(
       "give at most one of --threshold, --background-words, --learned-background and --no-background",
     );
   const options: SegmentOptions = {};
@@ -97,7 +97,7 @@ export async function segmentOptionsFrom(flags: ModelFlags): Promise<SegmentOpti
   if (!flags.background) options.background = false;
   if (flags.mode !== undefined) {
     if (flags.mode !== "whole" && flags.mode !== "slide")
-      throw new Error(`--mode: expected whole or slide, got "${flags.mode}"`);
+      throw new UsageError(`--mode: expected whole or slide, got "${flags.mode}"`);
     options.mode = flags.mode;
   }
   if (flags.masks !== undefined) {

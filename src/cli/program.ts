@@ -6,6 +6,7 @@ import { VERSION } from "../version.js";
 import { registerData } from "./data.js";
 import { registerEval } from "./eval.js";
 import { registerExport } from "./export.js";
+import { UsageError } from "./flags.js";
 import { registerPseudo } from "./pseudo.js";
 import { registerDemo, registerSegment } from "./segment.js";
 import { registerSelfTrain } from "./selftrain.js";
@@ -64,6 +65,6 @@ export async function run(argv: string[]): Promise<void> {
     }
     console.error(`sseg: ${(err as Error).message}`);
     if (argv.includes("--debug") || process.env.SSEG_DEBUG === "1") console.error((err as Error).stack);
-    process.exitCode = 1;
+    process.exitCode = err instanceof UsageError ? 2 : 1;
   }
 }

@@ -107,7 +107,7 @@ test("sseg train --general-words takes a chance from 0 to 1 and needs the compos
   const dir = await mkdtemp(join(tmpdir(), "sseg-general-"));
   const out = join(dir, "run");
   const r = sseg("train", "--config", "tiny-regions", "--data", "none", "--out", out, "--general-words", "2");
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.match(r.stderr, /--general-words: expected a number from 0 to 1, got "2"/);
   const nouns = join(dir, "nouns.txt");
   await writeFile(nouns, "cow\napple\n");
@@ -154,7 +154,7 @@ test("sseg train stops at SIGTERM like at Ctrl-C: after the step, with a checkpo
   assert.equal(latest.trim(), `step-${step.padStart(7, "0")}`);
 });
 
-test("integer flags are parsed strictly and named in the error", () => {
+test("integer flags are parsed strictly and named in the error, exit 2 (a usage error)", () => {
   for (const [args, message] of [
     [
       ["data", "composites", "--out", "/nonexistent/x", "--train", "1.5"],
@@ -167,7 +167,7 @@ test("integer flags are parsed strictly and named in the error", () => {
     ],
   ] as const) {
     const r = sseg(...args);
-    assert.equal(r.status, 1, args.join(" "));
+    assert.equal(r.status, 2, args.join(" "));
     assert.match(r.stderr, message);
   }
 });

@@ -88,35 +88,39 @@ test("sseg segment --json prints the results on stdout", async (t) => {
   assert.equal(printed.results.length, 1);
 });
 
-test("bad arguments are one clear line and exit 1", async (t) => {
+test("bad arguments are one clear line: exit 2 for a bad flag (a usage error), 1 for a bad file or vocabulary", async (t) => {
   const dir = await tempDir(t, "sseg-badargs-");
   const image = join(FIXTURES, "rgba.png");
-  const cases: [string[], RegExp][] = [
-    [["segment", image, "--classes", "cat,dog,cat"], /class name "cat" is given twice/],
-    [["segment", image, "--classes", " , "], /--classes: nothing in/],
+  const cases: [string[], RegExp, number][] = [
+    [["segment", image, "--classes", "cat,dog,cat"], /class name "cat" is given twice/, 1],
+    [["segment", image, "--classes", " , "], /--classes: nothing in/, 2],
     [
       ["segment", image, "--classes", "cat", "--threshold", "xyz"],
       /--threshold: expected a number from 0 to 1, got "xyz"/,
+      2,
     ],
     [
       ["segment", image, "--classes", "cat", "--threshold", "0.3", "--no-background"],
       /at most one of --threshold/,
+      2,
     ],
-    [["segment", image, "--classes", "cat", "--mode", "tiles"], /--mode: expected whole or slide/],
+    [["segment", image, "--classes", "cat", "--mode", "tiles"], /--mode: expected whole or slide/, 2],
     [
       ["segment", image, "--classes", "cat", "--checkpoint", join(dir, "missing")],
       /missing: no such model file or folder/,
+      1,
     ],
     [
       ["segment", "/nonexistent/x.jpg", "--classes", "cat"],
       /no such image file or folder: \/nonexistent\/x\.jpg/,
+      1,
     ],
-    [["segment", dir, "--classes", "cat"], /no images .* in this folder/],
-    [["segment", image, "--classes", "cat", "--untrained", "huge"], /unknown configuration "huge"/],
+    [["segment", dir, "--classes", "cat"], /no images .* in this folder/, 1],
+    [["segment", image, "--classes", "cat", "--untrained", "huge"], /unknown configuration "huge"/, 1],
   ];
-  for (const [args, message] of cases) {
+  for (const [args, message, status] of cases) {
     const r = sseg(...args, "--out", join(dir, "out"));
-    assert.equal(r.status, 1, `${args.join(" ")}: ${r.stderr}`);
+    assert.equal(r.status, status, `${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, message);
     assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
   }

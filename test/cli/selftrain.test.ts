@@ -73,6 +73,6 @@ test("sseg selftrain label writes a VOC-layout folder, skips bad images, and res
   assert.match(again.stdout, /labelled 0 image\(s\) \(2 already there\)/);
   assert.deepEqual(JSON.parse(await readFile(join(out, "labels.json"), "utf8")).pixels, summary.pixels);
   const bad = sseg(...args, "--min-confidence", "2");
-  assert.equal(bad.status, 1);
+  assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--min-confidence: expected a number from 0 to 1, got "2"/);
 });

@@ -124,7 +124,7 @@ test("sseg eval --tune-background prints the curve, writes JSON + markdown and s
   const bad = spawnSync(process.execPath, [MAIN, "eval", SAMPLE, "--untrained", "micro", "--limit", "x"], {
     encoding: "utf8",
   });
-  assert.equal(bad.status, 1);
+  assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--limit: expected a positive integer, got "x"/);
 });
 
