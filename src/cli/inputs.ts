@@ -101,8 +101,11 @@ export async function eachItem<I extends { name: string }, T>(
     try {
       results.push(await work(item));
     } catch (err) {
-      failures.push({ file: item.name, reason: (err as Error).message });
-      say(`${item.name}: FAILED: ${(err as Error).message}`);
+      // most errors already start with the file's name; the reason is what follows it
+      const message = (err as Error).message;
+      const reason = message.startsWith(`${item.name}: `) ? message.slice(item.name.length + 2) : message;
+      failures.push({ file: item.name, reason });
+      say(`${item.name}: FAILED: ${reason}`);
     }
     progress?.update(++done);
   }

@@ -55,7 +55,9 @@ async function decodeImage(bytes: Uint8Array, source: string, maxPixels: number)
   try {
     ({ width, height } = await sharp(bytes, options).metadata());
   } catch (err) {
-    throw new ImageError(`${source}: not a supported image (${(err as Error).message})`);
+    // libvips repeats its warnings over several lines; the first says what is wrong
+    const [reason] = (err as Error).message.split("\n");
+    throw new ImageError(`${source}: not a supported image (${reason.trim()})`);
   }
   if (width * height > maxPixels) {
     throw new ImageError(
