@@ -17,10 +17,10 @@ import { readLabelPng, writeLabelPng } from "../io/label-png.js";
 import type { RgbImage } from "../io/pixels.js";
 import { UPERNET_CONFIGS } from "../model/upernet.js";
 import { DEFAULT_SELFTRAIN_OPTIONS, type SelfTrainValidation, selfTrain } from "../train/selftrain.js";
-import { nonNegativeInteger, numberInRange, positiveInteger, positiveNumber } from "./flags.js";
+import { numberInRange, positiveInteger } from "./flags.js";
 import { eachItem, listImages, parseList, uniqueStems } from "./inputs.js";
 import { addModelOptions, type ModelFlags, openSegmenter, segmentOptionsFrom } from "./model-options.js";
-import { percent, runControls } from "./run-controls.js";
+import { addRunOptions, percent, type RunFlags, runControls, runOptionsFrom } from "./run-controls.js";
 
 interface LabelFlags extends ModelFlags {
   images: string;
@@ -48,7 +48,7 @@ export function registerSelfTrain(program: Command): void {
       .option("--min-confidence <p>", "pixels whose winning score is below p are ignored (label 255)"),
   ).action((flags: LabelFlags) => runLabel(flags));
   const d = DEFAULT_SELFTRAIN_OPTIONS;
-  selftrain
+  const train = selftrain
     .command("train")
     .description("train a UperNet (S-Seg+) on the labels of `selftrain label`")
     .requiredOption("--labels <dir>", "the folder `sseg selftrain label` wrote")
@@ -56,69 +56,35 @@ export function registerSelfTrain(program: Command): void {
     .option(
       "--pretrained <file>",
       "pretrained ViT weights for the backbone (MAE's .pth for paper; or .safetensors)",
-    )
-    .option("-o, --out <dir>", "run folder (log.jsonl, loss.png, checkpoints/)", "runs/selftrain")
-    .option("--steps <n>", "optimiser steps", String(d.steps))
-    .option("--batch-size <n>", "crops per micro-batch", String(d.batchSize))
-    .option("--accumulate <n>", "micro-batches per step (gradient accumulation)", String(d.accumulate))
-    .option("--lr <x>", "peak learning rate (AdamW, poly schedule; default: the configuration's)")
-    .option("--warmup <n>", "linear warm-up steps (default: the configuration's)")
-    .option("--seed <n>", "seed of weights, data order, augmentation and dropout", String(d.seed))
-    .option("--checkpoint-every <n>", "steps between checkpoints", String(d.checkpointEvery))
-    .option("--max-minutes <m>", "stop cleanly at a checkpoint before m minutes (resume later with --resume)")
-    .option("--val <dir>", "validation set (VOC layout, the same classes) scored during training; best kept")
-    .option("--val-every <n>", "steps between validations", String(d.valEvery))
-    .option("--val-limit <n>", "score only the first n validation images")
-    .option("--resume", "continue the run in --out from its latest checkpoint, exactly", false)
-    .option("--overwrite", "start over in an --out that holds a run (removes its log and checkpoints)", false)
-    .action((flags: SelfTrainFlags) => runSelfTrain(flags));
+    );
+  addRunOptions(
+    train,
+    { ...d, out: "runs/selftrain" },
+    {
+      batch: "crops per micro-batch",
+      lr: "peak learning rate (AdamW, poly schedule; default: the configuration's)",
+      warmup: "linear warm-up steps (default: the configuration's)",
+    },
+  ).action((flags: SelfTrainFlags) => runSelfTrain(flags));
 }
 
-interface SelfTrainFlags {
+interface SelfTrainFlags extends RunFlags {
   labels: string;
   pretrained?: string;
   config: string;
-  out: string;
-  steps: string;
-  batchSize: string;
-  accumulate: string;
-  lr?: string;
-  warmup?: string;
-  seed: string;
-  checkpointEvery: string;
-  maxMinutes?: string;
-  val?: string;
-  valEvery: string;
-  valLimit?: string;
-  resume: boolean;
-  overwrite: boolean;
 }
 
 async function runSelfTrain(flags: SelfTrainFlags): Promise<void> {
   const engine = await initEngine();
-  const steps = positiveInteger(flags.steps, "--steps");
+  const run = runOptionsFrom(flags);
   const options = {
     ...DEFAULT_SELFTRAIN_OPTIONS,
+    ...run,
     config: flags.config,
     labels: flags.labels,
     pretrained: flags.pretrained,
-    out: flags.out,
-    steps,
-    batchSize: positiveInteger(flags.batchSize, "--batch-size"),
-    accumulate: positiveInteger(flags.accumulate, "--accumulate"),
-    lr: flags.lr === undefined ? undefined : positiveNumber(flags.lr, "--lr"),
-    warmupSteps: flags.warmup === undefined ? undefined : nonNegativeInteger(flags.warmup, "--warmup"),
-    seed: nonNegativeInteger(flags.seed, "--seed"),
-    checkpointEvery: positiveInteger(flags.checkpointEvery, "--checkpoint-every"),
-    maxMinutes:
-      flags.maxMinutes === undefined ? undefined : positiveNumber(flags.maxMinutes, "--max-minutes"),
-    val: flags.val,
-    valEvery: positiveInteger(flags.valEvery, "--val-every"),
-    valLimit: flags.valLimit === undefined ? undefined : positiveInteger(flags.valLimit, "--val-limit"),
-    resume: flags.resume,
-    overwrite: flags.overwrite,
   };
-  const controls = runControls("selftrain", steps, flags.maxMinutes, (record) => {
+  const controls = runControls("selftrain", run.steps, flags.maxMinutes, (record) => {
     const val = record as SelfTrainValidation;
     const withBackground =
       val.miouWithBackground === undefined ? "" : `${percent(val.miouWithBackground)} with / `;

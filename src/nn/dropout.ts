@@ -14,7 +14,7 @@ function keepMask(rng: Rng, size: number, p: number): Float32Array {
 export class Dropout extends Module {
   constructor(
     readonly p: number,
-    private rng: Rng,
+    protected rng: Rng,
   ) {
     super();
     if (!(p >= 0 && p < 1)) throw new RangeError(`Dropout: p must be in [0, 1), got ${p}`);
@@ -55,21 +55,8 @@ export class DropPath extends Module {
 }
 
 /** Channel dropout on [B, H, W, C] maps: whole channels per sample zeroed (torch.nn.Dropout2d), identity in eval. */
-export class Dropout2d extends Module {
-  constructor(
-    readonly p: number,
-    private rng: Rng,
-  ) {
-    super();
-    if (!(p >= 0 && p < 1)) throw new RangeError(`Dropout2d: p must be in [0, 1), got ${p}`);
-  }
-
-  /** As Dropout.reseed. */
-  reseed(seed: number): void {
-    this.rng = new Rng(seed);
-  }
-
-  forward(x: tf.Tensor4D): tf.Tensor4D {
+export class Dropout2d extends Dropout {
+  override forward(x: tf.Tensor4D): tf.Tensor4D {
     if (!this.training || this.p === 0) return x;
     const [b, , , c] = x.shape;
     return tf.tidy(() => x.mul(tf.tensor(keepMask(this.rng, b * c, this.p), [b, 1, 1, c])));

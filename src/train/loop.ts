@@ -11,7 +11,7 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { variableGrads } from "../engine/gradients.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { Dropout, Dropout2d, DropPath } from "../nn/dropout.js";
+import { Dropout, DropPath } from "../nn/dropout.js";
 import type { Module } from "../nn/module.js";
 import {
   bestScore,
@@ -89,6 +89,34 @@ export interface LoopOptions {
   shouldStop?: () => boolean;
 }
 
+/** The run settings every training command has, on top of the loop's own: batch, schedule, crops, validation. */
+export interface RunOptions extends LoopOptions {
+  batchSize: number;
+  /** Peak learning rate (default: the configuration's). */
+  lr?: number;
+  /** Linear warm-up steps (default: the configuration's). */
+  warmupSteps?: number;
+  /** RandomResizedCrop area range. */
+  scale: [number, number];
+  /** A segmentation set (VOC layout) scored every `valEvery` steps and at the end; the best step is kept. */
+  val?: string;
+  /** Score only the first n validation images. */
+  valLimit?: number;
+}
+
+/** Defaults both training commands share. */
+export const DEFAULT_RUN_OPTIONS = {
+  accumulate: 1,
+  clipGradNorm: 1.0,
+  seed: 0,
+  logEvery: 1,
+  checkpointEvery: 250,
+  maxBadSteps: 5,
+  valEvery: 250,
+  resume: false,
+  overwrite: false,
+};
+
 export interface LoopSummary<R> {
   steps: number;
   samplesSeen: number;
@@ -140,12 +168,9 @@ export async function runTrainingLoop<R>(
   };
   await writeFileAtomic(join(options.out, "config.json"), `${JSON.stringify(task.settings, null, 2)}\n`);
   await task.openData(samplesSeen);
-  const dropouts = model
-    .modules()
-    .filter((m) => m instanceof Dropout || m instanceof DropPath || m instanceof Dropout2d) as (
+  const dropouts = model.modules().filter((m) => m instanceof Dropout || m instanceof DropPath) as (
     | Dropout
     | DropPath
-    | Dropout2d
   )[];
   const logPath = join(options.out, "log.jsonl");
   const log = await readLog(logPath, step + 1);

@@ -24,63 +24,32 @@ import {
 } from "../model/upernet.js";
 import { resize } from "../nn/resize.js";
 import { sampleRng } from "./batches.js";
-import type { LogRecord } from "./log.js";
 import {
+  DEFAULT_RUN_OPTIONS,
   type LoopSummary,
   type MicroBatch,
+  type RunOptions,
   runTrainingLoop,
   type TrainingTask,
   type Validation,
 } from "./loop.js";
 import { AdamW, polyWithWarmup, weightDecayGroups } from "./optimizer.js";
 
-export interface SelfTrainOptions {
+export interface SelfTrainOptions extends RunOptions {
   /** `tiny`, `paper`, or the configuration itself. */
   config: string | UperNetConfig;
   /** The labelled folder `sseg selftrain label` wrote. */
   labels: string;
   /** Pretrained ViT weights for the backbone (MAE's for `paper`), .pth or .safetensors. */
   pretrained?: string;
-  out: string;
-  steps: number;
-  batchSize: number;
-  accumulate: number;
-  /** Peak learning rate (default: the configuration's). */
-  lr?: number;
-  warmupSteps?: number;
-  seed: number;
-  /** RandomResizedCrop area range. */
-  scale: [number, number];
-  clipGradNorm: number;
-  logEvery: number;
-  checkpointEvery: number;
-  maxBadSteps: number;
-  resume: boolean;
-  overwrite: boolean;
-  maxMinutes?: number;
-  /** A VOC-layout set with the same classes, scored every `valEvery` steps; the best checkpoint is kept. */
-  val?: string;
-  valEvery: number;
-  valLimit?: number;
-  onStep?: (step: number, record: LogRecord) => void;
-  onEstimate?: (secondsPerStep: number, stepsLeft: number) => void;
-  shouldStop?: () => boolean;
 }
 
 export const DEFAULT_SELFTRAIN_OPTIONS = {
+  ...DEFAULT_RUN_OPTIONS,
   config: "tiny",
   steps: 2000,
   batchSize: 16,
-  accumulate: 1,
-  seed: 0,
   scale: [0.25, 1] as [number, number],
-  clipGradNorm: 1.0,
-  logEvery: 1,
-  checkpointEvery: 250,
-  maxBadSteps: 5,
-  valEvery: 250,
-  resume: false,
-  overwrite: false,
 };
 
 export interface SelfTrainValidation {

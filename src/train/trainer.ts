@@ -21,10 +21,11 @@ import { type FeatureSource, MaskCache, openFeatureSource } from "../pseudo/inde
 import { ClipTokenizer } from "../text/tokenizer.js";
 import { type TrainingBatch, trainingBatches } from "./batches.js";
 import { SetCriterion } from "./criterion.js";
-import type { LogRecord } from "./log.js";
 import {
+  DEFAULT_RUN_OPTIONS,
   type LoopSummary,
   type MicroBatch,
+  type RunOptions,
   runTrainingLoop,
   type TrainingTask,
   type Validation,
@@ -33,29 +34,16 @@ import { HungarianMatcher } from "./matcher.js";
 import { batchTensorList, batchTensors, sSegLoss } from "./objective.js";
 import { AdamW, cosineWithWarmup, type StepResult, weightDecayGroups } from "./optimizer.js";
 
-export interface TrainOptions {
+export interface TrainOptions extends RunOptions {
   /** Model configuration: a name (`tiny`, `paper`) or the configuration itself. */
   config: string | SSegConfig;
   /** Pair source: shards (`train/{00000..00019}.tar`), a captions .jsonl/.csv or its folder. */
   data: string;
-  /** Run folder. */
-  out: string;
-  steps: number;
-  batchSize: number;
-  /** Micro-batches per optimiser step (effective batch = batchSize · accumulate). */
-  accumulate: number;
-  /** Peak learning rate (default: the configuration's `training.lr`, else DEFAULT_LR). */
-  lr?: number;
   minLr: number;
-  /** Linear warm-up steps (default: the configuration's `training.warmupSteps`, else DEFAULT_WARMUP_STEPS). */
-  warmupSteps?: number;
   weightDecay: number;
-  clipGradNorm: number;
   /** Pseudo-mask feature source and K. */
   features: string;
   k: number;
-  /** RandomResizedCrop area range. */
-  scale: [number, number];
   /**
    * For a model with a region head: a file of the object nouns the captions use, one per line (default: the
    * composite catalog's class words, synonyms and training stamps' nouns).
@@ -66,32 +54,10 @@ export interface TrainOptions {
    * a sparrow is a bird and an animal), and each caption noun is replaced by a general word with this chance.
    */
   generalWords?: number;
-  seed: number;
-  logEvery: number;
-  checkpointEvery: number;
-  /** Stop after this many non-finite steps in a row. */
-  maxBadSteps: number;
   /** Refuse the data at its first bad sample or index line (default: skip, count and report). */
   strict?: boolean;
   /** A caption index may name images outside its folder. */
   allowOutsidePaths?: boolean;
-  /** Continue the run in `out` from its latest checkpoint. */
-  resume: boolean;
-  /** Start over in an `out` that holds another run (its log and checkpoints are removed; `mask-cache/` kept). */
-  overwrite: boolean;
-  /** Stop cleanly (with a checkpoint) before this many minutes have passed. */
-  maxMinutes?: number;
-  /** A segmentation set (VOC layout) scored every `valEvery` steps and at the end; the best step is kept. */
-  val?: string;
-  valEvery: number;
-  /** Score only the first n validation images. */
-  valLimit?: number;
-  /** Called after every step (the CLI's progress line). */
-  onStep?: (step: number, record: LogRecord) => void;
-  /** Called once after the first steps of this run, with their time per step and the steps left. */
-  onEstimate?: (secondsPerStep: number, stepsLeft: number) => void;
-  /** Polled between steps: true stops the run after saving a checkpoint (Ctrl-C). */
-  shouldStop?: () => boolean;
 }
 
 /** For a configuration without its own `training` settings. */
@@ -100,23 +66,15 @@ export const DEFAULT_WARMUP_STEPS = 100;
 
 /** Defaults for the tiny model on the composites (documented in docs/training.md). */
 export const DEFAULT_TRAIN_OPTIONS = {
+  ...DEFAULT_RUN_OPTIONS,
   config: "tiny",
   steps: 3000,
   batchSize: 32,
-  accumulate: 1,
   minLr: 1e-5,
   weightDecay: 0.05,
-  clipGradNorm: 1.0,
   features: "auto",
   k: 8,
   scale: [0.5, 1] as [number, number],
-  seed: 0,
-  logEvery: 1,
-  checkpointEvery: 250,
-  maxBadSteps: 5,
-  valEvery: 250,
-  resume: false,
-  overwrite: false,
 };
 
 export type TrainSummary = LoopSummary<ValidationRecord>;
