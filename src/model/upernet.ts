@@ -20,7 +20,17 @@ import { adaptiveAvgPool2d } from "../nn/pooling.js";
 import { resize } from "../nn/resize.js";
 import { loadWeights, toDinoVitStateDict } from "../weights/index.js";
 import { type ModelFiles, readStoredConfig, readTensorFile, resolveModelFiles } from "./files.js";
+import {
+  isMobileNetBackbone,
+  MobileNetBackbone,
+  type MobileNetBackboneConfig,
+} from "./mobilenet-backbone.js";
 import { VisionTransformer, type ViTConfig, vit_base_patch16 } from "./vit.js";
+
+export type ViTBackboneConfig = ViTConfig & {
+  /** Blocks whose tokens feed the neck (mmseg `out_indices`), ascending. */
+  outIndices: readonly [number, number, number, number];
+};
 
 export interface UperNetConfig {
   /** Tells a stored S-Seg+ configuration from an S-Seg one. */
@@ -28,12 +38,10 @@ export interface UperNetConfig {
   name: string;
   /** Side of the square training crops. */
   imageSize: number;
-  backbone: ViTConfig & {
-    /** Blocks whose tokens feed the neck (mmseg `out_indices`), ascending. */
-    outIndices: readonly [number, number, number, number];
-  };
-  /** Feature2Pyramid's factors per level: [4, 2, 1, 0.5] for patch 16, [2, 1, 0.5, 0.25] for patch 8. */
-  neckRescales: readonly [number, number, number, number];
+  /** The paper's ViT, or (a 2-core variant) the pretrained MobileNetV2 S-Seg's `tiny` uses. */
+  backbone: ViTBackboneConfig | MobileNetBackboneConfig;
+  /** A ViT's Feature2Pyramid factors per level: [4, 2, 1, 0.5] for patch 16, [2, 1, 0.5, 0.25] for patch 8. */
+  neckRescales?: readonly [number, number, number, number];
   head: { channels: number; poolScales: readonly number[]; dropout: number };
   auxiliary: { channels: number; level: number; dropout: number; weight: number };
   /** How the segmenter runs it (mmseg's test_cfg): the short side resized to `shortSide`, whole or sliding windows. */
@@ -48,7 +56,7 @@ export interface UperNetConfig {
 }
 
 /** mmseg `upernet_mae-base_fp16_8x2_512x512_160k_ade20k`: MAE ViT-B/16, 768-channel UPerHead. */
-export const upernetPaper: UperNetConfig = {
+export const upernetPaper: UperNetConfig & { backbone: ViTBackboneConfig } = {
   architecture: "upernet",
   name: "paper",
   imageSize: 512,
@@ -61,7 +69,7 @@ export const upernetPaper: UperNetConfig = {
 };
 
 /** The 2-core size: a 6-block ViT-Ti/8 at 128², strides 4–32 from [2, 1, 0.5, 0.25], 128-channel head. */
-export const upernetTiny: UperNetConfig = {
+export const upernetTiny: UperNetConfig & { backbone: ViTBackboneConfig } = {
   architecture: "upernet",
   name: "tiny",
   imageSize: 128,
@@ -83,7 +91,23 @@ export const upernetTiny: UperNetConfig = {
   training: { lr: 5e-4, layerDecay: 0.65, warmupSteps: 100, weightDecay: 0.05 },
 };
 
-export const UPERNET_CONFIGS: Record<string, UperNetConfig> = { paper: upernetPaper, tiny: upernetTiny };
+/**
+ * `tiny` with S-Seg's pretrained MobileNetV2 in place of the from-scratch ViT: the one ImageNet-initialised network
+ * available here (frozen BatchNorm, fine-tuned at 0.1× the learning rate, as in S-Seg's `tiny`).
+ */
+export const upernetTinyMobileNet: UperNetConfig = {
+  ...upernetTiny,
+  name: "tiny-mobilenet",
+  backbone: { kind: "mobilenet_v2", pretrained: true, lrScale: 0.1 },
+  neckRescales: undefined,
+  training: { lr: 3e-4, layerDecay: 1, warmupSteps: 50, weightDecay: 0.05 },
+};
+
+export const UPERNET_CONFIGS: Record<string, UperNetConfig> = {
+  paper: upernetPaper,
+  tiny: upernetTiny,
+  "tiny-mobilenet": upernetTinyMobileNet,
+};
 
 /** Backbone keys a pretrained ViT need not bring: layer scale (MAE has none) and the final norm (levels skip it). */
 const OPTIONAL_BACKBONE_KEY = /^(blocks\.\d+\.gamma_[12]|norm\.(weight|bias))$/;
@@ -284,21 +308,21 @@ class UPerHead extends DecodeHead {
   readonly fpnConvs: ModuleList<ConvModule>;
   readonly fpnBottleneck: ConvModule;
 
-  constructor(inChannels: number, levels: number, config: UperNetConfig["head"], classes: number, rng: Rng) {
+  /** `inChannels`: each level's channels, finest first (mmseg's `in_channels` list). */
+  constructor(inChannels: readonly number[], config: UperNetConfig["head"], classes: number, rng: Rng) {
     super(config.channels, classes, config.dropout, rng);
     const c = config.channels;
-    const stages = config.poolScales.map((scale) => new PoolingStage(scale, inChannels, c, rng));
+    const levels = inChannels.length;
+    const coarsest = inChannels[levels - 1];
+    const stages = config.poolScales.map((scale) => new PoolingStage(scale, coarsest, c, rng));
     this.pspModules = this.module("psp_modules", new ModuleList(stages));
-    this.bottleneck = this.module("bottleneck", new ConvModule(inChannels + stages.length * c, c, 3, rng));
-    const perLevel = (make: () => ConvModule) => new ModuleList(Array.from({ length: levels - 1 }, make));
+    this.bottleneck = this.module("bottleneck", new ConvModule(coarsest + stages.length * c, c, 3, rng));
+    const finer = inChannels.slice(0, -1);
     this.lateralConvs = this.module(
       "lateral_convs",
-      perLevel(() => new ConvModule(inChannels, c, 1, rng)),
+      new ModuleList(finer.map((channels) => new ConvModule(channels, c, 1, rng))),
     );
-    this.fpnConvs = this.module(
-      "fpn_convs",
-      perLevel(() => new ConvModule(c, c, 3, rng)),
-    );
+    this.fpnConvs = this.module("fpn_convs", new ModuleList(finer.map(() => new ConvModule(c, c, 3, rng))));
     this.fpnBottleneck = this.module("fpn_bottleneck", new ConvModule(levels * c, c, 3, rng));
   }
 
@@ -347,8 +371,9 @@ export interface UperNetOutput {
 }
 
 export class UperNet extends Module {
-  readonly backbone: VisionTransformer;
-  readonly neck: Feature2Pyramid;
+  readonly backbone: VisionTransformer | MobileNetBackbone;
+  /** The ViT's Feature2Pyramid (a MobileNetV2 gives strides 4–32 itself). */
+  readonly neck: Feature2Pyramid | null = null;
   readonly decodeHead: UPerHead;
   readonly auxiliaryHead: FCNHead;
 
@@ -361,21 +386,36 @@ export class UperNet extends Module {
     if (!Number.isInteger(classes) || classes < 1)
       throw new RangeError(`UperNet: classes must be a positive integer, got ${classes}`);
     const rng = new Rng(options.seed ?? 0);
-    const { outIndices, ...vit } = config.backbone;
-    const d = vit.embedDim;
-    this.backbone = this.module("backbone", new VisionTransformer(vit, { rng: rng.fork() }));
-    this.neck = this.module("neck", new Feature2Pyramid(d, config.neckRescales, rng));
-    this.decodeHead = this.module(
-      "decode_head",
-      new UPerHead(d, outIndices.length, config.head, classes, rng),
+    let channels: number[];
+    if (isMobileNetBackbone(config.backbone)) {
+      const backbone = new MobileNetBackbone(config.backbone, { rng: rng.fork() });
+      this.backbone = this.module("backbone", backbone);
+      channels = Object.values(backbone.outputShape()).map((level) => level.channels);
+    } else {
+      const { outIndices, ...vit } = config.backbone;
+      this.backbone = this.module("backbone", new VisionTransformer(vit, { rng: rng.fork() }));
+      this.neck = this.module("neck", new Feature2Pyramid(vit.embedDim, config.neckRescales ?? [], rng));
+      channels = outIndices.map(() => vit.embedDim);
+    }
+    this.decodeHead = this.module("decode_head", new UPerHead(channels, config.head, classes, rng));
+    const auxChannels = channels[config.auxiliary.level];
+    this.auxiliaryHead = this.module(
+      "auxiliary_head",
+      new FCNHead(auxChannels, config.auxiliary, classes, rng),
     );
-    this.auxiliaryHead = this.module("auxiliary_head", new FCNHead(d, config.auxiliary, classes, rng));
+  }
+
+  /** The four feature levels, finest first. */
+  private levels(images: tf.Tensor4D): tf.Tensor4D[] {
+    if (this.backbone instanceof MobileNetBackbone) return Object.values(this.backbone.forward(images));
+    const { outIndices } = this.config.backbone as ViTBackboneConfig;
+    return (this.neck as Feature2Pyramid).forward(this.backbone.forwardLevels(images, outIndices));
   }
 
   /** Normalised images [B, H, W, 3] (H, W multiples of 32 and of the patch) → logits (+ auxiliary in training). */
   forward(images: tf.Tensor4D): UperNetOutput {
     return tf.tidy(() => {
-      const levels = this.neck.forward(this.backbone.forwardLevels(images, this.config.backbone.outIndices));
+      const levels = this.levels(images);
       const logits = this.decodeHead.forward(levels);
       if (!this.training) return { logits };
       return { logits, auxLogits: this.auxiliaryHead.forward(levels[this.config.auxiliary.level]) };

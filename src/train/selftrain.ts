@@ -15,6 +15,8 @@ import { IGNORE_LABEL } from "../infer/pseudo-labels.js";
 import { SelfTrainedSegmenter } from "../infer/selftrained.js";
 import { readImage } from "../io/image.js";
 import { readLabelPng } from "../io/label-png.js";
+import { PRETRAINED_MOBILENET_FILE, readTensorFile } from "../model/files.js";
+import { isMobileNetBackbone, MobileNetBackbone } from "../model/mobilenet-backbone.js";
 import {
   loadPretrainedBackbone,
   type SelfTrainedConfig,
@@ -99,7 +101,10 @@ class SelfTrainTask implements TrainingTask<SelfTrainValidation> {
     private readonly schedule: { lr: number; warmupSteps: number },
   ) {
     this.model = new UperNet(config, config.classes.length, { seed: options.seed });
-    const scales = layerDecayScales(config.backbone.depth, config.training.layerDecay);
+    // a ViT decays its learning rate block by block; the pretrained MobileNetV2 trains at its own fraction
+    const scales = isMobileNetBackbone(config.backbone)
+      ? { "backbone.": config.backbone.lrScale }
+      : layerDecayScales(config.backbone.depth, config.training.layerDecay);
     const groups = weightDecayGroups(this.model.namedParameters(), config.training.weightDecay, scales);
     this.optimizer = new AdamW(groups, { learningRate: schedule.lr });
     const { onStep: _a, shouldStop: _b, onEstimate: _c, ...given } = options;
@@ -144,7 +149,15 @@ class SelfTrainTask implements TrainingTask<SelfTrainValidation> {
   }
 
   async initialize(): Promise<void> {
-    if (this.options.pretrained) await loadPretrainedBackbone(this.model.backbone, this.options.pretrained);
+    const { backbone } = this.model;
+    if (backbone instanceof MobileNetBackbone) {
+      if (this.options.pretrained)
+        throw new Error(
+          "--pretrained: the MobileNetV2 backbone starts from its shipped weights; --pretrained is for a ViT",
+        );
+      if (backbone.config.pretrained)
+        backbone.trunk.loadStateDict(await readTensorFile(PRETRAINED_MOBILENET_FILE));
+    } else if (this.options.pretrained) await loadPretrainedBackbone(backbone, this.options.pretrained);
   }
 
   async openData(samplesSeen: number): Promise<void> {

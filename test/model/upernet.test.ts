@@ -110,7 +110,7 @@ for (const name of ["p16", "p8"]) {
 }
 
 test("UperNet presets: MAE ViT-B/16 under timm's names; stride-4 logits; bad configurations are named", () => {
-  assert.deepEqual(Object.keys(UPERNET_CONFIGS), ["paper", "tiny"]);
+  assert.deepEqual(Object.keys(UPERNET_CONFIGS), ["paper", "tiny", "tiny-mobilenet"]);
   const tiny = new UperNet(upernetTiny, 3).eval();
   const out = tf.tidy(() => tiny.forward(tf.zeros([1, 128, 128, 3]) as tf.Tensor4D).logits);
   assert.deepEqual(out.shape, [1, 32, 32, 3]);
@@ -142,6 +142,12 @@ test("UperNet presets: MAE ViT-B/16 under timm's names; stride-4 logits; bad con
     [[3, 5, 7, 11], [4, 2, 1, 0.5], 768, 0.4],
   );
   assert.deepEqual([training.lr, training.layerDecay, training.warmupSteps], [1e-4, 0.65, 1500]);
+  const mobile = new UperNet(UPERNET_CONFIGS["tiny-mobilenet"], 3).eval();
+  const mobileOut = tf.tidy(() => mobile.forward(tf.zeros([1, 128, 128, 3]) as tf.Tensor4D).logits);
+  assert.deepEqual(mobileOut.shape, [1, 32, 32, 3], "the MobileNetV2's strides 4–32 need no neck");
+  assert.equal(mobile.neck, null);
+  mobileOut.dispose();
+  mobile.dispose();
   assert.throws(() => new UperNet(upernetTiny, 0), /classes must be a positive integer/);
   assert.throws(
     () => new UperNet({ ...upernetTiny, neckRescales: [4, 2, 1, 0.25] }, 2),

@@ -11,7 +11,15 @@ import { writeImage } from "../../src/io/image.js";
 import { writeLabelPng } from "../../src/io/label-png.js";
 import type { TensorToWrite } from "../../src/io/safetensors.js";
 import { writeSafetensors } from "../../src/io/safetensors-file.js";
-import { loadPretrainedBackbone, UperNet, type UperNetConfig, upernetTiny } from "../../src/model/upernet.js";
+import { PRETRAINED_MOBILENET_FILE, readTensorFile } from "../../src/model/files.js";
+import {
+  loadPretrainedBackbone,
+  UperNet,
+  type UperNetConfig,
+  upernetTiny,
+  upernetTinyMobileNet,
+  type ViTBackboneConfig,
+} from "../../src/model/upernet.js";
 import { VisionTransformer } from "../../src/model/vit.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { readLog } from "../../src/train/log.js";
@@ -28,7 +36,7 @@ import { tempDir } from "../support/temp.js";
 before(() => initEngine());
 
 /** A 4-block, 16-wide ViT-8 UperNet at 32²: a second per step on 2 cores. */
-const micro: UperNetConfig = {
+const micro: UperNetConfig & { backbone: ViTBackboneConfig } = {
   ...upernetTiny,
   name: "micro",
   imageSize: 32,
@@ -168,7 +176,8 @@ test("--pretrained loads a ViT checkpoint (MAE's names, decoder dropped) into th
   const file = join(root, "mae.safetensors");
   await writeSafetensors(file, tensors);
   const model = new UperNet(micro, 3);
-  await loadPretrainedBackbone(model.backbone, file);
+  const vit = model.backbone as VisionTransformer;
+  await loadPretrainedBackbone(vit, file);
   const key = "blocks.1.attn.qkv.weight";
   assert.deepEqual(model.backbone.stateDict().get(key)?.dataSync(), source.stateDict().get(key)?.dataSync());
   assert.deepEqual(
@@ -178,9 +187,32 @@ test("--pretrained loads a ViT checkpoint (MAE's names, decoder dropped) into th
   delete tensors["blocks.1.mlp.fc2.bias"];
   await writeSafetensors(file, tensors);
   await assert.rejects(
-    loadPretrainedBackbone(model.backbone, file),
+    loadPretrainedBackbone(vit, file),
     /not this backbone's weights: lacks blocks\.1\.mlp\.fc2\.bias/,
   );
   model.dispose();
   source.dispose();
+});
+
+test("tiny-mobilenet: S-Seg's pretrained MobileNetV2 under the UperNet head trains from its shipped weights", async (t) => {
+  const root = await tempDir(t, "sseg-selftrain-mnv2-");
+  const labels = await labelledFolder(root);
+  const config: UperNetConfig = {
+    ...upernetTinyMobileNet,
+    imageSize: 32,
+    head: { channels: 8, poolScales: [1, 2], dropout: 0.1 },
+    auxiliary: { ...upernetTinyMobileNet.auxiliary, channels: 4 },
+  };
+  const out = join(root, "run");
+  const summary = await selfTrain(options(labels, out, { config, steps: 2 }));
+  assert.equal(summary.steps, 2);
+  const saved = (await loadCheckpoint(out)).model;
+  const pretrained = await readTensorFile(PRETRAINED_MOBILENET_FILE);
+  // frozen BatchNorm statistics are buffers: the checkpoint carries nsfwjs's, untouched by training
+  const key = "stem.bn.running_var";
+  assert.deepEqual(saved.get(`backbone.trunk.${key}`)?.data, pretrained.get(key)?.data);
+  await assert.rejects(
+    selfTrain(options(labels, join(root, "bad"), { config, pretrained: "mae.pth" })),
+    /--pretrained: the MobileNetV2 backbone starts from its shipped weights/,
+  );
 });
