@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
+import { readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { test } from "node:test";
 import { chromium } from "playwright-core";
 import { tempDir } from "../support/temp.js";
@@ -56,4 +58,11 @@ test("the page segments a sample in Chromium and shows readable errors", {
   });
   await page.waitForSelector("#error:has-text('Not an image')");
   assert.deepEqual(pageErrors, [], "no uncaught errors on the page");
+
+  // a model that cannot be loaded: the page says so instead of staying blank
+  for (const file of await readdir(join(out, "assets")))
+    if (file.endsWith(".safetensors")) await rm(join(out, "assets", file));
+  await page.goto(`${url}?backend=cpu`);
+  await page.waitForSelector("#error:has-text('The model could not be loaded')", { timeout: 60_000 });
+  assert.match((await page.textContent("#error")) ?? "", /model-.*\.safetensors: HTTP 404/);
 });
