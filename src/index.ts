@@ -25,6 +25,7 @@ export {
   loadSegmenter,
   type SegmenterSource,
 } from "./infer/load.js";
+export { type LoadFromUrlOptions, loadSegmenterFromUrl, type ModelUrls } from "./infer/load-url.js";
 export {
   DEFAULT_BACKGROUND_THRESHOLD,
   type ImageSegmenter,
