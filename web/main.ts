@@ -9,12 +9,16 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import wasmPlain from "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url";
 import wasmSimd from "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url";
 import wasmThreaded from "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url";
-import type { BackendName } from "../src/engine/backend.js";
-import { loadSegmenterFromUrl } from "../src/infer/load-url.js";
-import type { SegmentationResult, Segmenter, SegmentOptions } from "../src/infer/segmenter.js";
-import { decodeImage } from "../src/io/decode.browser.js";
-import { distinctColours } from "../src/io/palette.js";
-import type { RgbImage } from "../src/io/pixels.js";
+import {
+  type BackendName,
+  decodeImage,
+  distinctColours,
+  loadSegmenterFromUrl,
+  type RgbImage,
+  type SegmentationResult,
+  type Segmenter,
+  type SegmentOptions,
+} from "../dist/src/browser.js";
 
 const MODEL = {
   config: new URL("../assets/model/config.json", import.meta.url).href,

@@ -1,6 +1,7 @@
 /**
- * The browser page (`npm run web`, `npm run build:web`): the library's own modules, with each Node-only module
- * swapped for its `.browser.ts` twin (image decoding, the tokenizer's files, the native kernel loader).
+ * The browser page (`npm run web`, `npm run build:web`): the library as built in dist/ (what the npm package
+ * ships), with each Node-only module swapped for its `.browser.js` twin — what the package's "browser" field tells
+ * any bundler (image decoding, the tokenizer's files, the native kernel loader).
  */
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -9,7 +10,7 @@ import { defineConfig, type Plugin } from "vite";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
-/** `./x.js` imported inside src/ resolves to `x.browser.ts` when that twin exists. */
+/** `./x.js` imported inside dist/src/ resolves to `x.browser.js` when that twin exists. */
 function browserTwins(): Plugin {
   return {
     name: "sseg-browser-twins",
@@ -17,8 +18,8 @@ function browserTwins(): Plugin {
     resolveId(source, importer) {
       if (!importer || !source.startsWith(".") || !source.endsWith(".js")) return null;
       const target = resolve(dirname(importer), source);
-      if (!target.startsWith(resolve(repo, "src"))) return null;
-      const twin = target.replace(/\.js$/, ".browser.ts");
+      if (!target.startsWith(resolve(repo, "dist", "src"))) return null;
+      const twin = target.replace(/\.js$/, ".browser.js");
       return existsSync(twin) ? twin : null;
     },
   };
