@@ -110,7 +110,9 @@ async function labelItems(
   limit: number,
 ): Promise<{ items: AsyncIterable<LabelItem>; total?: number; skipped: () => string }> {
   const isPairs =
-    spec.endsWith(".tar") || /\.(jsonl|csv)$/i.test(spec) || existsSync(join(spec, "captions.jsonl"));
+    spec.endsWith(".tar") ||
+    /\.(jsonl|csv)$/i.test(spec) ||
+    ["captions.jsonl", "captions.csv"].some((name) => existsSync(join(spec, name)));
   if (!isPairs) {
     const files = (await listImages([spec])).slice(0, limit);
     const stems = uniqueStems(files);
