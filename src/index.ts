@@ -7,6 +7,7 @@
  *   for (const s of segments) console.log(s.label, s.pixels, s.score.toFixed(2));
  *   seg.dispose();
  */
+
 export {
   COCO_THING_CLASSES,
   CONTEXT59_CLASSES,
@@ -16,7 +17,6 @@ export {
   VOC20_CLASSES,
 } from "./data/datasets.js";
 export { DataError, openPairSource, type PairSource } from "./data/pairs.js";
-export { type BackendName, type EngineInfo, initEngine } from "./engine/backend.js";
 export { type EvaluateOptions, type EvaluationResult, evaluate } from "./eval/evaluate.js";
 export { IoUAccumulator, type SegmentationMetrics } from "./eval/miou.js";
 export {
@@ -25,30 +25,12 @@ export {
   loadSegmenter,
   type SegmenterSource,
 } from "./infer/load.js";
-export { type LoadFromUrlOptions, loadSegmenterFromUrl, type ModelUrls } from "./infer/load-url.js";
-export {
-  DEFAULT_BACKGROUND_THRESHOLD,
-  type ImageSegmenter,
-  type Prediction,
-  type Segment,
-  type SegmentationResult,
-  Segmenter,
-  SegmenterError,
-  type SegmentOptions,
-} from "./infer/segmenter.js";
 export { SelfTrainedSegmenter } from "./infer/selftrained.js";
-export { CheckpointError } from "./io/checkpoint-error.js";
 export { readImage } from "./io/image.js";
 export { readLabelPng, renderOverlay, writeLabelPng } from "./io/label-png.js";
-export { ImageError, type ImageInput, type RawImageInput, type RgbImage } from "./io/pixels.js";
 export { CONFIGS, paper, tiny } from "./model/presets.js";
 export { TEMPLATE_PRESETS } from "./model/prompts.js";
-export {
-  type BackgroundRule,
-  type InferenceConfig,
-  type SSegConfig,
-  SSegModel,
-  type Templates,
-} from "./model/sseg.js";
+export { SSegModel } from "./model/sseg.js";
+export * from "./shared-api.js";
 export { VERSION } from "./version.js";
 export { loadWeights } from "./weights/index.js";

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BackendName, initEngine } from "../engine/backend.js";
-import { loadSSegModel, type ModelFiles, readStoredConfig, resolveModelFiles } from "../model/files.js";
+import { loadSSegModel, type ModelFiles, readStoredModel } from "../model/files.js";
 import { CONFIGS } from "../model/presets.js";
 import { type SSegConfig, SSegModel } from "../model/sseg.js";
 import { isSelfTrainedConfig, loadSelfTrained } from "../model/upernet.js";
@@ -59,19 +59,18 @@ export async function loadSegmenter(
   report({ status: "model", progress: 0.1 });
   const describe = (files: { weights: string; step?: number }) =>
     files.step === undefined ? files.weights : `${files.weights} (step ${files.step})`;
-  if (
-    typeof source === "string" &&
-    isSelfTrainedConfig(await readStoredConfig(await resolveModelFiles(source)))
-  ) {
-    const { model, config, files } = await loadSelfTrained(source);
-    report({ status: "ready", progress: 1 });
-    return new SelfTrainedSegmenter(model, config, `S-Seg+ ${describe(files)}`, files, engine);
-  }
   let model: SSegModel;
   let description: string;
   let files: ModelFiles | undefined;
   if (typeof source === "string") {
-    ({ model, files } = await loadSSegModel(source));
+    const stored = await readStoredModel(source);
+    if (isSelfTrainedConfig(stored.config)) {
+      const selfTrained = await loadSelfTrained(stored);
+      report({ status: "ready", progress: 1 });
+      const name = `S-Seg+ ${describe(selfTrained.files)}`;
+      return new SelfTrainedSegmenter(selfTrained.model, selfTrained.config, name, selfTrained.files, engine);
+    }
+    ({ model, files } = await loadSSegModel(stored));
     description = describe(files);
   } else {
     const config = typeof source.untrained === "string" ? CONFIGS[source.untrained] : source.untrained;

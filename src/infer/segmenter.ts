@@ -233,7 +233,8 @@ export class Segmenter implements ImageSegmenter {
   /** The settings a call would use; throws a `SegmenterError` for a bad vocabulary or option, before any work. */
   validate(classNames: readonly string[], options: SegmentOptions = {}): Required<InferenceConfig> {
     if (this.disposed) throw new SegmenterError("this segmenter has been disposed");
-    const settings = this.settings(options);
+    const settings = overlaySettings(this.defaults, options);
+    checkBackgroundRule(settings.background, this.model.regionHead !== null);
     const words = backgroundWordsOf(settings.background);
     // a batch segments many images with one vocabulary: tokenize and check it once, not per image
     const key = JSON.stringify([classNames, words]);
@@ -251,25 +252,6 @@ export class Segmenter implements ImageSegmenter {
     for (const embedding of this.textCache.values()) embedding.dispose();
     this.textCache.clear();
     if (this.ownsModel) this.model.dispose();
-  }
-
-  private settings(options: SegmentOptions): Required<InferenceConfig> {
-    const settings = { ...this.defaults };
-    for (const key of ["templates", "background", "mode", "crop", "stride", "shortSide", "masks"] as const)
-      if (options[key] !== undefined) Object.assign(settings, { [key]: options[key] });
-    for (const key of ["shortSide", "crop", "stride"] as const)
-      if (!Number.isInteger(settings[key]) || settings[key] < 1)
-        throw new SegmenterError(`${key} must be a positive integer, got ${settings[key]}`);
-    if (settings.stride > settings.crop)
-      throw new SegmenterError(
-        `stride ${settings.stride} is larger than crop ${settings.crop}: pixels would be skipped`,
-      );
-    if (settings.mode !== "whole" && settings.mode !== "slide")
-      throw new SegmenterError(`mode must be "whole" or "slide", got "${settings.mode}"`);
-    if (settings.masks !== "mix" && settings.masks !== "winner")
-      throw new SegmenterError(`masks must be "mix" or "winner", got "${settings.masks}"`);
-    checkBackgroundRule(settings.background, this.model.regionHead !== null);
-    return settings;
   }
 
   /** Text embeddings of the names, cached by (names, templates): a repeated vocabulary encodes no text. */
@@ -295,6 +277,28 @@ export class Segmenter implements ImageSegmenter {
     }
     return embedding;
   }
+}
+
+/** A call's options over a model's defaults, sizes and modes checked; the background rule is each model's to check. */
+export function overlaySettings(
+  defaults: Required<InferenceConfig>,
+  options: SegmentOptions,
+): Required<InferenceConfig> {
+  const settings = { ...defaults };
+  for (const key of ["templates", "background", "mode", "crop", "stride", "shortSide", "masks"] as const)
+    if (options[key] !== undefined) Object.assign(settings, { [key]: options[key] });
+  for (const key of ["shortSide", "crop", "stride"] as const)
+    if (!Number.isInteger(settings[key]) || settings[key] < 1)
+      throw new SegmenterError(`${key} must be a positive integer, got ${settings[key]}`);
+  if (settings.stride > settings.crop)
+    throw new SegmenterError(
+      `stride ${settings.stride} is larger than crop ${settings.crop}: pixels would be skipped`,
+    );
+  if (settings.mode !== "whole" && settings.mode !== "slide")
+    throw new SegmenterError(`mode must be "whole" or "slide", got "${settings.mode}"`);
+  if (settings.masks !== "mix" && settings.masks !== "winner")
+    throw new SegmenterError(`masks must be "mix" or "winner", got "${settings.masks}"`);
+  return settings;
 }
 
 /** One forward pass over padded, normalised windows [B, H, W, 3]: per-pixel scores and query maps. */

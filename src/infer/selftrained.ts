@@ -15,6 +15,7 @@ import { resize } from "../nn/resize.js";
 import {
   currentEngine,
   type ImageSegmenter,
+  overlaySettings,
   type Prediction,
   resizeScores,
   type SegmentationResult,
@@ -81,9 +82,7 @@ export class SelfTrainedSegmenter implements ImageSegmenter {
       if (seen.has(name)) throw new SegmenterError(`class name "${name}" is given twice`);
       seen.add(name);
     }
-    const settings = { ...this.defaults };
-    for (const key of ["background", "mode", "crop", "stride", "shortSide"] as const)
-      if (options[key] !== undefined) Object.assign(settings, { [key]: options[key] });
+    const settings = overlaySettings(this.defaults, options);
     checkClosedBackground(settings.background);
     return settings;
   }

@@ -102,10 +102,16 @@ export async function readJson(path: string): Promise<Record<string, unknown>> {
   return value as Record<string, unknown>;
 }
 
-/** The configuration object stored in the model's JSON file (not yet checked). */
-export async function readStoredConfig(files: ModelFiles): Promise<unknown> {
+/** A model's files and the configuration stored in its JSON file (not yet checked), read once. */
+export interface StoredModel {
+  files: ModelFiles;
+  config: unknown;
+}
+
+export async function readStoredModel(path: string): Promise<StoredModel> {
+  const files = await resolveModelFiles(path);
   const json = await readJson(files.configFile);
-  return files.configKey ? json[files.configKey] : json;
+  return { files, config: files.configKey ? json[files.configKey] : json };
 }
 
 /** Replace one top-level field of the stored configuration (e.g. tuned inference defaults), atomically. */
@@ -160,9 +166,11 @@ export async function writeModelFolder(
  * A trained S-Seg model from its files: a checkpoint or run folder, or a `.safetensors` file with its JSON config.
  * Errors name the file and what does not fit.
  */
-export async function loadSSegModel(path: string): Promise<{ model: SSegModel; files: ModelFiles }> {
-  const files = await resolveModelFiles(path);
-  const config = checkConfig(await readStoredConfig(files), files.configFile);
+export async function loadSSegModel(
+  source: string | StoredModel,
+): Promise<{ model: SSegModel; files: ModelFiles }> {
+  const { files, config: stored } = typeof source === "string" ? await readStoredModel(source) : source;
+  const config = checkConfig(stored, files.configFile);
   const weights = await readTensorFile(files.weights);
   let model: SSegModel | undefined;
   try {

@@ -19,7 +19,7 @@ import { Module, ModuleList } from "../nn/module.js";
 import { adaptiveAvgPool2d } from "../nn/pooling.js";
 import { resize } from "../nn/resize.js";
 import { loadWeights, toDinoVitStateDict } from "../weights/index.js";
-import { type ModelFiles, readStoredConfig, readTensorFile, resolveModelFiles } from "./files.js";
+import { type ModelFiles, readStoredModel, readTensorFile, type StoredModel } from "./files.js";
 import {
   isMobileNetBackbone,
   MobileNetBackbone,
@@ -145,10 +145,9 @@ export function isSelfTrainedConfig(value: unknown): value is SelfTrainedConfig 
 
 /** An S-Seg+ model from a run, checkpoint folder or .safetensors file with its configuration. */
 export async function loadSelfTrained(
-  path: string,
+  source: string | StoredModel,
 ): Promise<{ model: UperNet; config: SelfTrainedConfig; files: ModelFiles }> {
-  const files = await resolveModelFiles(path);
-  const config = await readStoredConfig(files);
+  const { files, config } = typeof source === "string" ? await readStoredModel(source) : source;
   if (!isSelfTrainedConfig(config) || !Array.isArray(config.classes) || config.classes.length < 2)
     throw new CheckpointError(
       `${files.configFile}: not an S-Seg+ configuration (architecture "upernet" and classes)`,

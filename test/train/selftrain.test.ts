@@ -145,6 +145,10 @@ test("sseg selftrain train: trains on the labels, skips a bad one, resumes exact
       segmenter.segment(image, ["red"], { background: { noObject: true } }),
       /background is its trained "background" class, a threshold, or none/,
     );
+    await assert.rejects(
+      segmenter.segment(image, ["red"], { mode: "slide", crop: 16, stride: 32 }),
+      /stride 32 is larger than crop 16/,
+    );
   } finally {
     segmenter.dispose();
   }
