@@ -1,13 +1,14 @@
 /**
  * `sseg eval`: mmseg mIoU of a model on a segmentation set through the segmenter, with and without background,
  * per-class IoU, aAcc and the learned-mask oracle; `--tune-background` sweeps the threshold and stores the best
- * one with the model so `segment()` uses it by default.
+ * one with the model so `segment()` uses it by default; `--compare` scores more models on the same images, side by side.
  */
 import type { Command } from "commander";
 import { type EvaluationResult, evaluate, type Scores } from "../eval/evaluate.js";
+import type { ImageSegmenter, SegmentOptions } from "../infer/segmenter.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { updateStoredConfig } from "../model/files.js";
-import { positiveInteger } from "./flags.js";
+import { positiveInteger, UsageError } from "./flags.js";
 import { addModelOptions, type ModelFlags, openSegmenter, segmentOptionsFrom } from "./model-options.js";
 import { Progress } from "./progress.js";
 
@@ -19,6 +20,7 @@ interface EvalFlags extends ModelFlags {
   savePredictions?: string;
   tuneBackground: boolean;
   rename?: string;
+  compare: string[];
 }
 
 /** The thresholds `--tune-background` scores: 0, 0.05, …, 1. */
@@ -45,22 +47,29 @@ export function registerEval(program: Command): void {
       .option(
         "--tune-background",
         "sweep the background threshold (against --background-words if given) on this split; store the best with the model",
+      )
+      .option(
+        "--compare <model>",
+        "also score this model (run, checkpoint or .safetensors; repeatable) on the same images, then a side-by-side table",
+        (path: string, paths: string[]) => [...paths, path],
+        [],
       ),
   ).action(async (root: string, flags: EvalFlags) => {
     if (flags.tuneBackground && !flags.checkpoint)
       throw new Error("--tune-background stores the threshold with the model: give --checkpoint");
+    if (flags.tuneBackground && flags.compare.length > 0)
+      throw new UsageError("--tune-background tunes one model: give it without --compare");
     const segment = await segmentOptionsFrom(flags);
     const limit = flags.limit === undefined ? undefined : positiveInteger(flags.limit, "--limit");
     const rename = flags.rename === undefined ? undefined : renamePairs(flags.rename);
-    const segmenter = await openSegmenter(flags, { untrainedFallback: false });
-    try {
+    const score = async (segmenter: ImageSegmenter, thresholds?: number[]) => {
       let bar: Progress | undefined;
       const result = await evaluate(segmenter, root, {
         dataset: flags.dataset,
         split: flags.split,
         segment,
         limit,
-        thresholds: flags.tuneBackground ? SWEEP : undefined,
+        thresholds,
         savePredictions: flags.savePredictions,
         rename,
         onProgress: (done, total) => {
@@ -68,50 +77,97 @@ export function registerEval(program: Command): void {
           bar.update(done);
         },
       });
-      const markdown = report(segmenter.description, root, result);
-      console.log(markdown);
-      if (flags.out) {
-        const json = { model: segmenter.description, root, ...result };
-        await writeFileAtomic(flags.out, `${JSON.stringify(json, null, 2)}\n`);
-        await writeFileAtomic(flags.out.replace(/(\.json)?$/, ".md"), `${markdown}\n`);
-      }
-      if (flags.tuneBackground && segmenter.files) {
-        const best = bestThreshold(result);
-        if (best === undefined || !result.withBackground)
-          throw new Error(`${root}: no background class, so there is no background rule to tune`);
-        // the run's own rule — background words or the learned no-object class — competes with the best threshold
-        const own = segment.background ?? segmenter.defaults.background;
-        const competing = own && ("classes" in own || "noObject" in own) ? own : undefined;
-        const chosen =
-          competing && result.withBackground.miou > best.miou
-            ? {
-                rule: competing,
-                miou: result.withBackground.miou,
-                what:
-                  "classes" in competing
-                    ? `background words ${competing.classes.join(", ")}`
-                    : "the no-object class",
-              }
-            : {
-                rule: { threshold: best.threshold },
-                miou: best.miou,
-                what: `background threshold ${best.threshold}`,
-              };
-        await updateStoredConfig(segmenter.files, "inference", {
-          ...segmenter.defaults,
-          background: chosen.rule,
-        });
-        console.log(`\n${chosen.what} (mIoU ${pct(chosen.miou)}) stored in ${segmenter.files.configFile}`);
-      }
-      if (result.failed.length > 0) {
-        console.error(`sseg eval: ${result.failed.length} image(s) could not be scored:`);
-        for (const { id, reason } of result.failed.slice(0, 5)) console.error(`  ${id}: ${reason}`);
-        process.exitCode = 1;
-      }
+      console.log(report(segmenter.description, root, result));
+      return { model: segmenter.description, root, ...result };
+    };
+    const scored: ScoredModel[] = [];
+    const segmenter = await openSegmenter(flags, { untrainedFallback: false });
+    try {
+      const result = await score(segmenter, flags.tuneBackground ? SWEEP : undefined);
+      scored.push(result);
+      if (flags.tuneBackground) await storeBestRule(segmenter, segment.background, result);
     } finally {
       segmenter.dispose();
     }
+    for (const path of flags.compare) {
+      const other = await openSegmenter(
+        { ...flags, checkpoint: path, untrained: undefined },
+        { untrainedFallback: false },
+      );
+      try {
+        scored.push(await score(other));
+      } finally {
+        other.dispose();
+      }
+    }
+    if (scored.length > 1) console.log(`\n${comparison(scored)}`);
+    if (flags.out) {
+      const json = scored.length > 1 ? { models: scored } : scored[0];
+      await writeFileAtomic(flags.out, `${JSON.stringify(json, null, 2)}\n`);
+      const markdown = scored.map((r) => report(r.model, root, r));
+      if (scored.length > 1) markdown.push(comparison(scored));
+      await writeFileAtomic(flags.out.replace(/(\.json)?$/, ".md"), `${markdown.join("\n\n")}\n`);
+    }
+    const failed = scored.flatMap((r) => r.failed.map((f) => ({ ...f, model: r.model })));
+    if (failed.length > 0) {
+      console.error(`sseg eval: ${failed.length} image(s) could not be scored:`);
+      for (const { id, reason, model } of failed.slice(0, 5))
+        console.error(`  ${id}: ${reason}${scored.length > 1 ? ` (${model})` : ""}`);
+      process.exitCode = 1;
+    }
   });
+}
+
+type ScoredModel = EvaluationResult & { model: string; root: string };
+
+/** `--tune-background`: the best threshold, or the model's own rule if it scores higher, stored with the model. */
+async function storeBestRule(
+  segmenter: ImageSegmenter,
+  asked: SegmentOptions["background"],
+  result: ScoredModel,
+): Promise<void> {
+  const files = segmenter.files;
+  const best = bestThreshold(result);
+  if (!files || best === undefined || !result.withBackground)
+    throw new Error(`${result.root}: no background class, so there is no background rule to tune`);
+  // the run's own rule — background words or the learned no-object class — competes with the best threshold
+  const own = asked ?? segmenter.defaults.background;
+  const competing = own && ("classes" in own || "noObject" in own) ? own : undefined;
+  const chosen =
+    competing && result.withBackground.miou > best.miou
+      ? {
+          rule: competing,
+          miou: result.withBackground.miou,
+          what:
+            "classes" in competing
+              ? `background words ${competing.classes.join(", ")}`
+              : "the no-object class",
+        }
+      : {
+          rule: { threshold: best.threshold },
+          miou: best.miou,
+          what: `background threshold ${best.threshold}`,
+        };
+  await updateStoredConfig(files, "inference", { ...segmenter.defaults, background: chosen.rule });
+  console.log(`\n${chosen.what} (mIoU ${pct(chosen.miou)}) stored in ${files.configFile}`);
+}
+
+/** Several models on the same images: one row each, the difference to the first (the `-m` model). */
+export function comparison(scored: readonly ScoredModel[]): string {
+  const first = scored[0];
+  const delta = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined ? "n/a" : `${a >= b ? "+" : ""}${(100 * (a - b)).toFixed(1)}`;
+  const lines = [
+    `## ${scored.length} models on ${first.root} (${first.split}, ${first.images} images)`,
+    "",
+    "| model | background rule | mIoU with background | Δ | mIoU without background | Δ | image-level top-1 |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const r of scored)
+    lines.push(
+      `| ${r.model} | ${JSON.stringify(r.background)} | ${r.withBackground ? pct(r.withBackground.miou) : "n/a"} | ${r === first ? "" : delta(r.withBackground?.miou, first.withBackground?.miou)} | ${pct(r.withoutBackground.miou)} | ${r === first ? "" : delta(r.withoutBackground.miou, first.withoutBackground.miou)} | ${r.naming ? pct(r.naming.imageTop1) : "n/a"} |`,
+    );
+  return lines.join("\n");
 }
 
 /** "truck=vehicle,cow=cattle" → { truck: "vehicle", cow: "cattle" }. */

@@ -128,6 +128,41 @@ test("sseg eval --tune-background prints the curve, writes JSON + markdown and s
   assert.match(bad.stderr, /--limit: expected a positive integer, got "x"/);
 });
 
+test("sseg eval --compare scores several models on the same images, side by side", async (t) => {
+  const dir = await tempDir(t, "sseg-eval-compare-");
+  await saveMicroRun(dir, 5, 0);
+  await saveMicroRun(join(dir, "other"), 7, 1);
+  const run = join(dir, "run");
+  const other = join(dir, "other", "run");
+  const args = [MAIN, "eval", SAMPLE, "-m", run, "--limit", "2", "--threshold", "0.3"];
+  const r = spawnSync(
+    process.execPath,
+    [...args, "--compare", run, "--compare", other, "--out", join(dir, "c.json")],
+    {
+      encoding: "utf8",
+    },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /## 3 models on .* \(val, 2 images\)/);
+  const rows = r.stdout.split("\n").filter((line) => line.startsWith("| ") && line.includes("step "));
+  assert.equal(rows.length, 3, r.stdout);
+  assert.match(rows[1], /\| \+0\.0 \|.*\| \+0\.0 \|/, "the same model twice scores the same");
+  assert.match(rows[2], /step 7/);
+  const json = JSON.parse(await readFile(join(dir, "c.json"), "utf8"));
+  assert.deepEqual(
+    json.models.map((m: { images: number }) => m.images),
+    [2, 2, 2],
+  );
+  assert.equal(json.models[0].withBackground.miou, json.models[1].withBackground.miou);
+  assert.match(await readFile(join(dir, "c.md"), "utf8"), /## 3 models on/);
+
+  const tuneBoth = spawnSync(process.execPath, [...args, "--tune-background", "--compare", other], {
+    encoding: "utf8",
+  });
+  assert.equal(tuneBoth.status, 2);
+  assert.match(tuneBoth.stderr, /--tune-background tunes one model/);
+});
+
 test("evaluate --rename: the prompts call a class by another word; labels and result names stay", async () => {
   const seg = await loadSegmenter({ untrained: micro, seed: 1 });
   const prompted: string[][] = [];
