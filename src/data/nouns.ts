@@ -59,7 +59,9 @@ export class NounLexicon {
       const implied = wider.map(add).filter((w) => w !== "" && w !== key);
       if (key !== "" && implied.length > 0) this.general.set(key, implied);
     }
-    this.longest = Math.max(1, ...[...this.forms.keys()].map((form) => form.split(" ").length));
+    let longest = 1; // a loop, not Math.max(...): a user's lexicon file can hold a million nouns
+    for (const form of this.forms.keys()) longest = Math.max(longest, form.split(" ").length);
+    this.longest = longest;
   }
 
   get size(): number {

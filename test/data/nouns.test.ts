@@ -32,6 +32,17 @@ test("NounLexicon: longest phrase first, plurals, head nouns of compounds, each 
   assert.equal(lexicon.size, 9);
 });
 
+test("NounLexicon: a million-noun lexicon file loads (no spread of unbounded arrays)", () => {
+  const letters = (i: number) =>
+    `q${i.toString(26).replace(/./g, (d) => String.fromCharCode(97 + Number.parseInt(d, 26)))}`;
+  const nouns = Array.from({ length: 1_000_000 }, (_, i) => letters(i));
+  nouns.push("fire truck");
+  const lexicon = new NounLexicon(nouns);
+  assert.equal(lexicon.size, 1_000_001);
+  const last = letters(999_999);
+  assert.deepEqual(lexicon.extract(`two fire trucks and a ${last}`), ["fire truck", last]);
+});
+
 test("NounLexicon: a sentence's place phrase names the background, not an object", () => {
   assert.deepEqual(lexicon.extract("A dog on a wet leaf."), ["dog"]);
   assert.deepEqual(lexicon.extract("A photo of a car in front of a tree. A tree."), ["car", "tree"]);
