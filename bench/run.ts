@@ -57,6 +57,7 @@ const TORCH_THREADS = [1, 2];
 const SEED = 0;
 const DEFAULT_OUT = fileURLToPath(new URL("../../bench/results/", import.meta.url));
 const TORCH_MISSING = "PyTorch not available (install python3-torch)";
+const NO_TORCH_SIDE = "no PyTorch counterpart";
 
 interface Plans {
   /** Engines whose runs take seconds (stock tfjs). */
@@ -161,6 +162,8 @@ async function measureTorch(
     outputs: null,
   });
   if (!options.torch) return skippedAll("not run (--no-torch)");
+  const withTorch = options.workloads.filter((w) => w.torch !== false);
+  if (withTorch.length === 0) return skippedAll(NO_TORCH_SIDE);
   const version = await torchVersion();
   if (version === null) {
     console.log(`${TORCH_MISSING}; timing tfjs only`);
@@ -177,15 +180,16 @@ async function measureTorch(
   for (const threads of TORCH_THREADS) {
     const run = await runTorch({
       threads,
-      workloads: options.workloads.map((w) => w.name),
+      workloads: withTorch.map((w) => w.name),
       plan: options.plans.torch,
       inputsPath,
       outputsPath: threads === TORCH_THREADS[0] ? outputsPath : undefined,
     });
     results.defaultThreads = run.defaultThreads;
-    results.measurements[threads] = Object.fromEntries(
-      Object.entries(run.results).map(([name, timing]) => [name, { status: "measured", timing }]),
-    );
+    results.measurements[threads] = Object.fromEntries([
+      ...options.workloads.map((w) => [w.name, { status: "skipped", reason: NO_TORCH_SIDE }]),
+      ...Object.entries(run.results).map(([name, timing]) => [name, { status: "measured", timing }]),
+    ]);
   }
   results.outputs = await readTorchOutputs(outputsPath);
   return results;

@@ -7,13 +7,16 @@
  * harness's inputs file (settings as its metadata), so both sides train the same model on the same batch.
  */
 import * as tf from "@tensorflow/tfjs";
+import { catalogNouns, debianCatalog } from "../src/data/composites/catalog.js";
+import { NounLexicon } from "../src/data/nouns.js";
 import { variableGrads } from "../src/engine/gradients.js";
 import { init, type Rng } from "../src/engine/rng.js";
-import { paper, tinySwin } from "../src/model/presets.js";
+import { paper, tiny, tinySwin } from "../src/model/presets.js";
 import { SSegModel } from "../src/model/sseg.js";
 import { Dropout, DropPath } from "../src/nn/dropout.js";
 import type { TensorData } from "../src/nn/module.js";
 import { ClipTokenizer } from "../src/text/tokenizer.js";
+import { batchNouns } from "../src/train/batches.js";
 import { DEFAULT_MASK_LOSS_WEIGHTS, SetCriterion } from "../src/train/criterion.js";
 import { DEFAULT_MATCH_COSTS, HungarianMatcher } from "../src/train/matcher.js";
 import { DEFAULT_OBJECTIVE_WEIGHTS, sSegLoss } from "../src/train/objective.js";
@@ -40,10 +43,15 @@ const STEP_SETTINGS = {
   objectiveWeights: DEFAULT_OBJECTIVE_WEIGHTS,
 };
 
-/** `tiny-swin` (the paper's architecture at 2-core size) at batch 16, and the paper's model at batch 2 (448²: ~12× its activations per image). */
+/**
+ * `tiny-swin` (the paper's architecture at 2-core size) at batch 16, the paper's model at batch 2 (448²: ~12× its
+ * activations per image), and the default `tiny` naming recipe as it trains (batch 32, caption nouns, lr 3e-4; no
+ * PyTorch side: the oracles have no MobileNetV2 or region head).
+ */
 export const SSEG_STEPS = {
-  sseg_tiny_step: { ...STEP_SETTINGS, config: tinySwin, batch: 16 },
-  sseg_paper_step: { ...STEP_SETTINGS, config: paper, batch: 2 },
+  sseg_tiny_step: { ...STEP_SETTINGS, config: tinySwin, batch: 16, torch: true },
+  sseg_paper_step: { ...STEP_SETTINGS, config: paper, batch: 2, torch: true },
+  sseg_naming_step: { ...STEP_SETTINGS, config: tiny, batch: 32, lr: 3e-4, torch: false },
 };
 
 type StepName = keyof typeof SSEG_STEPS;
@@ -84,10 +92,18 @@ export async function addSSegStepInputs(
   }
 }
 
+/** Captions of the composites' kind for the naming step: two catalog nouns each, so a batch names ~50 nouns. */
+function nounCaptions(rng: Rng, count: number): string[] {
+  const nouns = [...catalogNouns(debianCatalog())].sort();
+  const pick = () => nouns[Math.floor(rng.uniform() * nouns.length)];
+  return Array.from({ length: count }, () => `a photo of a ${pick()} next to a ${pick()}.`);
+}
+
 async function addStepInputs(inputs: BenchInputs, name: StepName, seed: number, rng: Rng): Promise<void> {
   const { config, batch, masksPerImage, maskStride } = SSEG_STEPS[name];
   const prefix = `${name}.`;
-  if (SSEG_CAPTIONS.length < batch) throw new Error("SSEG_CAPTIONS must hold a caption per image");
+  const captions = config.regions ? nounCaptions(rng, batch) : SSEG_CAPTIONS.slice(0, batch);
+  if (captions.length < batch) throw new Error("SSEG_CAPTIONS must hold a caption per image");
   const model = new SSegModel(config, { seed });
   for (const [key, value] of model.stateDict())
     inputs.set(`${prefix}model.${key}`, { shape: value.shape, data: value.dataSync<"float32">().slice() });
@@ -98,8 +114,23 @@ async function addStepInputs(inputs: BenchInputs, name: StepName, seed: number, 
     data: init.normal(rng, batch * size * size * 3, 1),
   });
   const contextLength = config.text.contextLength;
-  const tokens = (await ClipTokenizer.load()).tokenize(SSEG_CAPTIONS.slice(0, batch), contextLength);
+  const tokenizer = await ClipTokenizer.load();
+  const tokens = tokenizer.tokenize(captions, contextLength);
   inputs.set(`${prefix}tokens`, { shape: [batch, contextLength], data: Float32Array.from(tokens) });
+  if (config.regions) {
+    const nouns = batchNouns(
+      captions,
+      new NounLexicon(catalogNouns(debianCatalog())),
+      tokenizer,
+      contextLength,
+    );
+    const count = nouns.words.length;
+    inputs.set(`${prefix}nounTokens`, {
+      shape: [count, contextLength],
+      data: Float32Array.from(nouns.tokens),
+    });
+    inputs.set(`${prefix}nounTargets`, { shape: [batch, count], data: nouns.targets });
+  }
   const maskSize = size / maskStride;
   const targets = new Float32Array(batch * masksPerImage * maskSize * maskSize);
   for (let b = 0; b < batch; b++)
@@ -130,6 +161,15 @@ function input(inputs: BenchInputs, key: string): TensorData {
   return entry;
 }
 
+function nounTensors(inputs: BenchInputs, prefix: string): { tokens: tf.Tensor2D; targets: tf.Tensor2D } {
+  const tokens = input(inputs, `${prefix}nounTokens`);
+  const targets = input(inputs, `${prefix}nounTargets`);
+  return {
+    tokens: tf.tensor2d(Int32Array.from(tokens.data), tokens.shape as [number, number], "int32"),
+    targets: tf.tensor2d(targets.data, targets.shape as [number, number]),
+  };
+}
+
 function stepWorkload(name: StepName): Workload {
   const settings = SSEG_STEPS[name];
   const { config, batch, masksPerImage, maskStride } = settings;
@@ -141,6 +181,7 @@ function stepWorkload(name: StepName): Workload {
       `contrastive loss, backward, clip 1.0, AdamW), batch ${batch} at ` +
       `${config.imageSize}², ${masksPerImage} target masks per image`,
     heavy: true,
+    torch: settings.torch,
     nativeOnly: true, // minutes of Conv2DBackpropFilter per step on the stock kernels (see conv_fwdbwd_b8)
     prepare(inputs) {
       const model = new SSegModel(config);
@@ -174,6 +215,7 @@ function stepWorkload(name: StepName): Workload {
             maskSize,
           ]),
         ),
+        nouns: config.regions ? nounTensors(inputs, prefix) : undefined,
       };
 
       /** The trainer's phases 2 and 3 for one micro-batch; `record` reads the losses and gradients back. */
@@ -228,6 +270,7 @@ function stepWorkload(name: StepName): Workload {
           optimizer.dispose();
           model.dispose();
           tf.dispose([tensors.images, tensors.tokens, ...tensors.targets]);
+          if (tensors.nouns) tf.dispose([tensors.nouns.tokens, tensors.nouns.targets]);
         },
       };
     },

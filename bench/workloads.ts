@@ -68,6 +68,8 @@ export interface Workload {
   heavy: boolean;
   /** So slow on stock tfjs (tens of minutes) that it is not run there at all. */
   nativeOnly?: boolean;
+  /** `false`: bench/torch_bench.py has no counterpart (timed on tfjs only). */
+  torch?: boolean;
   prepare(inputs: BenchInputs): PreparedWorkload;
 }
 
