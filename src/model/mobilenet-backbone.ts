@@ -16,7 +16,7 @@ export interface MobileNetBackboneConfig {
   kind: "mobilenet_v2";
   /** Start training from nsfwjs's weights (the file PRETRAINED_MOBILENET_FILE names) rather than at random. */
   pretrained: boolean;
-  /** The trunk's learning rate as a fraction of the model's. */
+  /** The trunk's learning rate as a fraction of the model's; 0 freezes it (no gradient flows into it at all). */
   lrScale: number;
 }
 

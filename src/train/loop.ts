@@ -224,7 +224,7 @@ export async function runTrainingLoop<R>(
             stats[name] = (stats[name] ?? 0) + value / options.accumulate;
           return loss.total.div(options.accumulate) as tf.Scalar;
         },
-        model.namedParameters().map(([, v]) => v),
+        optimizer.parameters(), // not the model's: a frozen part gets no gradient
       );
       value.dispose();
       batch.dispose();

@@ -37,7 +37,8 @@ export function usesWeightDecay(name: string, shape: readonly number[]): boolean
 /**
  * Groups in the order torch users write them: "decay" with `weightDecay`, then "no_decay" with 0; parameters
  * whose name starts with a prefix in `lrScales` go to their own pair ("<prefix>decay", "<prefix>no_decay") at that
- * fraction of the learning rate (a pretrained backbone fine-tuned slower than the rest).
+ * fraction of the learning rate (a pretrained backbone fine-tuned slower than the rest). A fraction of 0 freezes
+ * them: they join no group, so no gradient is computed for them and the backward pass stops before them.
  */
 export function weightDecayGroups(
   namedParameters: [string, tf.Variable][],
@@ -58,6 +59,7 @@ export function weightDecayGroups(
   group("", false);
   for (const entry of namedParameters) {
     const prefix = Object.keys(lrScales).find((p) => entry[0].startsWith(p)) ?? "";
+    if (lrScales[prefix] === 0) continue;
     group(prefix, usesWeightDecay(entry[0], entry[1].shape)).params.push(entry);
   }
   return [...groups.values()];
@@ -175,6 +177,11 @@ export class AdamW extends tf.Optimizer {
       : Object.entries(variableGradients);
     this.checkGradients(gradients.map(([name]) => name));
     this.update(gradients, 1);
+  }
+
+  /** The parameters it trains, in group order: what a training step computes gradients for. */
+  parameters(): tf.Variable[] {
+    return this.slots.map((slot) => slot.variable);
   }
 
   /** Refuses, before any update, gradients of variables in no group. */

@@ -218,3 +218,26 @@ test("the naming recipe trains: pretrained MobileNetV2 (frozen norms kept), capt
     assert.deepEqual(checkpoint.model.get(`backbone.trunk.${name}`)?.data, pretrained.get(name)?.data, name);
   assert.ok(checkpoint.model.has("region_head.no_object_embed"));
 });
+
+test("a backbone at lrScale 0 is frozen: no gradient, no optimiser state, its pretrained weights unchanged", async (t) => {
+  const out = await mkdtemp(join(tmpdir(), "sseg-train-frozen-"));
+  t.after(() => rm(out, { recursive: true, force: true }));
+  const config = {
+    ...micro,
+    backbone: { kind: "mobilenet_v2" as const, pretrained: true, lrScale: 0 },
+    regions: { hiddenDim: 8, withQuery: false },
+  };
+  await train(options(out, { config, steps: 2, features: "rgb" }));
+  const log = await readLog(join(out, "log.jsonl"));
+  for (const record of log) {
+    const norms = record.gradNorms as Record<string, number>;
+    assert.ok(!("backbone" in norms) || norms.backbone === 0, JSON.stringify(norms));
+    assert.ok(norms.region_head > 0);
+  }
+  const checkpoint = await loadCheckpoint(out);
+  const pretrained = await readTensorFile(PRETRAINED_MOBILENET_FILE);
+  for (const name of ["stem.conv.weight", "head.conv.weight"])
+    assert.deepEqual(checkpoint.model.get(`backbone.trunk.${name}`)?.data, pretrained.get(name)?.data, name);
+  const trained = [...checkpoint.optimizer.keys()];
+  assert.ok(trained.length > 0 && trained.every((name) => !name.startsWith("backbone.")), trained.join(", "));
+});
