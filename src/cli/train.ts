@@ -19,6 +19,7 @@ interface TrainFlags extends RunFlags {
   features: string;
   nouns?: string;
   generalWords?: string;
+  classNouns?: boolean;
   k: string;
   strict?: boolean;
   allowOutsidePaths?: boolean;
@@ -57,6 +58,10 @@ export function registerTrain(program: Command): void {
       "--general-words <p>",
       "region head: a caption noun also names its WordNet general words, and is replaced by one with chance p",
     )
+    .option(
+      "--class-nouns",
+      "region head: a caption noun also names its class word and synonyms (a crow is a bird), no general words",
+    )
     .option("--strict", "refuse the data at its first bad sample or index line (default: skip and count)")
     .option("--allow-outside-paths", "a caption index may name images outside its folder")
     .action(async (flags: TrainFlags) => {
@@ -79,6 +84,7 @@ export function registerTrain(program: Command): void {
           flags.generalWords === undefined
             ? undefined
             : numberInRange(flags.generalWords, "--general-words", 0, 1),
+        classNouns: flags.classNouns,
         strict: flags.strict,
         allowOutsidePaths: flags.allowOutsidePaths,
         ...controls,

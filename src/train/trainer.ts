@@ -54,6 +54,11 @@ export interface TrainOptions extends RunOptions {
    * a sparrow is a bird and an animal), and each caption noun is replaced by a general word with this chance.
    */
   generalWords?: number;
+  /**
+   * With the composites' lexicon: a caption's noun also names its class word and synonyms (a crow is a bird, a
+   * bunny a rabbit) — the hierarchy of `generalWords` without the general words.
+   */
+  classNouns?: boolean;
   /** Refuse the data at its first bad sample or index line (default: skip, count and report). */
   strict?: boolean;
   /** A caption index may name images outside its folder. */
@@ -124,17 +129,22 @@ async function validate(
 }
 
 /** The caption-noun lexicon of the naming recipe: a file of nouns, one per line, or the composite catalog's. */
-async function nounLexicon(file: string | undefined, generalWords: number | undefined): Promise<NounLexicon> {
+async function nounLexicon({ nouns: file, generalWords, classNouns }: TrainOptions): Promise<NounLexicon> {
+  if (generalWords !== undefined && classNouns)
+    throw new Error(
+      "give at most one of --general-words and --class-nouns (general words imply the class words)",
+    );
   if (file === undefined) {
     const catalog = debianCatalog();
-    return new NounLexicon(
-      catalogNouns(catalog),
-      generalWords === undefined ? {} : catalogImpliedNouns(catalog),
-    );
+    const hierarchy =
+      generalWords !== undefined || classNouns
+        ? catalogImpliedNouns(catalog, { generalWords: generalWords !== undefined })
+        : {};
+    return new NounLexicon(catalogNouns(catalog), hierarchy);
   }
-  if (generalWords !== undefined)
+  if (generalWords !== undefined || classNouns)
     throw new Error(
-      "--general-words: needs the composites' noun lexicon (it has no hierarchy for a --nouns file)",
+      `${generalWords !== undefined ? "--general-words" : "--class-nouns"}: needs the composites' noun lexicon (it has no hierarchy for a --nouns file)`,
     );
   const text = await readFile(file, "utf8").catch((err: Error) => {
     throw new Error(`--nouns ${file}: ${err.message}`);
@@ -304,7 +314,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     throw new Error(
       `--config: unknown configuration "${options.config}"; expected ${Object.keys(CONFIGS).join(" | ")}`,
     );
-  const lexicon = config.regions ? await nounLexicon(options.nouns, options.generalWords) : undefined;
+  const lexicon = config.regions ? await nounLexicon(options) : undefined;
   const lr = options.lr ?? config.training?.lr ?? DEFAULT_LR;
   const warmupSteps = options.warmupSteps ?? config.training?.warmupSteps ?? DEFAULT_WARMUP_STEPS;
   const task = new SSegTask(config, options, lexicon, { lr, warmupSteps });

@@ -126,6 +126,22 @@ test("sseg train --general-words takes a chance from 0 to 1 and needs the compos
   );
   assert.equal(withFile.status, 1);
   assert.match(withFile.stderr, /--general-words: needs the composites' noun lexicon/);
+  const both = sseg(
+    "train",
+    ...[
+      "--config",
+      "tiny-regions",
+      "--data",
+      "none",
+      "--out",
+      out,
+      "--general-words",
+      "0.2",
+      "--class-nouns",
+    ],
+  );
+  assert.equal(both.status, 1);
+  assert.match(both.stderr, /give at most one of --general-words and --class-nouns/);
 });
 
 test("sseg train stops at SIGTERM like at Ctrl-C: after the step, with a checkpoint to resume from", async () => {

@@ -100,6 +100,21 @@ test("batchNouns: an image also holds the nouns its caption's nouns imply, when 
   );
 });
 
+test("catalogImpliedNouns without general words: a stamp's noun names its class word and synonyms only", () => {
+  const catalog = debianCatalog();
+  const implied = catalogImpliedNouns(catalog, { generalWords: false });
+  const general = new Set(Object.values(GENERAL_WORDS).flat());
+  for (const [noun, words] of Object.entries(implied))
+    assert.ok(
+      !words.some((word) => general.has(word) && !catalogNouns(catalog).includes(word)),
+      `${noun}: ${words}`,
+    );
+  assert.ok(implied.rabbit.includes("bunny"));
+  assert.deepEqual(implied.cow, [], "a class word has no general words here");
+  const stamp = catalog.stamps.find((s) => s.split === "train" && s.class === "bird" && s.name !== "bird");
+  assert.deepEqual(stamp && implied[stamp.name], ["bird"]);
+});
+
 test("catalogImpliedNouns: class words imply their synonyms and WordNet general words; training stamps their class", () => {
   const catalog = debianCatalog();
   const implied = catalogImpliedNouns(catalog);

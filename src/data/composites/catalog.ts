@@ -506,7 +506,10 @@ export const HELD_OUT_GENERAL_WORDS: Record<string, string> = {
  * general words (WordNet hypernyms, `GENERAL_WORDS`, less `HELD_OUT_GENERAL_WORDS`); a training stamp's noun
  * ("sparrow") its class words too.
  */
-export function catalogImpliedNouns(catalog: Catalog): Record<string, string[]> {
+export function catalogImpliedNouns(
+  catalog: Catalog,
+  { generalWords = true }: { generalWords?: boolean } = {},
+): Record<string, string[]> {
   const implied: Record<string, string[]> = {};
   const add = (noun: string, words: readonly string[]) => {
     const set = new Set([...(implied[noun] ?? []), ...words]);
@@ -516,7 +519,9 @@ export function catalogImpliedNouns(catalog: Catalog): Record<string, string[]> 
   const classWords = new Map(catalog.classes.map((c) => [c.name, [c.name, ...c.synonyms]]));
   const wider = (name: string) => [
     ...classWords.get(name)!,
-    ...(GENERAL_WORDS[name] ?? []).filter((word) => word !== HELD_OUT_GENERAL_WORDS[name]),
+    ...(generalWords ? (GENERAL_WORDS[name] ?? []) : []).filter(
+      (word) => word !== HELD_OUT_GENERAL_WORDS[name],
+    ),
   ];
   for (const entry of catalog.classes)
     for (const word of classWords.get(entry.name)!) add(word, wider(entry.name));
