@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { type EvaluationResult, evaluate, type Scores } from "../eval/evaluate.js";
 import type { ImageSegmenter, SegmentOptions } from "../infer/segmenter.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { updateStoredConfig } from "../model/files.js";
+import { resolveModelFiles, updateStoredConfig } from "../model/files.js";
 import { positiveInteger, UsageError } from "./flags.js";
 import { addModelOptions, type ModelFlags, openSegmenter, segmentOptionsFrom } from "./model-options.js";
 import { Progress } from "./progress.js";
@@ -59,6 +59,9 @@ export function registerEval(program: Command): void {
       throw new Error("--tune-background stores the threshold with the model: give --checkpoint");
     if (flags.tuneBackground && flags.compare.length > 0)
       throw new UsageError("--tune-background tunes one model: give it without --compare");
+    if (flags.savePredictions && flags.compare.length > 0)
+      throw new UsageError("--save-predictions writes one model's predictions: give it without --compare");
+    for (const path of flags.compare) await resolveModelFiles(path); // a wrong path fails now, not after the first model's scoring
     const segment = await segmentOptionsFrom(flags);
     const limit = flags.limit === undefined ? undefined : positiveInteger(flags.limit, "--limit");
     const rename = flags.rename === undefined ? undefined : renamePairs(flags.rename);

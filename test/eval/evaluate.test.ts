@@ -161,6 +161,12 @@ test("sseg eval --compare scores several models on the same images, side by side
   });
   assert.equal(tuneBoth.status, 2);
   assert.match(tuneBoth.stderr, /--tune-background tunes one model/);
+  const missing = spawnSync(process.execPath, [...args, "--compare", join(dir, "nowhere")], {
+    encoding: "utf8",
+  });
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /nowhere/);
+  assert.doesNotMatch(missing.stdout, /mIoU with background/, "refused before the first model is scored");
 });
 
 test("evaluate --rename: the prompts call a class by another word; labels and result names stay", async () => {
