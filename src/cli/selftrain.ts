@@ -17,7 +17,7 @@ import { readLabelPng, writeLabelPng } from "../io/label-png.js";
 import type { RgbImage } from "../io/pixels.js";
 import { UPERNET_CONFIGS } from "../model/upernet.js";
 import { DEFAULT_SELFTRAIN_OPTIONS, type SelfTrainValidation, selfTrain } from "../train/selftrain.js";
-import { numberInRange, positiveInteger } from "./flags.js";
+import { numberInRange, positiveInteger, UsageError } from "./flags.js";
 import { eachItem, listImages, parseList, uniqueStems } from "./inputs.js";
 import { addModelOptions, type ModelFlags, openSegmenter, segmentOptionsFrom } from "./model-options.js";
 import { addRunOptions, percent, type RunFlags, runControls, runOptionsFrom } from "./run-controls.js";
@@ -56,6 +56,10 @@ export function registerSelfTrain(program: Command): void {
     .option(
       "--pretrained <file>",
       "pretrained ViT weights for the backbone (MAE's .pth for paper; or .safetensors)",
+    )
+    .option(
+      "--class-weights <w>",
+      'cross-entropy weight per class: "balanced" (1/√pixel share, from labels.json) or one number per class in classes.txt order',
     );
   addRunOptions(
     train,
@@ -72,6 +76,18 @@ interface SelfTrainFlags extends RunFlags {
   labels: string;
   pretrained?: string;
   config: string;
+  classWeights?: string;
+}
+
+/** `--class-weights`: "balanced", or comma-separated non-negative numbers. */
+function classWeightsFrom(value: string | undefined): number[] | "balanced" | undefined {
+  if (value === undefined || value === "balanced") return value;
+  const weights = value.split(",").map(Number);
+  if (value.trim() === "" || !weights.every((w) => Number.isFinite(w) && w >= 0))
+    throw new UsageError(
+      `--class-weights: expected "balanced" or non-negative numbers a,b,c,…, got "${value}"`,
+    );
+  return weights;
 }
 
 async function runSelfTrain(flags: SelfTrainFlags): Promise<void> {
@@ -83,6 +99,7 @@ async function runSelfTrain(flags: SelfTrainFlags): Promise<void> {
     config: flags.config,
     labels: flags.labels,
     pretrained: flags.pretrained,
+    classWeights: classWeightsFrom(flags.classWeights),
   };
   const controls = runControls("selftrain", run.steps, flags.maxMinutes, (record) => {
     const val = record as SelfTrainValidation;

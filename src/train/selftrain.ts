@@ -6,6 +6,7 @@
  * and flip, applied to image and labels alike (mmseg's resize-ratio crop and photometric distortion are not used).
  * Sample i of the stream is a pure function of the seed and i (epoch order, crop), so a resumed run continues exactly.
  */
+import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { applyCropToImage, applyCropToLabelMap, sampleCropTransform } from "../data/augment.js";
 import { normalizeImage } from "../data/preprocess.js";
@@ -15,7 +16,7 @@ import { IGNORE_LABEL } from "../infer/pseudo-labels.js";
 import { SelfTrainedSegmenter } from "../infer/selftrained.js";
 import { readImage } from "../io/image.js";
 import { readLabelPng } from "../io/label-png.js";
-import { PRETRAINED_MOBILENET_FILE, readTensorFile } from "../model/files.js";
+import { PRETRAINED_MOBILENET_FILE, readJson, readTensorFile } from "../model/files.js";
 import { isMobileNetBackbone, MobileNetBackbone } from "../model/mobilenet-backbone.js";
 import {
   loadPretrainedBackbone,
@@ -44,6 +45,11 @@ export interface SelfTrainOptions extends RunOptions {
   labels: string;
   /** Pretrained ViT weights for the backbone (MAE's for `paper`), .pth or .safetensors. */
   pretrained?: string;
+  /**
+   * Cross-entropy weight per class (mmseg's `class_weight`), in classes.txt order, or "balanced": each class at
+   * 1/√(its share of the labelled pixels in labels.json), so that rare classes are not drowned by background.
+   */
+  classWeights?: number[] | "balanced";
 }
 
 export const DEFAULT_SELFTRAIN_OPTIONS = {
@@ -74,15 +80,39 @@ export function layerDecayScales(depth: number, decay: number): Record<string, n
   return scales;
 }
 
-/** Mean cross-entropy over the pixels whose label is not IGNORE_LABEL (0 when all are ignored). */
-export function crossEntropyIgnoring(logits: tf.Tensor4D, labels: tf.Tensor3D): tf.Scalar {
+/**
+ * Cross-entropy over the pixels whose label is not IGNORE_LABEL (0 when all are ignored): their mean, or with
+ * class weights torch's weighted mean Σ w[y]·CE / Σ w[y].
+ */
+export function crossEntropyIgnoring(
+  logits: tf.Tensor4D,
+  labels: tf.Tensor3D,
+  classWeights?: readonly number[],
+): tf.Scalar {
   return tf.tidy(() => {
     const classes = logits.shape[3];
     const valid = labels.notEqual(IGNORE_LABEL).cast("float32"); // [B, H, W]
     const targets = tf.oneHot(labels.mul(valid.cast("int32")).cast("int32"), classes); // ignored → class 0, masked below
     const perPixel = tf.neg(tf.logSoftmax(logits).mul(targets).sum(3)); // [B, H, W]
-    return perPixel.mul(valid).sum().div(valid.sum().maximum(1)) as tf.Scalar;
+    const weights = classWeights
+      ? targets
+          .mul(tf.tensor1d(classWeights as number[]))
+          .sum(3)
+          .mul(valid)
+      : valid;
+    return perPixel.mul(weights).sum().div(weights.sum().maximum(1e-12)) as tf.Scalar;
   });
+}
+
+/** "balanced" class weights: 1/√share of the labelled pixels, normalised to mean 1 over the classes present. */
+export function balancedClassWeights(classes: readonly string[], pixels: Record<string, number>): number[] {
+  const total = classes.reduce((sum, name) => sum + (pixels[name] ?? 0), 0);
+  if (total === 0) throw new Error("labels.json counts no labelled pixels to balance");
+  const raw = classes.map((name) => (pixels[name] ? 1 / Math.sqrt(pixels[name] / total) : 0));
+  const present = raw.filter((w) => w > 0);
+  const mean = present.reduce((a, b) => a + b, 0) / present.length;
+  const largest = present.reduce((a, b) => Math.max(a, b), 0);
+  return raw.map((w) => (w > 0 ? w : largest) / mean); // a class with no pixels never is a target; keep it finite
 }
 
 class SelfTrainTask implements TrainingTask<SelfTrainValidation> {
@@ -99,6 +129,7 @@ class SelfTrainTask implements TrainingTask<SelfTrainValidation> {
     private readonly set: VocLayoutSet,
     private readonly options: SelfTrainOptions,
     private readonly schedule: { lr: number; warmupSteps: number },
+    private readonly classWeights: number[] | undefined,
   ) {
     this.model = new UperNet(config, config.classes.length, { seed: options.seed });
     // a ViT decays its learning rate block by block; the pretrained MobileNetV2 trains at its own fraction
@@ -230,8 +261,13 @@ class SelfTrainTask implements TrainingTask<SelfTrainValidation> {
       samples: batchSize,
       loss: () => {
         const out = this.model.forward(imageTensor);
-        const decode = crossEntropyIgnoring(resize(out.logits, [size, size]), labelTensor);
-        const aux = crossEntropyIgnoring(resize(out.auxLogits as tf.Tensor4D, [size, size]), labelTensor);
+        const weights = this.classWeights;
+        const decode = crossEntropyIgnoring(resize(out.logits, [size, size]), labelTensor, weights);
+        const aux = crossEntropyIgnoring(
+          resize(out.auxLogits as tf.Tensor4D, [size, size]),
+          labelTensor,
+          weights,
+        );
         return { total: decode.add(aux.mul(auxWeight)) as tf.Scalar, parts: { decode, aux } };
       },
       dispose: () => tf.dispose([imageTensor, labelTensor]),
@@ -264,7 +300,27 @@ export async function selfTrain(options: SelfTrainOptions): Promise<LoopSummary<
       `${options.labels}/classes.txt: the first class must be "background" (as selftrain label writes it)`,
     );
   const config: SelfTrainedConfig = { ...base, classes: set.classes };
+  const classWeights =
+    options.classWeights === "balanced"
+      ? balancedClassWeights(set.classes, await labelledPixels(options.labels))
+      : options.classWeights;
+  if (classWeights && (classWeights.length !== set.classes.length || !classWeights.every((w) => w >= 0)))
+    throw new Error(
+      `class weights: expected ${set.classes.length} non-negative numbers (one per class of ${options.labels}/classes.txt), got ${classWeights.join(",")}`,
+    );
   const lr = options.lr ?? base.training.lr;
   const warmupSteps = options.warmupSteps ?? base.training.warmupSteps;
-  return runTrainingLoop(new SelfTrainTask(config, set, options, { lr, warmupSteps }), options);
+  return runTrainingLoop(
+    new SelfTrainTask(config, set, { ...options, classWeights }, { lr, warmupSteps }, classWeights),
+    options,
+  );
+}
+
+/** The per-class pixel counts `sseg selftrain label` wrote into labels.json. */
+async function labelledPixels(folder: string): Promise<Record<string, number>> {
+  const file = join(folder, "labels.json");
+  const summary = await readJson(file);
+  if (typeof summary.pixels !== "object" || summary.pixels === null)
+    throw new Error(`${file}: no "pixels" counts to balance the classes by`);
+  return summary.pixels as Record<string, number>;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
@@ -25,6 +25,7 @@ import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { readLog } from "../../src/train/log.js";
 import { polyWithWarmup } from "../../src/train/optimizer.js";
 import {
+  balancedClassWeights,
   crossEntropyIgnoring,
   DEFAULT_SELFTRAIN_OPTIONS,
   layerDecayScales,
@@ -63,7 +64,28 @@ test("cross-entropy skips ignored pixels: the mean over labelled pixels only, 0 
     assert.ok(Math.abs(loss([0, 1, 255]) - (nll([2, 0], 0) + nll([0, 1], 1)) / 2) < 1e-6);
     assert.ok(Math.abs(loss([255, 255, 1]) - nll([3, 0], 1)) < 1e-6);
     assert.equal(loss([255, 255, 255]), 0);
+    // torch's F.cross_entropy(weight=w, ignore_index=255): Σ w[y]·nll / Σ w[y]
+    const weighted = crossEntropyIgnoring(
+      logits,
+      tf.tensor3d([0, 1, 1], [1, 1, 3], "int32"),
+      [0.5, 2],
+    ).arraySync();
+    const expected = (0.5 * nll([2, 0], 0) + 2 * nll([0, 1], 1) + 2 * nll([3, 0], 1)) / 4.5;
+    assert.ok(Math.abs(weighted - expected) < 1e-6, `${weighted} vs ${expected}`);
   });
+});
+
+test("balanced class weights: 1/√pixel share, mean 1 over the classes present; an absent class stays finite", () => {
+  const weights = balancedClassWeights(["background", "cow", "dog", "cat"], {
+    background: 96,
+    cow: 3,
+    dog: 1,
+  });
+  const raw = [1 / Math.sqrt(0.96), 1 / Math.sqrt(0.03), 1 / Math.sqrt(0.01)];
+  const mean = (raw[0] + raw[1] + raw[2]) / 3;
+  for (const [i, w] of raw.entries()) assert.ok(Math.abs(weights[i] - w / mean) < 1e-12);
+  assert.equal(weights[3], weights[2], "an absent class takes the largest weight");
+  assert.throws(() => balancedClassWeights(["background"], {}), /no labelled pixels/);
 });
 
 test("S-Seg+ schedule and layer decay follow mmseg: poly with linear warm-up; block i at decay^(depth − i)", () => {
@@ -152,6 +174,26 @@ test("sseg selftrain train: trains on the labels, skips a bad one, resumes exact
   } finally {
     segmenter.dispose();
   }
+});
+
+test("--class-weights balanced reads labels.json and is recorded with the run; a wrong count is refused", async (t) => {
+  const root = await tempDir(t, "sseg-selftrain-weights-");
+  const labels = await labelledFolder(root);
+  await writeFile(
+    join(labels, "labels.json"),
+    JSON.stringify({ pixels: { background: 0, red: 300, blue: 100 } }),
+  );
+  const out = join(root, "run");
+  await selfTrain(options(labels, out, { steps: 1, classWeights: "balanced" }));
+  const settings = JSON.parse(await readFile(join(out, "config.json"), "utf8"));
+  assert.deepEqual(
+    settings.options.classWeights,
+    balancedClassWeights(["background", "red", "blue"], { red: 300, blue: 100 }),
+  );
+  await assert.rejects(
+    selfTrain(options(labels, join(root, "bad"), { steps: 1, classWeights: [1, 2] })),
+    /class weights: expected 3 non-negative numbers/,
+  );
 });
 
 test("sseg selftrain train validates on a labelled set and keeps the best; a folder without background is refused", async (t) => {
