@@ -2,7 +2,8 @@
 /**
  * A training run's log.jsonl as a markdown table of means over windows of steps: the losses and, for the naming
  * recipe, the batch diagnostics (`naming`: no-object probability, presence of named / other nouns, noun cosine,
- * noun top-1) — the tables of docs/naming.md. Several runs give one table each, on the same windows.
+ * noun top-1) — the tables of docs/naming.md — and then the run's validation records. Several runs give one table
+ * each, on the same windows.
  *
  *   node tools/log-windows.mjs runs/naming-frozen [runs/naming-lr3e-4-2h …] [--every 300] [--last 50]
  *
@@ -62,6 +63,18 @@ for (const run of positionals) {
         : []),
     ];
     console.log(`| ${row.join(" | ")} |`);
+  }
+  const validations = records.filter((r) => r.val);
+  if (validations.length > 0) {
+    const pct = (x) => (x === undefined ? "–" : (100 * x).toFixed(1));
+    console.log(
+      "\n| validation at step | images | mIoU with bg | without bg | masks oracle-labelled | image top-1 |",
+    );
+    console.log("| --- | --- | --- | --- | --- | --- |");
+    for (const { step, val } of validations)
+      console.log(
+        `| ${step} | ${val.images} | ${pct(val.miouWithBackground)} | ${pct(val.miouWithoutBackground)} | ${pct(val.maskOracleWithBackground)} / ${pct(val.maskOracleWithoutBackground)} | ${pct(val.imageTop1)} |`,
+      );
   }
   console.log("");
 }
