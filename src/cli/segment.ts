@@ -35,7 +35,10 @@ export function registerSegment(program: Command): void {
       .command("segment")
       .description("segment images with any list of class names: label PNGs, overlays with legends, JSON")
       .argument("<images...>", "image files or folders")
-      .requiredOption("-c, --classes <names>", "comma-separated class names, or @file.txt with one per line")
+      .requiredOption(
+        "-c, --classes <names>",
+        "comma-separated class names (synonyms joined by |: person|people), or @file.txt with one per line",
+      )
       .option("-o, --out <dir>", "output folder", "out")
       .option("--json", "print the results as JSON on stdout instead of lines of text")
       .option("--no-overlay", "do not write overlay images"),
@@ -138,7 +141,7 @@ async function segmentOne(
     throw new Error(`writing ${written.labels} would overwrite the input; choose another --out folder`);
   await writeLabelPng(written.labels, result.labelMap, result.width, result.height);
   const overlayImage = written.overlay
-    ? await renderOverlay(image, result.labelMap, { classNames: ["background", ...classes] })
+    ? await renderOverlay(image, result.labelMap, { classNames: ["background", ...result.classes] })
     : undefined;
   if (written.overlay && overlayImage) await writeImage(written.overlay, overlayImage);
   const report: ImageReport = {

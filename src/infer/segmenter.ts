@@ -4,7 +4,7 @@ import type { EngineInfo } from "../engine/backend.js";
 import { decodeImage } from "../io/decode.js";
 import { type ImageInput, type RgbImage, resizeNearest } from "../io/pixels.js";
 import type { ModelFiles } from "../model/files.js";
-import { resolveTemplates } from "../model/prompts.js";
+import { classLabel, classWords, resolveTemplates } from "../model/prompts.js";
 import type {
   BackgroundRule,
   InferenceConfig,
@@ -133,7 +133,7 @@ export async function segmentImage(
   return {
     width: rgb.width,
     height: rgb.height,
-    classes: [...classNames],
+    classes: classNames.map(classLabel),
     labelMap,
     segments: segmentsOf(prediction, labelMap, classNames),
     ...(options.scores ? { scores: channelsFirst(prediction, classNames.length) } : {}),
@@ -461,7 +461,7 @@ export function segmentsOf(
     const mask = new Uint8Array(labelMap.length);
     for (let p = 0; p < labelMap.length; p++) if (labelMap[p] === label) mask[p] = 1;
     segments.push({
-      label: classNames[label - 1],
+      label: classLabel(classNames[label - 1]),
       score: scoreSums[label] / pixels[label],
       mask,
       pixels: pixels[label],
@@ -503,10 +503,19 @@ export function checkVocabulary(
     for (const name of list) {
       if (typeof name !== "string" || name.trim() === "")
         throw new SegmenterError(`${what} ${JSON.stringify(name)} is empty`);
-      if (seen.has(name)) throw new SegmenterError(`${what} "${name}" is given twice`);
-      if (tokenizer.encode(name).length === 0)
-        throw new SegmenterError(`${what} ${JSON.stringify(name)} has no text the tokenizer can read`);
-      seen.add(name);
+      const label = classLabel(name);
+      if (seen.has(label)) throw new SegmenterError(`${what} "${label}" is given twice`);
+      const words = classWords(name);
+      if (words.includes(""))
+        throw new SegmenterError(`${what} ${JSON.stringify(name)} has an empty synonym`);
+      for (const word of words)
+        if (tokenizer.encode(word).length === 0)
+          throw new SegmenterError(
+            words.length === 1
+              ? `${what} ${JSON.stringify(name)} has no text the tokenizer can read`
+              : `${what} ${JSON.stringify(name)}: ${JSON.stringify(word)} has no text the tokenizer can read`,
+          );
+      seen.add(label);
     }
 }
 

@@ -8,14 +8,16 @@
  * needed θ ≈ 3 with 24 queries; small-scale lessons, 4).
  */
 import * as tf from "@tensorflow/tfjs";
+import { classWords } from "../model/prompts.js";
 import type { MasksRule, SSegModel } from "../model/sseg.js";
 import { l2Normalize, meanPairwiseCosine } from "../nn/normalize.js";
 import { resize } from "../nn/resize.js";
 import type { ClipTokenizer } from "../text/tokenizer.js";
 
 /**
- * Text embeddings [C, E] of class names: every template filled with every name, encoded and projected, the
- * projections averaged over templates, then L2-normalised (GroupViT's `build_text_embedding`).
+ * Text embeddings [C, E] of class names: every template filled with every name (and each of a name's synonyms,
+ * "monkey|ape"), encoded and projected, the projections averaged per class, then L2-normalised (GroupViT's
+ * `build_text_embedding`, its template ensemble extended to synonyms).
  */
 export function classEmbeddings(
   model: SSegModel,
@@ -24,12 +26,23 @@ export function classEmbeddings(
   templates: readonly string[],
 ): tf.Tensor2D {
   const contextLength = model.config.text.contextLength;
-  const prompts = templates.flatMap((template) => classNames.map((name) => template.replaceAll("{}", name)));
+  const words = classNames.map(classWords);
+  const prompts = templates.flatMap((t) =>
+    words.flatMap((synonyms) => synonyms.map((w) => t.replaceAll("{}", w))),
+  );
+  // the per-class mean as one product (every backend has matMul): averaging[c, p] = 1 / (c's prompts) if p is c's
+  const averaging = new Float32Array(classNames.length * prompts.length);
+  let p = 0;
+  for (let t = 0; t < templates.length; t++)
+    words.forEach((synonyms, c) => {
+      for (let w = 0; w < synonyms.length; w++)
+        averaging[c * prompts.length + p++] = 1 / (templates.length * synonyms.length);
+    });
   const tokens = tokenizer.tokenize(prompts, contextLength);
   return tf.tidy(() => {
     const features = model.textFeatures(tf.tensor2d(tokens, [prompts.length, contextLength], "int32"));
-    const perTemplate = features.reshape([templates.length, classNames.length, -1]);
-    return l2Normalize(perTemplate.mean(0)) as tf.Tensor2D;
+    const means = tf.matMul(tf.tensor2d(averaging, [classNames.length, prompts.length]), features);
+    return l2Normalize(means) as tf.Tensor2D;
   });
 }
 

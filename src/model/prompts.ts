@@ -36,3 +36,13 @@ export function resolveTemplates(templates: Templates): readonly string[] {
 export function simplePrompt(name: string): string {
   return TEMPLATE_PRESETS.simple[0].replaceAll("{}", name);
 }
+
+/** A class name may list synonyms, "monkey|ape|primate": its text embedding averages them all; the first is its label. */
+export function classWords(name: string): string[] {
+  return name.split("|").map((word) => word.trim());
+}
+
+/** The label a class name is reported under: its first word ("monkey|ape" → "monkey"). */
+export function classLabel(name: string): string {
+  return classWords(name)[0];
+}

@@ -70,6 +70,58 @@ test("class embeddings average the projected prompts over templates, then normal
   model.dispose();
 });
 
+test('a class name with synonyms ("cat|kitten") averages all their prompts; it is labelled by its first word', async () => {
+  const model = new SSegModel(micro).eval();
+  const tokenizer = await ClipTokenizer.load();
+  const templates = ["a photo of a {}.", "art of the {}."];
+  const [withSynonyms, words] = [
+    classEmbeddings(model, tokenizer, ["dog", "cat|kitten"], templates),
+    classEmbeddings(model, tokenizer, ["dog", "cat", "kitten"], ["a photo of a {}."]),
+  ];
+  const expected = tf.tidy(() => {
+    const features = (names: string[]) =>
+      model.textFeatures(tf.tensor2d(tokenizer.tokenize(names, 77), [names.length, 77], "int32"));
+    const cat = features([
+      "a photo of a cat.",
+      "art of the cat.",
+      "a photo of a kitten.",
+      "art of the kitten.",
+    ]).mean(0);
+    return cat.div(cat.norm());
+  });
+  assert.ok(
+    tf.tidy(() => withSynonyms.slice([1, 0], [1, -1]).squeeze().sub(expected).abs().max().dataSync()[0]) <
+      1e-5,
+  );
+  assert.ok(
+    tf.tidy(
+      () =>
+        withSynonyms
+          .slice([1, 0], [1, -1])
+          .sub(words.slice([1, 0], [1, -1]))
+          .abs()
+          .max()
+          .dataSync()[0],
+    ) > 1e-4,
+  );
+  tf.dispose([withSynonyms, words, expected]);
+  model.dispose();
+
+  await withSegmenter(async (seg) => {
+    const result = await seg.segment(squareImage(40, 32), ["sky|heaven", "grass"], { background: false });
+    assert.deepEqual(result.classes, ["sky", "grass"]);
+    assert.ok(result.segments.every((s) => s.label === "sky" || s.label === "grass"));
+    await assert.rejects(
+      seg.segment(squareImage(40, 32), ["cat|kitten", "cat"]),
+      /class name "cat" is given twice/,
+    );
+    await assert.rejects(
+      seg.segment(squareImage(40, 32), ["cat| "]),
+      /class name "cat\| " has an empty synonym/,
+    );
+  });
+});
+
 test("pixel predictions: scores are a convex mix per pixel at the input size; one query map", async () => {
   const model = new SSegModel(micro).eval();
   const classes = classEmbeddings(
