@@ -106,40 +106,16 @@ test("sseg train --config takes a JSON configuration and names a bad one in one 
 test("sseg train --general-words takes a chance from 0 to 1 and needs the composites' lexicon", async () => {
   const dir = await mkdtemp(join(tmpdir(), "sseg-general-"));
   const out = join(dir, "run");
-  const r = sseg("train", "--config", "tiny-regions", "--data", "none", "--out", out, "--general-words", "2");
+  const train = ["train", "--config", "tiny-regions", "--data", "none", "--out", out];
+  const r = sseg(...train, "--general-words", "2");
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--general-words: expected a number from 0 to 1, got "2"/);
   const nouns = join(dir, "nouns.txt");
   await writeFile(nouns, "cow\napple\n");
-  const withFile = sseg(
-    "train",
-    "--config",
-    "tiny-regions",
-    "--data",
-    "none",
-    "--out",
-    out,
-    "--nouns",
-    nouns,
-    "--general-words",
-    "0.2",
-  );
+  const withFile = sseg(...train, "--nouns", nouns, "--general-words", "0.2");
   assert.equal(withFile.status, 1);
   assert.match(withFile.stderr, /--general-words: needs the composites' noun lexicon/);
-  const both = sseg(
-    "train",
-    ...[
-      "--config",
-      "tiny-regions",
-      "--data",
-      "none",
-      "--out",
-      out,
-      "--general-words",
-      "0.2",
-      "--class-nouns",
-    ],
-  );
+  const both = sseg(...train, "--general-words", "0.2", "--class-nouns");
   assert.equal(both.status, 1);
   assert.match(both.stderr, /give at most one of --general-words and --class-nouns/);
 });
