@@ -26,18 +26,22 @@ export function classEmbeddings(
   templates: readonly string[],
 ): tf.Tensor2D {
   const contextLength = model.config.text.contextLength;
-  const words = classNames.map(classWords);
-  const prompts = templates.flatMap((t) =>
-    words.flatMap((synonyms) => synonyms.map((w) => t.replaceAll("{}", w))),
-  );
-  // the per-class mean as one product (every backend has matMul): averaging[c, p] = 1 / (c's prompts) if p is c's
-  const averaging = new Float32Array(classNames.length * prompts.length);
-  let p = 0;
-  for (let t = 0; t < templates.length; t++)
-    words.forEach((synonyms, c) => {
-      for (let w = 0; w < synonyms.length; w++)
-        averaging[c * prompts.length + p++] = 1 / (templates.length * synonyms.length);
+  const prompts: string[] = [];
+  const owners: number[] = []; // the class of each prompt
+  for (const template of templates)
+    classNames.forEach((name, c) => {
+      for (const word of classWords(name)) {
+        prompts.push(template.replaceAll("{}", word));
+        owners.push(c);
+      }
     });
+  // the per-class mean as one product (every backend has matMul): averaging[c, p] = 1 / (c's prompts) if p is c's
+  const counts = new Array<number>(classNames.length).fill(0);
+  for (const c of owners) counts[c]++;
+  const averaging = new Float32Array(classNames.length * prompts.length);
+  owners.forEach((c, p) => {
+    averaging[c * prompts.length + p] = 1 / counts[c];
+  });
   const tokens = tokenizer.tokenize(prompts, contextLength);
   return tf.tidy(() => {
     const features = model.textFeatures(tf.tensor2d(tokens, [prompts.length, contextLength], "int32"));

@@ -129,7 +129,6 @@ class SelfTrainTask implements TrainingTask<SelfTrainValidation> {
     private readonly set: VocLayoutSet,
     private readonly options: SelfTrainOptions,
     private readonly schedule: { lr: number; warmupSteps: number },
-    private readonly classWeights: number[] | undefined,
   ) {
     this.model = new UperNet(config, config.classes.length, { seed: options.seed });
     // a ViT decays its learning rate block by block; the pretrained MobileNetV2 trains at its own fraction
@@ -261,7 +260,7 @@ class SelfTrainTask implements TrainingTask<SelfTrainValidation> {
       samples: batchSize,
       loss: () => {
         const out = this.model.forward(imageTensor);
-        const weights = this.classWeights;
+        const weights = Array.isArray(this.options.classWeights) ? this.options.classWeights : undefined;
         const decode = crossEntropyIgnoring(resize(out.logits, [size, size]), labelTensor, weights);
         const aux = crossEntropyIgnoring(
           resize(out.auxLogits as tf.Tensor4D, [size, size]),
@@ -311,7 +310,7 @@ export async function selfTrain(options: SelfTrainOptions): Promise<LoopSummary<
   const lr = options.lr ?? base.training.lr;
   const warmupSteps = options.warmupSteps ?? base.training.warmupSteps;
   return runTrainingLoop(
-    new SelfTrainTask(config, set, { ...options, classWeights }, { lr, warmupSteps }, classWeights),
+    new SelfTrainTask(config, set, { ...options, classWeights }, { lr, warmupSteps }),
     options,
   );
 }
