@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+/**
+ * How well the frozen pretrained MobileNetV2 alone tells the composite classes apart, at a given input size: the
+ * ceiling a frozen-backbone naming recipe works under. Each object's features are the trunk's stride-16 and
+ * stride-32 maps of the whole image (resized to --size², as training does) averaged over the object's box; a
+ * validation object is called by the nearest class mean (cosine) of the training objects. Training objects come
+ * from the composite shards' `.json` (stamps with a class), validation objects from the label maps (one box per
+ * class present).
+ *
+ *   node tools/backbone-probe.mjs --train 'data/composites/train/00000.tar' --val data/composites/val --size 128
+ */
+import { parseArgs } from "node:util";
+import * as tf from "@tensorflow/tfjs";
+import { openSegmentationDataset } from "../dist/src/data/datasets.js";
+import { openPairSource } from "../dist/src/data/pairs.js";
+import { normalizeImage } from "../dist/src/data/preprocess.js";
+import { initEngine } from "../dist/src/engine/backend.js";
+import { readImage } from "../dist/src/io/image.js";
+import { resizeBilinear } from "../dist/src/io/pixels.js";
+import { PRETRAINED_MOBILENET_FILE, readTensorFile } from "../dist/src/model/files.js";
+import { MobileNetBackbone } from "../dist/src/model/mobilenet-backbone.js";
+
+const { values } = parseArgs({
+  options: {
+    train: { type: "string", default: "data/composites/train/00000.tar" },
+    val: { type: "string", default: "data/composites/val" },
+    size: { type: "string", default: "128" },
+  },
+});
+const size = Number(values.size);
+if (!Number.isInteger(size) || size < 32 || size % 32 !== 0)
+  throw new Error(`--size: expected a multiple of 32, got ${values.size}`);
+
+await initEngine();
+const backbone = new MobileNetBackbone({ kind: "mobilenet_v2", pretrained: true, lrScale: 0 });
+backbone.trunk.loadStateDict(await readTensorFile(PRETRAINED_MOBILENET_FILE));
+const STRIDES = ["res4", "res5"];
+
+/** Per stride, the L2-normalised mean feature over each box ([x0, y0, x1, y1] as fractions of the image). */
+function boxFeatures(image, boxes) {
+  const resized = resizeBilinear(image, size, size);
+  const input = tf.tensor4d(normalizeImage(resized.data), [1, size, size, 3]);
+  const maps = backbone.forward(input);
+  const result = boxes.map(() => ({}));
+  for (const name of STRIDES) {
+    const [, h, w, c] = maps[name].shape;
+    const data = maps[name].dataSync();
+    boxes.forEach(([x0, y0, x1, y1], i) => {
+      const sum = new Float64Array(c);
+      let cells = 0;
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          const [cx, cy] = [(x + 0.5) / w, (y + 0.5) / h];
+          if (cx < x0 || cx > x1 || cy < y0 || cy > y1) continue;
+          for (let k = 0; k < c; k++) sum[k] += data[(y * w + x) * c + k];
+          cells++;
+        }
+      }
+      if (cells === 0) {
+        // A box smaller than one cell: the cell under its centre.
+        const [x, y] = [
+          Math.min(w - 1, Math.floor(((x0 + x1) / 2) * w)),
+          Math.min(h - 1, Math.floor(((y0 + y1) / 2) * h)),
+        ];
+        for (let k = 0; k < c; k++) sum[k] = data[(y * w + x) * c + k];
+      }
+      const norm = Math.hypot(...sum) || 1;
+      result[i][name] = Float32Array.from(sum, (v) => v / norm);
+    });
+  }
+  tf.dispose([input, ...Object.values(maps)]);
+  return result;
+}
+
+const trainObjects = [];
+for await (const { image, meta } of await openPairSource(values.train)) {
+  const objects = (meta?.objects ?? []).filter((o) => o.class);
+  const boxes = objects.map(({ box: [x, y, bw, bh] }) => [
+    Math.max(0, x) / image.width,
+    Math.max(0, y) / image.height,
+    Math.min(image.width, x + bw) / image.width,
+    Math.min(image.height, y + bh) / image.height,
+  ]);
+  for (const [i, features] of boxFeatures(image, boxes).entries()) {
+    trainObjects.push({ label: objects[i].class, features });
+  }
+}
+
+const val = await openSegmentationDataset("folder", values.val);
+const valObjects = [];
+for (const id of val.ids) {
+  const [image, { width, height, labels }] = await Promise.all([
+    readImage(val.imagePath(id)),
+    val.readLabel(id),
+  ]);
+  const extent = new Map();
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const label = labels[y * width + x];
+      if (label === 0 || label === val.ignoreIndex) continue;
+      const e = extent.get(label) ?? [x, y, x, y];
+      extent.set(label, [Math.min(e[0], x), Math.min(e[1], y), Math.max(e[2], x + 1), Math.max(e[3], y + 1)]);
+    }
+  }
+  const entries = [...extent];
+  const boxes = entries.map(([, [x0, y0, x1, y1]]) => [x0 / width, y0 / height, x1 / width, y1 / height]);
+  for (const [i, features] of boxFeatures(image, boxes).entries()) {
+    valObjects.push({ label: val.classes[entries[i][0]], features });
+  }
+}
+
+const classes = [...new Set(trainObjects.map((o) => o.label))].sort();
+console.log(
+  `MobileNetV2 (frozen, nsfwjs) at ${size}²: ${trainObjects.length} training objects from ${values.train}, ` +
+    `${valObjects.length} validation objects, ${classes.length} classes`,
+);
+for (const name of STRIDES) {
+  const centroids = classes.map((label) => {
+    const members = trainObjects.filter((o) => o.label === label);
+    const mean = new Float32Array(members[0].features[name].length);
+    for (const m of members) {
+      for (const [k, v] of m.features[name].entries()) mean[k] += v / members.length;
+    }
+    return mean;
+  });
+  const correct = new Map(classes.map((c) => [c, [0, 0]]));
+  for (const { label, features } of valObjects) {
+    if (!correct.has(label)) continue;
+    const scores = centroids.map((c) => c.reduce((s, v, k) => s + v * features[name][k], 0));
+    const best = classes[scores.indexOf(Math.max(...scores))];
+    const tally = correct.get(label);
+    tally[0] += best === label ? 1 : 0;
+    tally[1] += 1;
+  }
+  const tallies = [...correct.values()].filter(([, n]) => n > 0);
+  const perClass = tallies.map(([hit, n]) => hit / n);
+  const overall = tallies.reduce((s, [hit]) => s + hit, 0) / tallies.reduce((s, [, n]) => s + n, 0);
+  const mean = perClass.reduce((a, b) => a + b, 0) / perClass.length;
+  console.log(
+    `${name}: nearest class mean, accuracy ${(100 * overall).toFixed(1)} % of objects, ` +
+      `${(100 * mean).toFixed(1)} % mean over classes; per class: ` +
+      [...correct].map(([c, [hit, n]]) => `${c} ${hit}/${n}`).join(", "),
+  );
+}
