@@ -12,6 +12,7 @@ import { Mlp } from "../nn/mlp.js";
 import { Module } from "../nn/module.js";
 import { l2Normalize } from "../nn/normalize.js";
 import { LogitScale, Projector } from "./projector.js";
+import type { SwinFeatures, SwinOutputName } from "./swin.js";
 
 export interface RegionHeadConfig {
   /** Width of the pixel projection E and of the MLP's hidden layer. */
@@ -33,6 +34,11 @@ export interface RegionHeadConfig {
    * (multi-positive InfoNCE; an ablation — the prototype saw no effect at ~0.1 % such pairs).
    */
   multiPositive?: boolean;
+  /**
+   * Also pool the backbone's output at this level into each region (e.g. `res4`, MobileNetV2's stride-16 stage end):
+   * pretrained features that tell the classes apart better than the trunk's head (tools/backbone-probe.mjs).
+   */
+  backboneLevel?: SwinOutputName;
 }
 
 /** σ(x) as a constant of the gradient: pooling weights that train the embedding, not the masks. */
@@ -40,6 +46,31 @@ const constantSigmoid = tf.customGrad((x) => ({
   value: tf.sigmoid(x as tf.Tensor),
   gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
 }));
+
+/**
+ * Each region's mean of `features` [B, h', w', C] weighted by `weights` [B, Q, h, w] (≥ 0), averaged down to the
+ * features' grid first when it is coarser (h / h' an integer): [B, Q, C].
+ */
+function maskPool(weights: tf.Tensor4D, features: tf.Tensor4D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [b, q, h, w] = weights.shape;
+    const [, fh, fw, c] = features.shape;
+    const factor = h / fh;
+    if (!Number.isInteger(factor) || w / fw !== factor)
+      throw new RangeError(
+        `RegionHead: masks ${h}×${w} do not tile features ${fh}×${fw} by an integer factor`,
+      );
+    const onGrid =
+      factor === 1
+        ? weights.reshape([b, q, h * w])
+        : tf
+            .avgPool(weights.transpose([0, 2, 3, 1]) as tf.Tensor4D, factor, factor, "valid")
+            .reshape([b, fh * fw, q])
+            .transpose([0, 2, 1]);
+    const pooled = tf.matMul(onGrid as tf.Tensor3D, features.reshape([b, fh * fw, c]));
+    return pooled.div(onGrid.sum(2, true).add(1e-6)) as tf.Tensor3D;
+  });
+}
 
 export class RegionHead extends Module {
   readonly pixelProjection: Linear;
@@ -49,13 +80,16 @@ export class RegionHead extends Module {
 
   constructor(
     readonly config: RegionHeadConfig,
-    dims: { maskDim: number; queryDim: number; outDim: number },
+    dims: { maskDim: number; queryDim: number; outDim: number; backboneDim?: number },
     options: { rng: Rng },
   ) {
     super();
-    const { hiddenDim, withQuery } = config;
+    const { hiddenDim, withQuery, backboneLevel } = config;
+    if (backboneLevel && !dims.backboneDim)
+      throw new RangeError(`RegionHead: backboneLevel ${backboneLevel} needs the backbone's channels there`);
     this.pixelProjection = this.module("pixel_proj", new Linear(dims.maskDim, hiddenDim, options));
-    const inDim = hiddenDim + (withQuery ? dims.queryDim : 0);
+    const inDim =
+      hiddenDim + (withQuery ? dims.queryDim : 0) + (backboneLevel ? (dims.backboneDim as number) : 0);
     this.mlp = this.module(
       "mlp",
       config.batchNorm
@@ -68,16 +102,26 @@ export class RegionHead extends Module {
 
   /**
    * Mask features [B, h, w, M] and the last layer's mask logits [B, Q, h, w] (and the queries' outputs [B, Q, D]
-   * when `withQuery`) → L2-normalised region embeddings [B, Q, E].
+   * when `withQuery`, the backbone's outputs when `backboneLevel`) → L2-normalised region embeddings [B, Q, E].
    */
-  forward(maskFeatures: tf.Tensor4D, maskLogits: tf.Tensor4D, queries: tf.Tensor3D): tf.Tensor3D {
+  forward(
+    maskFeatures: tf.Tensor4D,
+    maskLogits: tf.Tensor4D,
+    queries: tf.Tensor3D,
+    backbone?: SwinFeatures,
+  ): tf.Tensor3D {
     return tf.tidy(() => {
-      const [b, q, h, w] = maskLogits.shape;
-      const pixels = this.pixelProjection.forward(maskFeatures.reshape([b, h * w, -1])); // [B, hw, H]
-      const weights = constantSigmoid(maskLogits.reshape([b, q, h * w])) as tf.Tensor3D;
-      const pooled = tf.matMul(weights, pixels).div(weights.sum(2, true).add(1e-6)); // [B, Q, H]
-      const input = this.config.withQuery ? tf.concat([pooled, queries], 2) : pooled;
-      return l2Normalize(this.mlp.forward(input)) as tf.Tensor3D;
+      const weights = constantSigmoid(maskLogits) as tf.Tensor4D;
+      const parts = [maskPool(weights, this.pixelProjection.forward(maskFeatures) as tf.Tensor4D)];
+      if (this.config.withQuery) parts.push(queries);
+      const level = this.config.backboneLevel;
+      if (level) {
+        if (!backbone) throw new Error(`RegionHead: backboneLevel ${level} but no backbone features given`);
+        parts.push(maskPool(weights, backbone[level]));
+      }
+      return l2Normalize(
+        this.mlp.forward(parts.length === 1 ? parts[0] : tf.concat(parts, 2)),
+      ) as tf.Tensor3D;
     });
   }
 

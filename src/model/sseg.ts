@@ -172,7 +172,12 @@ export class SSegModel extends Module {
           "region_head",
           new RegionHead(
             config.regions,
-            { maskDim: config.pixelDecoder.maskDim, queryDim: embedDim, outDim: config.projector.outDim },
+            {
+              maskDim: config.pixelDecoder.maskDim,
+              queryDim: embedDim,
+              outDim: config.projector.outDim,
+              backboneDim: config.regions.backboneLevel && channels[config.regions.backboneLevel].channels,
+            },
             { rng },
           ),
         )
@@ -188,7 +193,12 @@ export class SSegModel extends Module {
       return {
         layerMasks: [...out.auxMasks, out.predMasks],
         queryEmbeddings: out.queryEmbeddings,
-        regionEmbeddings: this.regionHead?.forward(maskFeatures, out.predMasks, out.queryEmbeddings),
+        regionEmbeddings: this.regionHead?.forward(
+          maskFeatures,
+          out.predMasks,
+          out.queryEmbeddings,
+          features,
+        ),
       };
     });
   }

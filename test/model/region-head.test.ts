@@ -63,3 +63,48 @@ test("RegionHead: the masks are pooling weights only (no gradient reaches them);
   tf.dispose([features, masks, queries, dMasks, dQueries, noObject]);
   head.dispose();
 });
+
+test("RegionHead: backboneLevel also pools the coarser backbone features, the masks averaged down to their grid", () => {
+  const head = new RegionHead(
+    { hiddenDim: 8, withQuery: false, backboneLevel: "res4" },
+    { ...dims, backboneDim: 3 },
+    { rng: new Rng(3) },
+  );
+  const features = tf.randomNormal([1, 4, 4, 6], 0, 1, "float32", 4) as tf.Tensor4D;
+  const res4 = tf.randomNormal([1, 2, 2, 3], 0, 1, "float32", 5) as tf.Tensor4D;
+  // query 0 covers the top-left 2×2 block (one res4 cell), query 1 the left column (half of two cells)
+  const cover = [
+    Array.from({ length: 16 }, (_, p) => (p % 4 < 2 && p < 8 ? 30 : -30)),
+    Array.from({ length: 16 }, (_, p) => (p % 4 === 0 ? 30 : -30)),
+  ];
+  const masks = tf.tensor4d(cover.flat(), [1, 2, 4, 4]);
+  const queries = tf.zeros([1, 2, 5]) as tf.Tensor3D;
+  const backbone = { res2: res4, res3: res4, res4, res5: res4 };
+  const regions = head.forward(features, masks, queries, backbone);
+  const flat = features.reshape([16, 6]);
+  const cells = res4.reshape([4, 3]);
+  const pixelsOf = (ids: number[]) =>
+    tf.stack(ids.map((p) => flat.slice([p, 0], [1, 6]).squeeze())).mean(0, true);
+  const cellsOf = (ids: number[]) =>
+    tf.stack(ids.map((p) => cells.slice([p, 0], [1, 3]).squeeze())).mean(0, true);
+  const expected = [
+    [pixelsOf([0, 1, 4, 5]), cellsOf([0])],
+    [pixelsOf([0, 4, 8, 12]), cellsOf([0, 2])],
+  ].map(([pixels, backboneMean]) =>
+    l2Normalize(head.mlp.forward(tf.concat([head.pixelProjection.forward(pixels), backboneMean], 1))),
+  );
+  assertClose(
+    regions,
+    { shape: [1, 2, 4], data: tf.concat(expected).dataSync() as Float32Array },
+    "regions",
+    1e-5,
+  );
+  assert.throws(() => head.forward(features, masks, queries), /backboneLevel res4 but no backbone features/);
+  assert.throws(
+    () =>
+      new RegionHead({ hiddenDim: 8, withQuery: false, backboneLevel: "res4" }, dims, { rng: new Rng(3) }),
+    /needs the backbone's channels/,
+  );
+  tf.dispose([features, res4, masks, queries, regions, flat, cells, ...expected]);
+  head.dispose();
+});

@@ -219,13 +219,13 @@ test("the naming recipe trains: pretrained MobileNetV2 (frozen norms kept), capt
   assert.ok(checkpoint.model.has("region_head.no_object_embed"));
 });
 
-test("a backbone at lrScale 0 is frozen: no gradient, no optimiser state, its pretrained weights unchanged", async (t) => {
+test("a backbone at lrScale 0 is frozen: no gradient, no optimiser state, its pretrained weights unchanged (regions also pool its res4)", async (t) => {
   const out = await mkdtemp(join(tmpdir(), "sseg-train-frozen-"));
   t.after(() => rm(out, { recursive: true, force: true }));
   const config = {
     ...micro,
     backbone: { kind: "mobilenet_v2" as const, pretrained: true, lrScale: 0 },
-    regions: { hiddenDim: 8, withQuery: false },
+    regions: { hiddenDim: 8, withQuery: false, backboneLevel: "res4" as const },
   };
   await train(options(out, { config, steps: 2, features: "rgb" }));
   const log = await readLog(join(out, "log.jsonl"));
@@ -240,4 +240,6 @@ test("a backbone at lrScale 0 is frozen: no gradient, no optimiser state, its pr
     assert.deepEqual(checkpoint.model.get(`backbone.trunk.${name}`)?.data, pretrained.get(name)?.data, name);
   const trained = [...checkpoint.optimizer.keys()];
   assert.ok(trained.length > 0 && trained.every((name) => !name.startsWith("backbone.")), trained.join(", "));
+  // the region MLP takes the pooled projected pixels (8) and the 96 channels of MobileNetV2's stride-16 stage
+  assert.deepEqual(checkpoint.model.get("region_head.mlp.fc1.weight")?.shape, [8, 8 + 96]);
 });
