@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { initEngine } from "../engine/backend.js";
 import { loadSSegModel, writeModelFolder } from "../model/files.js";
+import type { MasksRule } from "../model/sseg.js";
 import type { TensorData } from "../nn/module.js";
 
 interface ExportFlags {
@@ -10,6 +11,7 @@ interface ExportFlags {
   dtype: string;
   name?: string;
   learnedBackground?: boolean;
+  masks?: string;
 }
 
 const DTYPES = { f16: "F16", f32: "F32" } as const;
@@ -28,9 +30,15 @@ export function registerExport(program: Command): void {
       "--learned-background",
       "make the no-object class the model's background rule (needs a region head; default: the stored rule)",
     )
+    .option(
+      "--masks <rule>",
+      "the model's mask rule: mix (every query by its mask) | winner (each pixel's most confident query); default: the stored rule",
+    )
     .action(async (source: string, flags: ExportFlags) => {
       const dtype = DTYPES[flags.dtype as keyof typeof DTYPES];
       if (!dtype) throw new Error(`--dtype: expected f16 or f32, got "${flags.dtype}"`);
+      if (flags.masks !== undefined && flags.masks !== "mix" && flags.masks !== "winner")
+        throw new Error(`--masks: expected mix or winner, got "${flags.masks}"`);
       await initEngine();
       const { model, files } = await loadSSegModel(source);
       try {
@@ -39,14 +47,12 @@ export function registerExport(program: Command): void {
         const weights = new Map<string, TensorData>();
         for (const [name, v] of model.stateDict())
           weights.set(name, { shape: v.shape, data: v.dataSync() as Float32Array });
-        const inference = model.config.inference;
-        const config = {
-          ...model.config,
-          ...(flags.name ? { name: flags.name } : {}),
-          ...(flags.learnedBackground && inference
-            ? { inference: { ...inference, background: { noObject: true } } }
-            : {}),
+        const inference = model.config.inference && {
+          ...model.config.inference,
+          ...(flags.learnedBackground ? { background: { noObject: true } } : {}),
+          ...(flags.masks ? { masks: flags.masks as MasksRule } : {}),
         };
+        const config = { ...model.config, ...(flags.name ? { name: flags.name } : {}), inference };
         const from = files.step === undefined ? files.weights : `${files.weights} (step ${files.step})`;
         const bytes = await writeModelFolder(flags.out, weights, config, {
           dtype,
