@@ -20,7 +20,8 @@ import { batchNouns } from "../src/train/batches.js";
 import { DEFAULT_MASK_LOSS_WEIGHTS, SetCriterion } from "../src/train/criterion.js";
 import { DEFAULT_MATCH_COSTS, HungarianMatcher } from "../src/train/matcher.js";
 import { DEFAULT_OBJECTIVE_WEIGHTS, sSegLoss } from "../src/train/objective.js";
-import { AdamW, weightDecayGroups } from "../src/train/optimizer.js";
+import { AdamW } from "../src/train/optimizer.js";
+import { sSegParamGroups } from "../src/train/trainer.js";
 import type { BenchInputs, Outputs, Workload } from "./workloads.js";
 
 /**
@@ -190,9 +191,7 @@ function stepWorkload(name: StepName): Workload {
         if (key.startsWith(`${prefix}model.`)) state.set(key.slice(`${prefix}model.`.length), value);
       model.loadStateDict(state);
       model.train();
-      const named = model.namedParameters();
-      const variables = named.map(([, v]) => v);
-      const groups = weightDecayGroups(named, settings.weightDecay);
+      const groups = sSegParamGroups(model, settings.weightDecay);
       const optimizer = new AdamW(groups, {
         learningRate: settings.lr,
         betas: settings.betas as [number, number],
@@ -225,12 +224,12 @@ function stepWorkload(name: StepName): Workload {
           const loss = sSegLoss(model, criterion, tensors, settings.objectiveWeights);
           for (const [name, value] of Object.entries(loss.parts)) parts[name] = value.dataSync()[0];
           return loss.total;
-        }, variables);
+        }, optimizer.parameters()); // not the model's: a frozen backbone gets no gradient, as in training
         const outputs: Outputs = {};
         if (record) {
           for (const [name, value] of Object.entries(parts)) outputs[`loss.${name}`] = Float32Array.of(value);
-          for (const [name, v] of named)
-            outputs[`grad.${name}`] = grads[v.name].dataSync<"float32">().slice();
+          for (const [name, v] of model.namedParameters())
+            if (grads[v.name]) outputs[`grad.${name}`] = grads[v.name].dataSync<"float32">().slice();
         }
         // the trainer's update: non-finite guard, global-norm clipping and AdamW in one call
         const update = optimizer.step(grads, { clipGradNorm: settings.clipGradNorm });

@@ -32,7 +32,7 @@ import {
 } from "./loop.js";
 import { HungarianMatcher } from "./matcher.js";
 import { batchTensorList, batchTensors, sSegLoss } from "./objective.js";
-import { AdamW, cosineWithWarmup, type StepResult, weightDecayGroups } from "./optimizer.js";
+import { AdamW, cosineWithWarmup, type ParamGroup, type StepResult, weightDecayGroups } from "./optimizer.js";
 
 export interface TrainOptions extends RunOptions {
   /** Model configuration: a name (`tiny`, `paper`) or the configuration itself. */
@@ -70,6 +70,17 @@ export const DEFAULT_LR = 1e-3;
 export const DEFAULT_WARMUP_STEPS = 100;
 
 /** Defaults for the tiny model on the composites (documented in docs/training.md). */
+/**
+ * AdamW's parameter groups for an S-Seg model: weight decay by parameter kind, and a pretrained backbone fine-tuned
+ * at its own fraction of the learning rate (`lrScale` 0: left out, so it gets no gradient at all).
+ */
+export function sSegParamGroups(model: SSegModel, weightDecay: number): ParamGroup[] {
+  const backbone = model.backbone;
+  const lrScales: Record<string, number> =
+    backbone instanceof MobileNetBackbone ? { "backbone.": backbone.config.lrScale } : {};
+  return weightDecayGroups(model.namedParameters(), weightDecay, lrScales);
+}
+
 export const DEFAULT_TRAIN_OPTIONS = {
   ...DEFAULT_RUN_OPTIONS,
   config: "tiny",
@@ -201,15 +212,9 @@ class SSegTask implements TrainingTask<ValidationRecord> {
     private readonly schedule: { lr: number; warmupSteps: number },
   ) {
     this.model = new SSegModel(config, { seed: options.seed });
-    // a pretrained backbone is fine-tuned at its own fraction of the learning rate
-    const backbone = this.pretrainedBackbone();
-    const lrScales: Record<string, number> = backbone ? { "backbone.": backbone.config.lrScale } : {};
-    this.optimizer = new AdamW(
-      weightDecayGroups(this.model.namedParameters(), options.weightDecay, lrScales),
-      {
-        learningRate: schedule.lr,
-      },
-    );
+    this.optimizer = new AdamW(sSegParamGroups(this.model, options.weightDecay), {
+      learningRate: schedule.lr,
+    });
     const { onStep: _onStep, shouldStop: _shouldStop, onEstimate: _onEstimate, ...given } = options;
     this.settings = { config, options: { ...given, ...schedule } };
     this.title = `${config.name} · ${options.data}`;
