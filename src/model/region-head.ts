@@ -35,6 +35,11 @@ export interface RegionHeadConfig {
    */
   multiPositive?: boolean;
   /**
+   * Weight of the term "matched regions no caption noun claims are background" (each named noun claims its most
+   * probable matched region; the rest are pushed to no-object; `unclaimedRegionLoss`). 0 or absent: off.
+   */
+  unclaimedWeight?: number;
+  /**
    * Also pool the backbone's output at this level into each region (e.g. `res4`, MobileNetV2's stride-16 stage end):
    * pretrained features that tell the classes apart better than the trunk's head (tools/backbone-probe.mjs).
    */

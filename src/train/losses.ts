@@ -189,3 +189,51 @@ export function nounLoss(probabilities: tf.Tensor3D, targets: tf.Tensor2D, backg
     return loss.add(background.log().neg().mean().mul(backgroundWeight)) as tf.Scalar;
   });
 }
+
+/**
+ * Item 4 of the naming issue, "regions with real masks that no caption noun claims are background": in each image,
+ * every noun its caption names claims the matched region (`matched[b]`, the queries paired with a pseudo-mask)
+ * most probably that noun; each matched region left unclaimed is pushed to no-object, −log P[b, q, no-object],
+ * averaged over those regions of the batch (0 when there are none). The claims are read from the probabilities'
+ * values, so they carry no gradient.
+ */
+export function unclaimedRegionLoss(
+  probabilities: tf.Tensor3D,
+  targets: tf.Tensor2D,
+  matched: readonly ArrayLike<number>[],
+): tf.Scalar {
+  const [b, q, candidates] = probabilities.shape;
+  const nouns = candidates - 1;
+  if (targets.shape[0] !== b || targets.shape[1] !== nouns || matched.length !== b)
+    throw new RangeError(
+      `unclaimedRegionLoss: probabilities [${probabilities.shape}], targets [${targets.shape}] and ${matched.length} images' matches do not fit`,
+    );
+  const p = probabilities.dataSync();
+  const named = targets.dataSync();
+  const weights = new Float32Array(b * q);
+  let unclaimed = 0;
+  for (let image = 0; image < b; image++) {
+    const regions = Array.from(matched[image]);
+    const claimed = new Set<number>();
+    for (let n = 0; n < nouns; n++) {
+      if (named[image * nouns + n] !== 1 || regions.length === 0) continue;
+      const at = (region: number) => p[(image * q + region) * candidates + n];
+      claimed.add(regions.reduce((best, region) => (at(region) > at(best) ? region : best)));
+    }
+    for (const region of regions) {
+      if (claimed.has(region)) continue;
+      weights[image * q + region] = 1;
+      unclaimed++;
+    }
+  }
+  return tf.tidy(() => {
+    if (unclaimed === 0) return tf.scalar(0);
+    const noObject = probabilities.slice([0, 0, nouns], [-1, -1, 1]).reshape([b, q]).clipByValue(1e-6, 1);
+    return noObject
+      .log()
+      .neg()
+      .mul(tf.tensor2d(weights, [b, q]))
+      .sum()
+      .div(unclaimed) as tf.Scalar;
+  });
+}

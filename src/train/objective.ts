@@ -7,7 +7,7 @@ import type { SSegModel } from "../model/sseg.js";
 import { meanPairwiseCosine } from "../nn/normalize.js";
 import type { TrainingBatch } from "./batches.js";
 import type { SetCriterion } from "./criterion.js";
-import { contrastiveLoss, nounLoss, regionNounProbabilities } from "./losses.js";
+import { contrastiveLoss, nounLoss, regionNounProbabilities, unclaimedRegionLoss } from "./losses.js";
 
 export interface ObjectiveWeights {
   mask: number;
@@ -151,6 +151,12 @@ export function sSegLoss(
     const probabilities = regionNounProbabilities(out.regionEmbeddings, candidates, head.logitScale.scale());
     parts.nouns = nounLoss(probabilities, nouns.targets, head.config.backgroundWeight);
     total = total.add(parts.nouns.mul(weights.nouns));
+    const unclaimedWeight = head.config.unclaimedWeight ?? 0;
+    if (unclaimedWeight > 0) {
+      const lastLayer = masks.matches[masks.matches.length - 1].map((match) => match.predIndices);
+      parts.unclaimed = unclaimedRegionLoss(probabilities, nouns.targets, lastLayer);
+      total = total.add(parts.unclaimed.mul(unclaimedWeight));
+    }
     naming = namingStats(probabilities, nounEmbeddings, nouns.targets);
   }
   return { total, parts: { total, ...parts }, naming };

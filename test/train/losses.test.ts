@@ -9,6 +9,7 @@ import {
   nounLoss,
   regionNounProbabilities,
   sigmoidFocalLoss,
+  unclaimedRegionLoss,
   upsampleMaskLogits,
 } from "../../src/train/losses.js";
 import { checkAgainstFixture, Fixture } from "../support/fixtures.js";
@@ -180,4 +181,41 @@ test("regionNounProbabilities + nounLoss: per-region softmax over nouns + no-obj
     () => regionNounProbabilities(tf.tensor3d(regions), tf.tensor2d([[1, 0, 0]]), tf.scalar(1)),
     /do not fit/,
   );
+});
+
+test("unclaimedRegionLoss: each named noun claims its most probable matched region; the other matched regions go to no-object", () => {
+  // 2 images × 4 regions over 2 nouns + no-object (rows sum to 1)
+  const p = [
+    [
+      [0.1, 0.2, 0.7],
+      [0.6, 0.1, 0.3], // image 0: noun 0 is named; of the matched regions 0, 1, 3 region 1 claims it
+      [0.9, 0.05, 0.05], // not matched: no term, whatever it says
+      [0.3, 0.3, 0.4],
+    ],
+    [
+      [0.2, 0.5, 0.3], // image 1: both nouns named; region 0 claims noun 1, region 2 noun 0; region 3 is left
+      [0.1, 0.1, 0.8],
+      [0.5, 0.4, 0.1],
+      [0.25, 0.25, 0.5],
+    ],
+  ];
+  const probabilities = tf.tensor3d(p);
+  const targets = tf.tensor2d([
+    [1, 0],
+    [1, 1],
+  ]);
+  const matched = [Int32Array.of(0, 1, 3), Int32Array.of(0, 2, 3)];
+  const loss = unclaimedRegionLoss(probabilities, targets, matched);
+  const expected = -(Math.log(0.7) + Math.log(0.4) + Math.log(0.5)) / 3;
+  assert.ok(Math.abs(loss.dataSync()[0] - expected) < 1e-6, `${loss.dataSync()[0]} vs ${expected}`);
+  const grad = tf.grad((x) => unclaimedRegionLoss(x as tf.Tensor3D, targets, matched))(probabilities);
+  const pushed = Array.from(grad.dataSync())
+    .map((g, i) => (g === 0 ? -1 : i))
+    .filter((i) => i >= 0);
+  // only the no-object probabilities of the unclaimed matched regions (0,0), (0,3) and (1,3)
+  assert.deepEqual(pushed, [2, 11, 23]);
+  const none = unclaimedRegionLoss(probabilities, targets, [Int32Array.of(1), Int32Array.of(0, 2)]);
+  assert.equal(none.dataSync()[0], 0, "every matched region claimed: no term");
+  assert.throws(() => unclaimedRegionLoss(probabilities, targets, [Int32Array.of(0)]), /do not fit/);
+  tf.dispose([probabilities, targets, loss, grad, none]);
 });

@@ -195,13 +195,13 @@ test("--val scores the model during training, logs it and keeps the best checkpo
   assert.equal((await loadCheckpoint(join(out, "checkpoints", "best"))).state.step, best.step);
 });
 
-test("the naming recipe trains: pretrained MobileNetV2 (frozen norms kept), caption nouns, a region head", async (t) => {
+test("the naming recipe trains: pretrained MobileNetV2 (frozen norms kept), caption nouns, a region head (with the unclaimed-region term)", async (t) => {
   const out = await mkdtemp(join(tmpdir(), "sseg-train-regions-"));
   t.after(() => rm(out, { recursive: true, force: true }));
   const config = {
     ...micro,
     backbone: { kind: "mobilenet_v2" as const, pretrained: true, lrScale: 0.1 },
-    regions: { hiddenDim: 8, withQuery: false },
+    regions: { hiddenDim: 8, withQuery: false, unclaimedWeight: 1 },
   };
   await train(options(out, { config, steps: 2, features: "rgb" }));
   const log = await readLog(join(out, "log.jsonl"));
@@ -209,6 +209,10 @@ test("the naming recipe trains: pretrained MobileNetV2 (frozen norms kept), capt
     assert.ok(
       Number.isFinite(record.losses.nouns) && record.losses.nouns > 0,
       `noun loss at step ${record.step}`,
+    );
+    assert.ok(
+      Number.isFinite(record.losses.unclaimed) && record.losses.unclaimed > 0,
+      `unclaimed-region loss at step ${record.step}`,
     );
     assert.ok((record.gradNorms as Record<string, number>).region_head > 0);
   }
