@@ -2,8 +2,8 @@
 /**
  * A training run's log.jsonl as a markdown table of means over windows of steps: the losses and, for the naming
  * recipe, the batch diagnostics (`naming`: no-object probability, presence of named / other nouns, noun cosine,
- * noun top-1) — the tables of docs/naming.md — and then the run's validation records. Several runs give one table
- * each, on the same windows.
+ * noun top-1; the unclaimed-region loss where the run has it) — the tables of docs/naming.md — and then the run's
+ * validation records. Several runs give one table each, on the same windows.
  *
  *   node tools/log-windows.mjs runs/naming-frozen [runs/naming-lr3e-4-2h …] [--every 300] [--last 50]
  *
@@ -33,11 +33,13 @@ for (const run of positionals) {
   const records = await readLog(`${run}/log.jsonl`);
   if (records.length === 0) throw new Error(`${run}/log.jsonl: no steps logged`);
   const naming = records.some((r) => r.naming);
+  const unclaimed = records.some((r) => Number.isFinite(r.losses.unclaimed));
   const header = [
     "steps",
     "contrastive",
     "mask",
     ...(naming ? ["nouns", "no-object", "named / other", "noun cosine", "noun top-1"] : []),
+    ...(unclaimed ? ["unclaimed"] : []),
   ];
   console.log(`### ${run}\n`);
   console.log(`| ${header.join(" | ")} |`);
@@ -61,6 +63,7 @@ for (const run of positionals) {
             fixed(stat("top1"), 2),
           ]
         : []),
+      ...(unclaimed ? [fixed(loss("unclaimed"), 2)] : []),
     ];
     console.log(`| ${row.join(" | ")} |`);
   }
