@@ -3,8 +3,8 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { initEngine } from "../engine/backend.js";
 import { loadSSegModel, writeModelFolder } from "../model/files.js";
-import type { MasksRule } from "../model/sseg.js";
 import type { TensorData } from "../nn/module.js";
+import { masksRule } from "./flags.js";
 
 interface ExportFlags {
   out: string;
@@ -37,8 +37,7 @@ export function registerExport(program: Command): void {
     .action(async (source: string, flags: ExportFlags) => {
       const dtype = DTYPES[flags.dtype as keyof typeof DTYPES];
       if (!dtype) throw new Error(`--dtype: expected f16 or f32, got "${flags.dtype}"`);
-      if (flags.masks !== undefined && flags.masks !== "mix" && flags.masks !== "winner")
-        throw new Error(`--masks: expected mix or winner, got "${flags.masks}"`);
+      const masks = flags.masks === undefined ? undefined : masksRule(flags.masks);
       await initEngine();
       const { model, files } = await loadSSegModel(source);
       try {
@@ -50,7 +49,7 @@ export function registerExport(program: Command): void {
         const inference = model.config.inference && {
           ...model.config.inference,
           ...(flags.learnedBackground ? { background: { noObject: true } } : {}),
-          ...(flags.masks ? { masks: flags.masks as MasksRule } : {}),
+          ...(masks ? { masks } : {}),
         };
         const config = { ...model.config, ...(flags.name ? { name: flags.name } : {}), inference };
         const from = files.step === undefined ? files.weights : `${files.weights} (step ${files.step})`;

@@ -1,4 +1,5 @@
 /** Flag values checked once, with errors that name the flag and the value given. */
+import type { MasksRule } from "../model/sseg.js";
 
 /** A bad flag or flag combination: the CLI prints it as one line and exits 2 (a usage error), not 1. */
 export class UsageError extends Error {
@@ -31,4 +32,11 @@ export function nonNegativeInteger(value: string, flag: string): number {
   if (value.trim() === "" || !Number.isInteger(n) || n < 0)
     throw new UsageError(`${flag}: expected an integer ≥ 0, got "${value}"`);
   return n;
+}
+
+/** `--masks`: how each pixel's scores come from the queries (`InferenceConfig.masks`). */
+export function masksRule(value: string): MasksRule {
+  if (value !== "mix" && value !== "winner")
+    throw new Error(`--masks: expected mix or winner, got "${value}"`);
+  return value;
 }

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { hasDefaultModel, loadSegmenter } from "../infer/load.js";
 import type { ImageSegmenter, SegmentOptions } from "../infer/segmenter.js";
 import { CONFIGS } from "../model/presets.js";
-import { nonNegativeInteger, numberInRange, positiveInteger, UsageError } from "./flags.js";
+import { masksRule, nonNegativeInteger, numberInRange, positiveInteger, UsageError } from "./flags.js";
 import { parseList } from "./inputs.js";
 
 export interface ModelFlags {
@@ -100,11 +100,7 @@ export async function segmentOptionsFrom(flags: ModelFlags): Promise<SegmentOpti
       throw new UsageError(`--mode: expected whole or slide, got "${flags.mode}"`);
     options.mode = flags.mode;
   }
-  if (flags.masks !== undefined) {
-    if (flags.masks !== "mix" && flags.masks !== "winner")
-      throw new Error(`--masks: expected mix or winner, got "${flags.masks}"`);
-    options.masks = flags.masks;
-  }
+  if (flags.masks !== undefined) options.masks = masksRule(flags.masks);
   if (flags.shortSide !== undefined) options.shortSide = positiveInteger(flags.shortSide, "--short-side");
   if (flags.crop !== undefined) options.crop = positiveInteger(flags.crop, "--crop");
   if (flags.stride !== undefined) options.stride = positiveInteger(flags.stride, "--stride");
