@@ -179,7 +179,7 @@ function renamePairs(text: string): Record<string, string> {
   for (const item of text.split(",")) {
     const [name, word, ...rest] = item.split("=").map((s) => s.trim());
     if (!name || !word || rest.length > 0)
-      throw new Error(`--rename: expected class=word pairs separated by commas, got "${item}"`);
+      throw new UsageError(`--rename: expected class=word pairs separated by commas, got "${item}"`);
     pairs[name] = word;
   }
   return pairs;

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { initEngine } from "../engine/backend.js";
 import { loadSSegModel, writeModelFolder } from "../model/files.js";
 import type { TensorData } from "../nn/module.js";
-import { masksRule } from "./flags.js";
+import { masksRule, UsageError } from "./flags.js";
 
 interface ExportFlags {
   out: string;
@@ -36,7 +36,7 @@ export function registerExport(program: Command): void {
     )
     .action(async (source: string, flags: ExportFlags) => {
       const dtype = DTYPES[flags.dtype as keyof typeof DTYPES];
-      if (!dtype) throw new Error(`--dtype: expected f16 or f32, got "${flags.dtype}"`);
+      if (!dtype) throw new UsageError(`--dtype: expected f16 or f32, got "${flags.dtype}"`);
       const masks = flags.masks === undefined ? undefined : masksRule(flags.masks);
       await initEngine();
       const { model, files } = await loadSSegModel(source);

@@ -37,6 +37,6 @@ export function nonNegativeInteger(value: string, flag: string): number {
 /** `--masks`: how each pixel's scores come from the queries (`InferenceConfig.masks`). */
 export function masksRule(value: string): MasksRule {
   if (value !== "mix" && value !== "winner")
-    throw new Error(`--masks: expected mix or winner, got "${value}"`);
+    throw new UsageError(`--masks: expected mix or winner, got "${value}"`);
   return value;
 }

@@ -66,7 +66,7 @@ test("sseg export writes a run as a model folder (F16 weights + config.json) tha
   const bad = spawnSync(process.execPath, [MAIN, "export", run, "--out", out, "--dtype", "f8"], {
     encoding: "utf8",
   });
-  assert.equal(bad.status, 1);
+  assert.equal(bad.status, 2, "a bad flag value is a usage error");
   assert.match(bad.stderr, /--dtype: expected f16 or f32, got "f8"/);
 
   const winner = spawnSync(process.execPath, [MAIN, "export", run, "--out", out, "--masks", "winner"], {
@@ -82,6 +82,6 @@ test("sseg export writes a run as a model folder (F16 weights + config.json) tha
   const badRule = spawnSync(process.execPath, [MAIN, "export", run, "--out", out, "--masks", "best"], {
     encoding: "utf8",
   });
-  assert.equal(badRule.status, 1);
+  assert.equal(badRule.status, 2);
   assert.match(badRule.stderr, /--masks: expected mix or winner, got "best"/);
 });

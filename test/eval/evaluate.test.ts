@@ -198,6 +198,6 @@ test("evaluate --rename: the prompts call a class by another word; labels and re
       encoding: "utf8",
     },
   );
-  assert.equal(bad.status, 1);
+  assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--rename: expected class=word pairs separated by commas, got "bird"/);
 });
