@@ -20,6 +20,7 @@ interface TrainFlags extends RunFlags {
   nouns?: string;
   generalWords?: string;
   classNouns?: boolean;
+  init?: string;
   k: string;
   strict?: boolean;
   allowOutsidePaths?: boolean;
@@ -62,6 +63,10 @@ export function registerTrain(program: Command): void {
       "--class-nouns",
       "region head: a caption noun also names its class word and synonyms (a crow is a bird), no general words",
     )
+    .option(
+      "--init <model>",
+      "fine-tune: start from a trained model's weights (model folder, run or checkpoint; same architecture as --config)",
+    )
     .option("--strict", "refuse the data at its first bad sample or index line (default: skip and count)")
     .option("--allow-outside-paths", "a caption index may name images outside its folder")
     .action(async (flags: TrainFlags) => {
@@ -85,6 +90,7 @@ export function registerTrain(program: Command): void {
             ? undefined
             : numberInRange(flags.generalWords, "--general-words", 0, 1),
         classNouns: flags.classNouns,
+        init: flags.init,
         strict: flags.strict,
         allowOutsidePaths: flags.allowOutsidePaths,
         ...controls,

@@ -13,7 +13,7 @@ import { NounLexicon } from "../data/nouns.js";
 import { openPairSource, type PairSource, summarizeSkipped } from "../data/pairs.js";
 import { evaluate } from "../eval/evaluate.js";
 import { Segmenter } from "../infer/segmenter.js";
-import { PRETRAINED_MOBILENET_FILE, readTensorFile } from "../model/files.js";
+import { PRETRAINED_MOBILENET_FILE, readTensorFile, resolveModelFiles } from "../model/files.js";
 import { MobileNetBackbone } from "../model/mobilenet-backbone.js";
 import { CONFIGS } from "../model/presets.js";
 import { type SSegConfig, SSegModel } from "../model/sseg.js";
@@ -59,6 +59,11 @@ export interface TrainOptions extends RunOptions {
    * bunny a rabbit) — the hierarchy of `generalWords` without the general words.
    */
   classNouns?: boolean;
+  /**
+   * Start from a trained model's weights (a model folder, run or checkpoint) instead of fresh ones: fine-tuning.
+   * Its architecture must be the configuration's; losses, schedule and inference settings may differ.
+   */
+  init?: string;
   /** Refuse the data at its first bad sample or index line (default: skip, count and report). */
   strict?: boolean;
   /** A caption index may name images outside its folder. */
@@ -240,6 +245,23 @@ class SSegTask implements TrainingTask<ValidationRecord> {
   }
 
   async initialize(): Promise<void> {
+    const { init } = this.options;
+    if (init !== undefined) {
+      const weights = await resolveModelFiles(init).then(
+        async (files) => readTensorFile(files.weights),
+        (err: Error) => {
+          throw new Error(`--init: ${err.message}`);
+        },
+      );
+      try {
+        this.model.loadStateDict(weights);
+      } catch (err) {
+        throw new Error(
+          `--init ${init}: does not fit the configuration "${this.config.name}": ${(err as Error).message}`,
+        );
+      }
+      return;
+    }
     const backbone = this.pretrainedBackbone();
     if (backbone?.config.pretrained)
       backbone.trunk.loadStateDict(await readTensorFile(PRETRAINED_MOBILENET_FILE));

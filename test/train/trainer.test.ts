@@ -103,6 +103,41 @@ test("a stopped run resumed from its checkpoint continues exactly like an uninte
   );
 });
 
+test("--init fine-tunes from a trained run's weights; another architecture is refused by name", async (t) => {
+  const root = await mkdtemp(join(tmpdir(), "sseg-init-"));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const trained = join(root, "trained");
+  await train(options(trained, { steps: 2 }));
+  const tuned = join(root, "tuned");
+  await train(options(tuned, { steps: 1, init: trained, lr: 0, minLr: 0 }));
+  const a = await loadCheckpoint(trained);
+  const b = await loadCheckpoint(tuned);
+  for (const [name, tensor] of a.model)
+    if (!/running_|num_batches/.test(name))
+      assert.deepEqual(
+        b.model.get(name)?.data,
+        tensor.data,
+        `${name}: at learning rate 0 the weights stay --init's`,
+      );
+  const freshRun = join(root, "fresh");
+  await train(options(freshRun, { steps: 1, lr: 0, minLr: 0 }));
+  const fresh = await loadCheckpoint(freshRun);
+  assert.notDeepEqual(
+    fresh.model.get("sem_seg_head.predictor.query_embed.weight")?.data,
+    b.model.get("sem_seg_head.predictor.query_embed.weight")?.data,
+    "without --init the weights are fresh",
+  );
+  const wider = { ...micro, decoder: { ...micro.decoder, queries: micro.decoder.queries + 1 } };
+  await assert.rejects(
+    train(options(join(root, "wider"), { config: wider, init: trained })),
+    /--init .*trained: does not fit the configuration "micro": .*query_embed/,
+  );
+  await assert.rejects(
+    train(options(join(root, "nothing"), { init: join(root, "no-such-run") })),
+    /--init: .*no-such-run: no such model file or folder/,
+  );
+});
+
 test("the learning rate and warm-up default to the configuration's own training settings", async (t) => {
   const root = await mkdtemp(join(tmpdir(), "sseg-lr-"));
   t.after(() => rm(root, { recursive: true, force: true }));
