@@ -1,4 +1,5 @@
 /** Flag values checked once, with errors that name the flag and the value given. */
+import { readFile } from "node:fs/promises";
 import type { MasksRule } from "../model/sseg.js";
 
 /** A bad flag or flag combination: the CLI prints it as one line and exits 2 (a usage error), not 1. */
@@ -39,4 +40,21 @@ export function masksRule(value: string): MasksRule {
   if (value !== "mix" && value !== "winner")
     throw new UsageError(`--masks: expected mix or winner, got "${value}"`);
   return value;
+}
+
+/** `--config file.json`: a model configuration written as JSON (a preset's fields, e.g. one switch changed). */
+export async function readConfigFile<T>(
+  path: string,
+  check: (value: unknown, where: string) => T,
+): Promise<T> {
+  const text = await readFile(path, "utf8").catch((err: Error) => {
+    throw new Error(`--config ${path}: ${err.message}`);
+  });
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`--config ${path}: not JSON (${(err as Error).message})`);
+  }
+  return check(value, `--config ${path}`);
 }

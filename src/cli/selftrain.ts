@@ -15,9 +15,9 @@ import { writeFileAtomic } from "../io/atomic.js";
 import { readImage, writeImage } from "../io/image.js";
 import { readLabelPng, writeLabelPng } from "../io/label-png.js";
 import type { RgbImage } from "../io/pixels.js";
-import { UPERNET_CONFIGS } from "../model/upernet.js";
+import { checkUperNetConfig, UPERNET_CONFIGS } from "../model/upernet.js";
 import { DEFAULT_SELFTRAIN_OPTIONS, type SelfTrainValidation, selfTrain } from "../train/selftrain.js";
-import { numberInRange, positiveInteger, UsageError } from "./flags.js";
+import { numberInRange, positiveInteger, readConfigFile, UsageError } from "./flags.js";
 import { eachItem, listImages, parseList, uniqueStems } from "./inputs.js";
 import { addModelOptions, type ModelFlags, openSegmenter, segmentOptionsFrom } from "./model-options.js";
 import { addRunOptions, percent, type RunFlags, runControls, runOptionsFrom } from "./run-controls.js";
@@ -52,7 +52,11 @@ export function registerSelfTrain(program: Command): void {
     .command("train")
     .description("train a UperNet (S-Seg+) on the labels of `selftrain label`")
     .requiredOption("--labels <dir>", "the folder `sseg selftrain label` wrote")
-    .option("--config <name>", `model configuration: ${Object.keys(UPERNET_CONFIGS).join(" | ")}`, d.config)
+    .option(
+      "--config <name>",
+      `model configuration: ${Object.keys(UPERNET_CONFIGS).join(" | ")}, or a .json file holding one`,
+      d.config,
+    )
     .option(
       "--pretrained <file>",
       "pretrained ViT weights for the backbone (MAE's .pth for paper; or .safetensors)",
@@ -96,7 +100,9 @@ async function runSelfTrain(flags: SelfTrainFlags): Promise<void> {
   const options = {
     ...DEFAULT_SELFTRAIN_OPTIONS,
     ...run,
-    config: flags.config,
+    config: flags.config.endsWith(".json")
+      ? await readConfigFile(flags.config, checkUperNetConfig)
+      : flags.config,
     labels: flags.labels,
     pretrained: flags.pretrained,
     classWeights: classWeightsFrom(flags.classWeights),

@@ -1,8 +1,7 @@
-import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { initEngine } from "../engine/backend.js";
 import { CONFIGS } from "../model/presets.js";
-import { checkConfig, type SSegConfig } from "../model/sseg.js";
+import { checkConfig } from "../model/sseg.js";
 import {
   DEFAULT_LR,
   DEFAULT_TRAIN_OPTIONS,
@@ -10,7 +9,7 @@ import {
   train,
   type ValidationRecord,
 } from "../train/trainer.js";
-import { numberInRange, positiveInteger } from "./flags.js";
+import { numberInRange, positiveInteger, readConfigFile } from "./flags.js";
 import { addRunOptions, percent, type RunFlags, runControls, runOptionsFrom } from "./run-controls.js";
 
 interface TrainFlags extends RunFlags {
@@ -80,7 +79,9 @@ export function registerTrain(program: Command): void {
       const summary = await train({
         ...d,
         ...run,
-        config: flags.config.endsWith(".json") ? await readConfigFile(flags.config) : flags.config,
+        config: flags.config.endsWith(".json")
+          ? await readConfigFile(flags.config, checkConfig)
+          : flags.config,
         data: flags.data,
         features: flags.features,
         k: positiveInteger(flags.k, "--k"),
@@ -97,18 +98,4 @@ export function registerTrain(program: Command): void {
       });
       controls.finish(summary);
     });
-}
-
-/** A model configuration written as JSON (a preset's fields, e.g. with one switch changed for an ablation). */
-async function readConfigFile(path: string): Promise<SSegConfig> {
-  const text = await readFile(path, "utf8").catch((err: Error) => {
-    throw new Error(`--config ${path}: ${err.message}`);
-  });
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`--config ${path}: not JSON (${(err as Error).message})`);
-  }
-  return checkConfig(value, `--config ${path}`);
 }

@@ -143,6 +143,22 @@ export function isSelfTrainedConfig(value: unknown): value is SelfTrainedConfig 
   return typeof config === "object" && config !== null && config.architecture === "upernet";
 }
 
+const UPERNET_SECTIONS = ["backbone", "head", "auxiliary", "inference", "training"] as const;
+
+/** A configuration written as JSON, checked for what every S-Seg+ model needs (`where` names the file). */
+export function checkUperNetConfig(value: unknown, where: string): UperNetConfig {
+  if (!isSelfTrainedConfig(value))
+    throw new CheckpointError(`${where}: not an S-Seg+ configuration (expected "architecture": "upernet")`);
+  const missing = [
+    ...(typeof value.name === "string" ? [] : ["name"]),
+    ...(Number.isInteger(value.imageSize) ? [] : ["imageSize"]),
+    ...UPERNET_SECTIONS.filter((key) => typeof value[key] !== "object" || value[key] === null),
+  ];
+  if (missing.length > 0)
+    throw new CheckpointError(`${where}: the S-Seg+ configuration lacks ${missing.join(", ")}`);
+  return value;
+}
+
 /** An S-Seg+ model from a run, checkpoint folder or .safetensors file with its configuration. */
 export async function loadSelfTrained(
   source: string | StoredModel,

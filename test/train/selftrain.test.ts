@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, test } from "node:test";
@@ -35,6 +36,8 @@ import {
 import { tempDir } from "../support/temp.js";
 
 before(() => initEngine());
+
+const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
 
 /** A 4-block, 16-wide ViT-8 UperNet at 32²: a second per step on 2 cores. */
 const micro: UperNetConfig & { backbone: ViTBackboneConfig } = {
@@ -174,6 +177,52 @@ test("sseg selftrain train: trains on the labels, skips a bad one, resumes exact
   } finally {
     segmenter.dispose();
   }
+});
+
+test("sseg selftrain train --config takes a JSON configuration; an S-Seg one is refused by name", async (t) => {
+  const root = await tempDir(t, "sseg-selftrain-json-");
+  const labels = await labelledFolder(root);
+  const config = join(root, "micro.json");
+  await writeFile(config, JSON.stringify(micro));
+  const run = (file: string, out: string) =>
+    spawnSync(
+      process.execPath,
+      [
+        MAIN,
+        "selftrain",
+        "train",
+        "--labels",
+        labels,
+        "--config",
+        file,
+        "--out",
+        join(root, out),
+        "--steps",
+        "1",
+        "--batch-size",
+        "2",
+      ],
+      { encoding: "utf8" },
+    );
+  const ok = run(config, "run");
+  assert.equal(ok.status, 0, ok.stderr);
+  const settings = JSON.parse(await readFile(join(root, "run", "config.json"), "utf8"));
+  assert.deepEqual(settings.config.head, micro.head, "the run holds the file's configuration");
+  const sseg = join(root, "sseg.json");
+  await writeFile(sseg, JSON.stringify({ name: "tiny", imageSize: 128 }));
+  const refused = run(sseg, "refused");
+  assert.equal(refused.status, 1);
+  assert.match(
+    refused.stderr,
+    /--config .*sseg\.json: not an S-Seg\+ configuration \(expected "architecture": "upernet"\)/,
+  );
+  const { head: _, ...headless } = micro;
+  const incomplete = join(root, "incomplete.json");
+  await writeFile(incomplete, JSON.stringify(headless));
+  assert.match(
+    run(incomplete, "incomplete").stderr,
+    /incomplete\.json: the S-Seg\+ configuration lacks head/,
+  );
 });
 
 test("--class-weights balanced reads labels.json and is recorded with the run; a wrong count is refused", async (t) => {
