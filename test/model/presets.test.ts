@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { maskformerPixelDecoder } from "../../src/model/pixel-decoder.js";
 import { CONFIGS, micro, paper, tiny, tinySwin } from "../../src/model/presets.js";
 import { projectorPaper } from "../../src/model/projector.js";
+import { checkConfig, SSegModel } from "../../src/model/sseg.js";
 import { swin_nano, swin_small } from "../../src/model/swin.js";
 import { textTransformerPaper } from "../../src/model/text-transformer.js";
 import { maskformerTransformerDecoder } from "../../src/model/transformer-decoder.js";
@@ -41,4 +42,15 @@ test("configs/naming/tiny-frozen-backbone.json, the shipped run's configuration,
   const { masks, ...inference } = preset.inference!;
   assert.equal(masks, "winner");
   assert.deepEqual(file, JSON.parse(JSON.stringify({ ...preset, inference })));
+});
+
+test("every configs/naming/*.json is a model configuration that builds", () => {
+  const dir = new URL("../../../configs/naming/", import.meta.url);
+  const files = readdirSync(dir).filter((file) => file.endsWith(".json"));
+  assert.ok(files.length >= 5);
+  for (const file of files) {
+    const config = checkConfig(JSON.parse(readFileSync(new URL(file, dir), "utf8")), file);
+    assert.equal(`${config.name}.json`, file, "each file is named after its configuration");
+    new SSegModel(config).dispose();
+  }
 });
