@@ -12,6 +12,7 @@ interface ExportFlags {
   name?: string;
   learnedBackground?: boolean;
   masks?: string;
+  flip?: boolean;
 }
 
 const DTYPES = { f16: "F16", f32: "F32" } as const;
@@ -34,6 +35,8 @@ export function registerExport(program: Command): void {
       "--masks <rule>",
       "the model's mask rule: mix (every query by its mask) | winner (each pixel's most confident query); default: the stored rule",
     )
+    .option("--flip", "the model also segments the mirrored image and averages (default: the stored setting)")
+    .option("--no-flip", "the model segments the image as it is only")
     .action(async (source: string, flags: ExportFlags) => {
       const dtype = DTYPES[flags.dtype as keyof typeof DTYPES];
       if (!dtype) throw new UsageError(`--dtype: expected f16 or f32, got "${flags.dtype}"`);
@@ -50,6 +53,7 @@ export function registerExport(program: Command): void {
           ...model.config.inference,
           ...(flags.learnedBackground ? { background: { noObject: true } } : {}),
           ...(masks ? { masks } : {}),
+          ...(flags.flip === undefined ? {} : { flip: flags.flip }),
         };
         const config = { ...model.config, ...(flags.name ? { name: flags.name } : {}), inference };
         const from = files.step === undefined ? files.weights : `${files.weights} (step ${files.step})`;

@@ -14,6 +14,7 @@ export interface ModelFlags {
   backgroundWords?: string;
   learnedBackground?: boolean;
   masks?: string;
+  flip?: boolean;
   background: boolean;
   mode?: string;
   shortSide?: string;
@@ -45,6 +46,8 @@ export function addModelOptions(command: Command): Command {
     .option("--no-background", "every pixel takes a class")
     .option("--mode <mode>", "whole | slide (default: the model's)")
     .option("--masks <rule>", "mix (every query by its mask) | winner (each pixel's most confident query)")
+    .option("--flip", "also segment the mirrored image and average the scores (twice the time)")
+    .option("--no-flip", "segment the image as it is only (default: the model's)")
     .option("--short-side <n>", "resize the image's short side to n first (default: the model's)")
     .option("--crop <n>", "sliding-window size (with --mode slide)")
     .option("--stride <n>", "sliding-window step (with --mode slide)")
@@ -101,6 +104,7 @@ export async function segmentOptionsFrom(flags: ModelFlags): Promise<SegmentOpti
     options.mode = flags.mode;
   }
   if (flags.masks !== undefined) options.masks = masksRule(flags.masks);
+  if (flags.flip !== undefined) options.flip = flags.flip;
   if (flags.shortSide !== undefined) options.shortSide = positiveInteger(flags.shortSide, "--short-side");
   if (flags.crop !== undefined) options.crop = positiveInteger(flags.crop, "--crop");
   if (flags.stride !== undefined) options.stride = positiveInteger(flags.stride, "--stride");

@@ -44,6 +44,8 @@ export interface SegmentOptions {
   shortSide?: number;
   /** "mix" (default) or "winner": see InferenceConfig.masks. */
   masks?: MasksRule;
+  /** Also segment the mirrored image and average the scores (see InferenceConfig.flip). */
+  flip?: boolean;
   /** Also return every class's score map. */
   scores?: boolean;
 }
@@ -190,6 +192,7 @@ export class Segmenter implements ImageSegmenter {
       templates: "simple",
       background: { threshold: DEFAULT_BACKGROUND_THRESHOLD },
       masks: "mix",
+      flip: false,
       ...this.config.inference,
     };
   }
@@ -212,22 +215,9 @@ export class Segmenter implements ImageSegmenter {
     const words = [...classNames, ...backgroundWordsOf(settings.background)];
     const classes = this.textEmbeddings(words, resolveTemplates(settings.templates));
     const names = this.model.regionHead ? [...words, NO_OBJECT] : words;
-    const resized = resizeForTest(image, settings.shortSide);
-    const windows =
-      settings.mode === "slide"
-        ? slidingWindows(resized.width, resized.height, settings.crop, settings.stride)
-        : [{ x: 0, y: 0, width: resized.width, height: resized.height }];
-    const atTestSize = scoreWindows(resized, windows, names.length, this.config.decoder.queries, (input) =>
+    return predictScores(image, names, this.config.decoder.queries, settings, (input) =>
       pixelPredictions(this.model, input, classes, settings.masks),
     );
-    return {
-      width: image.width,
-      height: image.height,
-      names,
-      scores: resizeScores(atTestSize.scores, resized, image, names.length),
-      queries: resizeNearest(atTestSize.queries, resized.width, resized.height, image.width, image.height),
-      queryCosine: atTestSize.queryCosine,
-    };
   }
 
   /** The settings a call would use; throws a `SegmenterError` for a bad vocabulary or option, before any work. */
@@ -285,7 +275,16 @@ export function overlaySettings(
   options: SegmentOptions,
 ): Required<InferenceConfig> {
   const settings = { ...defaults };
-  for (const key of ["templates", "background", "mode", "crop", "stride", "shortSide", "masks"] as const)
+  for (const key of [
+    "templates",
+    "background",
+    "mode",
+    "crop",
+    "stride",
+    "shortSide",
+    "masks",
+    "flip",
+  ] as const)
     if (options[key] !== undefined) Object.assign(settings, { [key]: options[key] });
   for (const key of ["shortSide", "crop", "stride"] as const)
     if (!Number.isInteger(settings[key]) || settings[key] < 1)
@@ -298,11 +297,60 @@ export function overlaySettings(
     throw new SegmenterError(`mode must be "whole" or "slide", got "${settings.mode}"`);
   if (settings.masks !== "mix" && settings.masks !== "winner")
     throw new SegmenterError(`masks must be "mix" or "winner", got "${settings.masks}"`);
+  if (typeof settings.flip !== "boolean")
+    throw new SegmenterError(`flip must be true or false, got ${JSON.stringify(settings.flip)}`);
   return settings;
 }
 
 /** One forward pass over padded, normalised windows [B, H, W, 3]: per-pixel scores and query maps. */
 export type WindowScorer = (input: tf.Tensor4D) => PixelPredictions;
+
+/**
+ * A prediction at the image's own size: resized for the test (`shortSide`), scored whole or in sliding windows,
+ * with `flip` also mirrored, and the scores brought back to the image's size.
+ */
+export function predictScores(
+  image: RgbImage,
+  names: string[],
+  queryCount: number,
+  settings: Required<InferenceConfig>,
+  run: WindowScorer,
+): Prediction {
+  const resized = resizeForTest(image, settings.shortSide);
+  const windows =
+    settings.mode === "slide"
+      ? slidingWindows(resized.width, resized.height, settings.crop, settings.stride)
+      : [{ x: 0, y: 0, width: resized.width, height: resized.height }];
+  const scorer = settings.flip ? withMirror(run) : run;
+  const atTestSize = scoreWindows(resized, windows, names.length, queryCount, scorer);
+  return {
+    width: image.width,
+    height: image.height,
+    names,
+    scores: resizeScores(atTestSize.scores, resized, image, names.length),
+    queries: resizeNearest(atTestSize.queries, resized.width, resized.height, image.width, image.height),
+    queryCosine: atTestSize.queryCosine,
+  };
+}
+
+/**
+ * mmseg's flip test: each window also runs mirrored (in the same batch), and its scores, mirrored back, are averaged
+ * with the window's own; the query map and diagnostics stay the unmirrored pass's.
+ */
+export function withMirror(run: WindowScorer): WindowScorer {
+  return (input) =>
+    tf.tidy(() => {
+      const b = input.shape[0];
+      const both = run(tf.concat([input, tf.reverse(input, 2)]));
+      const [own, mirrored] = tf.split(both.scores, 2);
+      return {
+        scores: own.add(tf.reverse(mirrored, 2)).div(2) as tf.Tensor4D,
+        queries: both.queries.slice(0, b) as tf.Tensor3D,
+        queryLogits: both.queryLogits.slice(0, b) as tf.Tensor3D,
+        queryCosine: both.queryCosine.slice(0, b) as tf.Tensor1D,
+      };
+    });
+}
 
 /**
  * Scores [H, W, C] and query map of the resized image: windows (all of one size) run in batches, each padded

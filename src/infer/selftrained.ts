@@ -5,9 +5,8 @@
  * softmax over the model's classes instead of text similarities.
  */
 import * as tf from "@tensorflow/tfjs";
-import { resizeForTest } from "../data/preprocess.js";
 import type { EngineInfo } from "../engine/backend.js";
-import { type ImageInput, type RgbImage, resizeNearest } from "../io/pixels.js";
+import type { ImageInput, RgbImage } from "../io/pixels.js";
 import type { ModelFiles } from "../model/files.js";
 import type { BackgroundRule, InferenceConfig } from "../model/sseg.js";
 import type { SelfTrainedConfig, UperNet } from "../model/upernet.js";
@@ -17,13 +16,11 @@ import {
   type ImageSegmenter,
   overlaySettings,
   type Prediction,
-  resizeScores,
+  predictScores,
   type SegmentationResult,
   SegmenterError,
   type SegmentOptions,
-  scoreWindows,
   segmentImage,
-  slidingWindows,
 } from "./segmenter.js";
 
 /** The name of the trained background class, first in a self-trained model's classes. */
@@ -57,6 +54,7 @@ export class SelfTrainedSegmenter implements ImageSegmenter {
       templates: "simple",
       background: { classes: [BACKGROUND] },
       masks: "mix",
+      flip: false,
     };
   }
 
@@ -90,12 +88,7 @@ export class SelfTrainedSegmenter implements ImageSegmenter {
   predict(image: RgbImage, classNames: readonly string[], options: SegmentOptions = {}): Prediction {
     const settings = this.validate(classNames, options);
     const columns = [...classNames, BACKGROUND].map((name) => this.config.classes.indexOf(name));
-    const resized = resizeForTest(image, settings.shortSide);
-    const windows =
-      settings.mode === "slide"
-        ? slidingWindows(resized.width, resized.height, settings.crop, settings.stride)
-        : [{ x: 0, y: 0, width: resized.width, height: resized.height }];
-    const atTestSize = scoreWindows(resized, windows, columns.length, this.config.classes.length, (input) =>
+    return predictScores(image, [...classNames, BACKGROUND], this.config.classes.length, settings, (input) =>
       tf.tidy(() => {
         const [b, height, width] = input.shape;
         const logits = resize(this.model.forward(input).logits, [height, width]); // mmseg: logits, then softmax
@@ -109,14 +102,6 @@ export class SelfTrainedSegmenter implements ImageSegmenter {
         };
       }),
     );
-    return {
-      width: image.width,
-      height: image.height,
-      names: [...classNames, BACKGROUND],
-      scores: resizeScores(atTestSize.scores, resized, image, columns.length),
-      queries: resizeNearest(atTestSize.queries, resized.width, resized.height, image.width, image.height),
-      queryCosine: Number.NaN,
-    };
   }
 
   dispose(): void {

@@ -75,6 +75,8 @@ export interface InferenceConfig {
    * panoptic-style assignment).
    */
   masks?: MasksRule;
+  /** Also segment the mirrored image and average the two's scores (mmseg's flip test): twice the work. */
+  flip?: boolean;
 }
 
 export type MasksRule = "mix" | "winner";

@@ -15,7 +15,7 @@ const SAMPLE = `${new URL("../../../data/composites-sample/train/", import.meta.
 
 before(() => initEngine());
 
-test("sseg export writes a run as a model folder (F16 weights + config.json) that segments like the run; --masks sets its mask rule", async (t) => {
+test("sseg export writes a run as a model folder (F16 weights + config.json) that segments like the run; --masks and --flip set its inference", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "sseg-export-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const run = join(dir, "run");
@@ -69,15 +69,17 @@ test("sseg export writes a run as a model folder (F16 weights + config.json) tha
   assert.equal(bad.status, 2, "a bad flag value is a usage error");
   assert.match(bad.stderr, /--dtype: expected f16 or f32, got "f8"/);
 
-  const winner = spawnSync(process.execPath, [MAIN, "export", run, "--out", out, "--masks", "winner"], {
-    encoding: "utf8",
-  });
+  const winner = spawnSync(
+    process.execPath,
+    [MAIN, "export", run, "--out", out, "--masks", "winner", "--flip"],
+    { encoding: "utf8" },
+  );
   assert.equal(winner.status, 0, winner.stderr);
   const withRule = JSON.parse(await readFile(join(out, "config.json"), "utf8"));
   assert.deepEqual(
     withRule.inference,
-    { ...config.inference, masks: "winner" },
-    "--masks sets the stored mask rule",
+    { ...config.inference, masks: "winner", flip: true },
+    "--masks and --flip set the stored mask rule and flip test",
   );
   const badRule = spawnSync(process.execPath, [MAIN, "export", run, "--out", out, "--masks", "best"], {
     encoding: "utf8",

@@ -13,6 +13,7 @@ import {
   type Segmenter,
   SegmenterError,
   slidingWindows,
+  withMirror,
 } from "../../src/infer/segmenter.js";
 import { classEmbeddings, pixelPredictions } from "../../src/infer/semantic.js";
 import { CheckpointError } from "../../src/io/checkpoint-error.js";
@@ -277,6 +278,82 @@ test("slide mode covers the image with windows and gives per-pixel scores that s
       const sum = (result.scores?.[p] ?? 0) + (result.scores?.[hw + p] ?? 0);
       assert.ok(Math.abs(sum - 1) < 1e-4, `pixel ${p}: ${sum}`);
     }
+  });
+});
+
+test("flip averages each window's scores with its mirrored pass's, mirrored back; the query map stays the own pass's", () => {
+  const [b, h, w] = [2, 3, 4];
+  // scores that depend on the column, not on the image: mirrored back they are the ramp reversed
+  const ramp = tf.tidy(
+    () =>
+      tf
+        .range(0, w)
+        .reshape([1, 1, w, 1])
+        .tile([2 * b, h, 1, 1]) as tf.Tensor4D,
+  );
+  const seen: number[] = [];
+  const mirroredRun = withMirror((input) => {
+    seen.push(input.shape[0]);
+    return tf.tidy(() => ({
+      scores: ramp.clone(),
+      queries: tf
+        .range(0, 2 * b, 1, "int32")
+        .reshape([2 * b, 1, 1])
+        .tile([1, h, w]) as tf.Tensor3D,
+      queryLogits: tf.zeros([2 * b, h, w]) as tf.Tensor3D,
+      queryCosine: tf.range(0, 2 * b) as tf.Tensor1D,
+    }));
+  });
+  const before = tf.memory().numTensors;
+  const out = mirroredRun(tf.zeros([b, h, w, 3]));
+  assert.deepEqual(seen, [2 * b], "the image and its mirror run in one batch");
+  assert.deepEqual(out.scores.shape, [b, h, w, 1]);
+  assert.ok(
+    [...out.scores.dataSync()].every((x) => x === (w - 1) / 2),
+    "column x meets column w−1−x",
+  );
+  assert.deepEqual([...new Set(out.queries.dataSync())], [0, 1], "queries of the own pass (images 0 and 1)");
+  assert.deepEqual([...out.queryCosine.dataSync()], [0, 1]);
+  tf.dispose([out.scores, out.queries, out.queryLogits, out.queryCosine]);
+  assert.equal(tf.memory().numTensors, before + 1, "only the input outlives the call");
+  ramp.dispose();
+});
+
+test("--flip: a prediction is the mean of the image's and its mirror's, mirrored back", async () => {
+  await withSegmenter(async (seg) => {
+    const [width, height] = [96, 64]; // the test size, a multiple of 32: no resize, no padding
+    const image = squareImage(width, height);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width / 3; x++) image.data[3 * (y * width + x)] = 250;
+    const mirror = { ...image, data: new Uint8Array(image.data.length) };
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++)
+        mirror.data.set(
+          image.data.subarray(3 * (y * width + x), 3 * (y * width + x) + 3),
+          3 * (y * width + width - 1 - x),
+        );
+    const options = { shortSide: 64 };
+    const own = seg.predict(image, ["cat", "dog"], options);
+    const mirrored = seg.predict(mirror, ["cat", "dog"], options);
+    const flipped = seg.predict(image, ["cat", "dog"], { ...options, flip: true });
+    const n = own.names.length;
+    let largest = 0;
+    let differs = 0;
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++)
+        for (let k = 0; k < n; k++) {
+          const p = (y * width + x) * n + k;
+          const expected = (own.scores[p] + mirrored.scores[(y * width + width - 1 - x) * n + k]) / 2;
+          largest = Math.max(largest, Math.abs(flipped.scores[p] - expected));
+          differs = Math.max(differs, Math.abs(flipped.scores[p] - own.scores[p]));
+        }
+    assert.ok(largest < 1e-5, `largest difference ${largest}`);
+    assert.ok(differs > 1e-4, "the asymmetric image's mirror says something else");
+    assert.deepEqual(flipped.queries, own.queries);
+    await assert.rejects(
+      seg.segment(image, ["cat"], { flip: "yes" as unknown as boolean }),
+      /flip must be true or false, got "yes"/,
+    );
   });
 });
 
