@@ -25,12 +25,12 @@ const MODEL = {
   weights: new URL("../assets/model/model.safetensors", import.meta.url).href,
 };
 const SAMPLES: Record<string, string> = {
-  rabbits: new URL("../samples/composite_00027.jpg", import.meta.url).href,
+  dingo: new URL("../samples/composite_00046.jpg", import.meta.url).href,
   ladybird: new URL("../samples/ladybird.jpg", import.meta.url).href,
   dune: new URL("../samples/dune.jpg", import.meta.url).href,
 };
 /** A starting vocabulary from the classes the shipped model was trained on (any words can be typed). */
-const STARTING_CLASSES = "rabbit, cow, sheep, dog, bird, insect, tree, flower, car, boat";
+const STARTING_CLASSES = "dog, pig, rabbit, cow, bird, insect, tree, flower, car, boat";
 /** How strongly a class colour covers its pixels in the overlay. */
 const OVERLAY_ALPHA = 0.55;
 

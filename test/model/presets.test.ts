@@ -25,18 +25,28 @@ test("tiny-swin is Swin-nano with 4-token windows; every preset infers at its ow
   assert.deepEqual(Object.keys(CONFIGS), ["paper", "tiny", "tiny-swin", "tiny-mobilenet", "tiny-regions"]);
 });
 
-test("tiny, the default, is the naming recipe: tiny-swin's sizes on the frozen pretrained MobileNetV2 with the region head", () => {
+test("tiny, the default, is the naming recipe: tiny-swin's sizes on the frozen pretrained MobileNetV2 with the region head (pooling res4 too)", () => {
   const { name: _tiny, regions, training, backbone, inference, ...sizes } = tiny;
   const { name: _swin, backbone: _swinBackbone, inference: swinInference, ...swinSizes } = tinySwin;
   assert.deepEqual(sizes, swinSizes, "image size, decoder, text tower and projectors as tiny-swin");
   assert.deepEqual(backbone, { kind: "mobilenet_v2", pretrained: true, lrScale: 0 });
-  assert.deepEqual(regions, { hiddenDim: 128, withQuery: false, batchNorm: true, backgroundWeight: 1 });
-  assert.deepEqual(inference, { ...swinInference, background: { noObject: true }, masks: "winner" });
+  assert.deepEqual(regions, {
+    hiddenDim: 128,
+    withQuery: false,
+    batchNorm: true,
+    backgroundWeight: 1,
+    backboneLevel: "res4",
+  });
+  assert.deepEqual(inference, {
+    ...swinInference,
+    background: { noObject: true },
+    masks: "winner",
+  });
   assert.deepEqual(training, { lr: 3e-4, warmupSteps: 50 });
 });
 
-test("configs/naming/tiny-frozen-backbone.json, the shipped run's configuration, is tiny but for its name and the mask rule chosen after the run", () => {
-  const path = new URL("../../../configs/naming/tiny-frozen-backbone.json", import.meta.url);
+test("configs/naming/tiny-frozen-res4.json, the shipped runs' configuration, is tiny but for its name and the mask rule chosen after the run", () => {
+  const path = new URL("../../../configs/naming/tiny-frozen-res4.json", import.meta.url);
   const { name: _file, ...file } = JSON.parse(readFileSync(path, "utf8"));
   const { name: _tiny, ...preset } = tiny;
   const { masks, ...inference } = preset.inference!;
