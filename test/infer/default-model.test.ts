@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { COMPOSITE_CLASSES } from "../../src/data/composites/catalog.js";
 import { initEngine } from "../../src/engine/backend.js";
 import { DEFAULT_MODEL_PATH, hasDefaultModel, loadSegmenter } from "../../src/infer/load.js";
+import { tiny } from "../../src/model/presets.js";
 
 before(() => initEngine());
 
@@ -33,4 +36,9 @@ test("the shipped default model loads and names the dominant object of a sample 
   } finally {
     segmenter.dispose();
   }
+});
+
+test("the shipped model's configuration is the tiny preset, so `sseg train --init assets/model` fine-tunes it as is", () => {
+  const stored = JSON.parse(readFileSync(join(DEFAULT_MODEL_PATH, "config.json"), "utf8"));
+  assert.deepEqual(stored, JSON.parse(JSON.stringify(tiny)));
 });
