@@ -17,6 +17,7 @@ import { PRETRAINED_MOBILENET_FILE, readTensorFile, resolveModelFiles } from "..
 import { MobileNetBackbone } from "../model/mobilenet-backbone.js";
 import { CONFIGS } from "../model/presets.js";
 import { type SSegConfig, SSegModel } from "../model/sseg.js";
+import type { TensorData } from "../nn/module.js";
 import { type FeatureSource, MaskCache, openFeatureSource } from "../pseudo/index.js";
 import { ClipTokenizer } from "../text/tokenizer.js";
 import { type TrainingBatch, trainingBatches } from "./batches.js";
@@ -74,7 +75,6 @@ export interface TrainOptions extends RunOptions {
 export const DEFAULT_LR = 1e-3;
 export const DEFAULT_WARMUP_STEPS = 100;
 
-/** Defaults for the tiny model on the composites (documented in docs/training.md). */
 /**
  * AdamW's parameter groups for an S-Seg model: weight decay by parameter kind, and a pretrained backbone fine-tuned
  * at its own fraction of the learning rate (`lrScale` 0: left out, so it gets no gradient at all).
@@ -86,6 +86,7 @@ export function sSegParamGroups(model: SSegModel, weightDecay: number): ParamGro
   return weightDecayGroups(model.namedParameters(), weightDecay, lrScales);
 }
 
+/** Defaults for the tiny model on the composites (documented in docs/training.md). */
 export const DEFAULT_TRAIN_OPTIONS = {
   ...DEFAULT_RUN_OPTIONS,
   config: "tiny",
@@ -247,12 +248,12 @@ class SSegTask implements TrainingTask<ValidationRecord> {
   async initialize(): Promise<void> {
     const { init } = this.options;
     if (init !== undefined) {
-      const weights = await resolveModelFiles(init).then(
-        async (files) => readTensorFile(files.weights),
-        (err: Error) => {
-          throw new Error(`--init: ${err.message}`);
-        },
-      );
+      let weights: Map<string, TensorData>;
+      try {
+        weights = await readTensorFile((await resolveModelFiles(init)).weights);
+      } catch (err) {
+        throw new Error(`--init: ${(err as Error).message}`);
+      }
       try {
         this.model.loadStateDict(weights);
       } catch (err) {
