@@ -42,11 +42,15 @@ export function masksRule(value: string): MasksRule {
   return value;
 }
 
-/** `--config file.json`: a model configuration written as JSON (a preset's fields, e.g. one switch changed). */
-export async function readConfigFile<T>(
+/**
+ * `--config`: a preset's name as given, or from a `.json` file a model configuration (a preset's fields, e.g. one
+ * switch changed), checked by `check`.
+ */
+export async function configFlag<T>(
   path: string,
   check: (value: unknown, where: string) => T,
-): Promise<T> {
+): Promise<string | T> {
+  if (!path.endsWith(".json")) return path;
   const text = await readFile(path, "utf8").catch((err: Error) => {
     throw new Error(`--config ${path}: ${err.message}`);
   });

@@ -17,7 +17,7 @@ import { readLabelPng, writeLabelPng } from "../io/label-png.js";
 import type { RgbImage } from "../io/pixels.js";
 import { checkUperNetConfig, UPERNET_CONFIGS } from "../model/upernet.js";
 import { DEFAULT_SELFTRAIN_OPTIONS, type SelfTrainValidation, selfTrain } from "../train/selftrain.js";
-import { numberInRange, positiveInteger, readConfigFile, UsageError } from "./flags.js";
+import { configFlag, numberInRange, positiveInteger, UsageError } from "./flags.js";
 import { eachItem, listImages, parseList, uniqueStems } from "./inputs.js";
 import { addModelOptions, type ModelFlags, openSegmenter, segmentOptionsFrom } from "./model-options.js";
 import { addRunOptions, percent, type RunFlags, runControls, runOptionsFrom } from "./run-controls.js";
@@ -100,9 +100,7 @@ async function runSelfTrain(flags: SelfTrainFlags): Promise<void> {
   const options = {
     ...DEFAULT_SELFTRAIN_OPTIONS,
     ...run,
-    config: flags.config.endsWith(".json")
-      ? await readConfigFile(flags.config, checkUperNetConfig)
-      : flags.config,
+    config: await configFlag(flags.config, checkUperNetConfig),
     labels: flags.labels,
     pretrained: flags.pretrained,
     classWeights: classWeightsFrom(flags.classWeights),

@@ -9,7 +9,7 @@ import {
   train,
   type ValidationRecord,
 } from "../train/trainer.js";
-import { numberInRange, positiveInteger, readConfigFile } from "./flags.js";
+import { configFlag, numberInRange, positiveInteger } from "./flags.js";
 import { addRunOptions, percent, type RunFlags, runControls, runOptionsFrom } from "./run-controls.js";
 
 interface TrainFlags extends RunFlags {
@@ -79,9 +79,7 @@ export function registerTrain(program: Command): void {
       const summary = await train({
         ...d,
         ...run,
-        config: flags.config.endsWith(".json")
-          ? await readConfigFile(flags.config, checkConfig)
-          : flags.config,
+        config: await configFlag(flags.config, checkConfig),
         data: flags.data,
         features: flags.features,
         k: positiveInteger(flags.k, "--k"),
