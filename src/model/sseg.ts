@@ -9,6 +9,7 @@ import { Rng } from "../engine/rng.js";
 import { CheckpointError } from "../io/checkpoint-error.js";
 import { Module } from "../nn/module.js";
 import { l2Normalize } from "../nn/normalize.js";
+import { missingConfigFields } from "./config-fields.js";
 import {
   isMobileNetBackbone,
   MobileNetBackbone,
@@ -88,11 +89,7 @@ export function checkConfig(value: unknown, where: string): SSegConfig {
   const config = value as Partial<SSegConfig> | undefined;
   if (typeof config !== "object" || config === null || Array.isArray(config))
     throw new CheckpointError(`${where}: no model configuration in it`);
-  const missing = [
-    ...(typeof config.name === "string" ? [] : ["name"]),
-    ...(Number.isInteger(config.imageSize) ? [] : ["imageSize"]),
-    ...CONFIG_SECTIONS.filter((key) => typeof config[key] !== "object" || config[key] === null),
-  ];
+  const missing = missingConfigFields(config, CONFIG_SECTIONS);
   if (missing.length > 0)
     throw new CheckpointError(`${where}: the model configuration lacks ${missing.join(", ")}`);
   return config as SSegConfig;

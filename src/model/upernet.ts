@@ -19,6 +19,7 @@ import { Module, ModuleList } from "../nn/module.js";
 import { adaptiveAvgPool2d } from "../nn/pooling.js";
 import { resize } from "../nn/resize.js";
 import { loadWeights, toDinoVitStateDict } from "../weights/index.js";
+import { missingConfigFields } from "./config-fields.js";
 import { type ModelFiles, readStoredModel, readTensorFile, type StoredModel } from "./files.js";
 import {
   isMobileNetBackbone,
@@ -149,11 +150,7 @@ const UPERNET_SECTIONS = ["backbone", "head", "auxiliary", "inference", "trainin
 export function checkUperNetConfig(value: unknown, where: string): UperNetConfig {
   if (!isSelfTrainedConfig(value))
     throw new CheckpointError(`${where}: not an S-Seg+ configuration (expected "architecture": "upernet")`);
-  const missing = [
-    ...(typeof value.name === "string" ? [] : ["name"]),
-    ...(Number.isInteger(value.imageSize) ? [] : ["imageSize"]),
-    ...UPERNET_SECTIONS.filter((key) => typeof value[key] !== "object" || value[key] === null),
-  ];
+  const missing = missingConfigFields(value as unknown as Record<string, unknown>, UPERNET_SECTIONS);
   if (missing.length > 0)
     throw new CheckpointError(`${where}: the S-Seg+ configuration lacks ${missing.join(", ")}`);
   return value;
