@@ -84,6 +84,7 @@ export interface RunFlags {
   valLimit?: string;
   resume: boolean;
   overwrite: boolean;
+  photometric?: boolean;
 }
 
 /** Register the run flags with their defaults; `lrHelp` and `warmupHelp` say where the defaults come from. */
@@ -113,6 +114,10 @@ export function addRunOptions(
     .option("--val <dir>", "validation set (VOC layout + classes.txt) scored during training; best kept")
     .option("--val-every <n>", "steps between validations", String(defaults.valEvery))
     .option("--val-limit <n>", "score only the first n validation images")
+    .option(
+      "--photometric",
+      "mmseg's photometric distortion (brightness, contrast, saturation, hue) on every crop",
+    )
     .option("--resume", "continue the run in --out from its latest checkpoint, exactly", false)
     .option(
       "--overwrite",
@@ -140,6 +145,7 @@ export function runOptionsFrom(
   | "valLimit"
   | "resume"
   | "overwrite"
+  | "photometric"
 > {
   return {
     out: flags.out,
@@ -157,5 +163,6 @@ export function runOptionsFrom(
     valLimit: flags.valLimit === undefined ? undefined : positiveInteger(flags.valLimit, "--val-limit"),
     resume: flags.resume,
     overwrite: flags.overwrite,
+    photometric: flags.photometric,
   };
 }

@@ -14,8 +14,10 @@ import {
 } from "../data/augment.js";
 import type { NounLexicon } from "../data/nouns.js";
 import type { ImageCaptionPair } from "../data/pairs.js";
+import { applyPhotometric, samplePhotometric } from "../data/photometric.js";
 import { normalizeImage } from "../data/preprocess.js";
 import { Rng } from "../engine/rng.js";
+import type { RgbImage } from "../io/pixels.js";
 import { simplePrompt } from "../model/prompts.js";
 import type { FeatureSource } from "../pseudo/features.js";
 import { type MaskCache, pseudoMasks } from "../pseudo/index.js";
@@ -29,6 +31,8 @@ export interface BatchOptions {
   maskStride: number;
   /** RandomResizedCrop area range. */
   scale: [number, number];
+  /** mmseg's photometric distortion of the crop (the pseudo-masks come from the undistorted image). */
+  photometric?: boolean;
   /** Pseudo-mask generator: feature source, K, its seed, and an optional cache. */
   features: FeatureSource;
   k: number;
@@ -127,7 +131,7 @@ export function prepareSample(
     sampleRng(options.seed, index),
     augment,
   );
-  const crop = applyCropToImage(pair.image, transform);
+  const crop = distortColours(applyCropToImage(pair.image, transform), options, index);
   const cut = applyCropToLabelMap(
     { width: clusters.width, height: clusters.height, labels: clusters.labelMap },
     { ...transform, outputWidth: maskSize, outputHeight: maskSize },
@@ -136,6 +140,17 @@ export function prepareSample(
     pixels: normalizeImage(crop.data),
     targets: splitMasks(cut.labels, clusters.masks.length, maskSize),
   };
+}
+
+/** The crop with mmseg's photometric distortion when asked for, drawn from the sample's own generator. */
+export function distortColours(
+  crop: RgbImage,
+  { photometric, seed }: { photometric?: boolean; seed: number },
+  index: number,
+): RgbImage {
+  return photometric
+    ? applyPhotometric(crop, samplePhotometric(sampleRng(seed, index, "photometric")))
+    : crop;
 }
 
 /** Cluster ids → one binary mask per cluster still present, in id order. */

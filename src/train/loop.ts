@@ -98,6 +98,8 @@ export interface RunOptions extends LoopOptions {
   warmupSteps?: number;
   /** RandomResizedCrop area range. */
   scale: [number, number];
+  /** mmseg's photometric distortion on every training crop (`src/data/photometric.ts`). */
+  photometric?: boolean;
   /** A segmentation set (VOC layout) scored every `valEvery` steps and at the end; the best step is kept. */
   val?: string;
   /** Score only the first n validation images. */

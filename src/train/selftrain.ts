@@ -3,7 +3,8 @@
  * `sseg selftrain label` (a VOC-layout folder). Pixel-wise cross-entropy with ignore 255 on the logits upsampled to
  * the crop (mmseg's), plus the auxiliary FCN head's at its weight; AdamW with layer-wise learning-rate decay over
  * the ViT's blocks; mmseg's poly schedule with linear warm-up. Augmentation: S-Seg's own seeded RandomResizedCrop
- * and flip, applied to image and labels alike (mmseg's resize-ratio crop and photometric distortion are not used).
+ * and flip, applied to image and labels alike (not mmseg's resize-ratio crop), and with `photometric` mmseg's
+ * photometric distortion of the crop.
  * Sample i of the stream is a pure function of the seed and i (epoch order, crop), so a resumed run continues exactly.
  */
 import { join } from "node:path";
@@ -26,7 +27,7 @@ import {
   type UperNetConfig,
 } from "../model/upernet.js";
 import { resize } from "../nn/resize.js";
-import { sampleRng } from "./batches.js";
+import { distortColours, sampleRng } from "./batches.js";
 import {
   DEFAULT_RUN_OPTIONS,
   type LoopSummary,
@@ -222,7 +223,7 @@ class SelfTrainTask implements TrainingTask<SelfTrainValidation> {
       size,
       scale: this.options.scale,
     });
-    const crop = applyCropToImage(image, transform);
+    const crop = distortColours(applyCropToImage(image, transform), this.options, index);
     const labels = applyCropToLabelMap(label, transform).labels;
     const classes = this.config.classes.length;
     const bad = labels.find((v) => v >= classes && v !== IGNORE_LABEL);

@@ -288,6 +288,7 @@ class SSegTask implements TrainingTask<ValidationRecord> {
         size: config.imageSize,
         maskStride: 4,
         scale: options.scale,
+        photometric: options.photometric,
         features: this.features,
         k: options.k,
         cache: new MaskCache(join(options.out, "mask-cache")),

@@ -76,3 +76,27 @@ test("splitMasks keeps the clusters still present, in id order", () => {
   assert.equal(count, 2, "cluster 1 left the crop");
   assert.deepEqual([...masks], [0, 0, 1, 0, 1, 1, 0, 1]);
 });
+
+test("--photometric changes the crops' colours, not their geometry or pseudo-masks, and resumes exactly", async () => {
+  const tokenizer = await ClipTokenizer.load();
+  const options: BatchOptions = {
+    batchSize: 2,
+    size: 32,
+    maskStride: 4,
+    scale: [0.5, 1],
+    features: await openFeatureSource("rgb"),
+    k: 3,
+    seed: 7,
+  };
+  const plain = await collect(trainingBatches(pairs(8), tokenizer, options));
+  const distorted = await collect(trainingBatches(pairs(8), tokenizer, { ...options, photometric: true }));
+  assert.deepEqual(
+    distorted.map((b) => b.targets),
+    plain.map((b) => b.targets),
+    "the same crops and masks",
+  );
+  const changed = distorted.filter((b, i) => b.images.some((v, p) => v !== plain[i].images[p]));
+  assert.ok(changed.length >= 2, `${changed.length} of 4 batches changed colour`);
+  const resumed = await collect(trainingBatches(pairs(8), tokenizer, { ...options, photometric: true }, 4));
+  assert.deepEqual(resumed, distorted.slice(2));
+});

@@ -201,6 +201,7 @@ test("sseg selftrain train --config takes a JSON configuration; an S-Seg one is 
         "1",
         "--batch-size",
         "2",
+        "--photometric",
       ],
       { encoding: "utf8" },
     );
@@ -208,6 +209,7 @@ test("sseg selftrain train --config takes a JSON configuration; an S-Seg one is 
   assert.equal(ok.status, 0, ok.stderr);
   const settings = JSON.parse(await readFile(join(root, "run", "config.json"), "utf8"));
   assert.deepEqual(settings.config.head, micro.head, "the run holds the file's configuration");
+  assert.equal(settings.options.photometric, true, "--photometric reaches the run");
   const sseg = join(root, "sseg.json");
   await writeFile(sseg, JSON.stringify({ name: "tiny", imageSize: 128 }));
   const refused = run(sseg, "refused");
@@ -243,6 +245,21 @@ test("--class-weights balanced reads labels.json and is recorded with the run; a
     selfTrain(options(labels, join(root, "bad"), { steps: 1, classWeights: [1, 2] })),
     /class weights: expected 3 non-negative numbers/,
   );
+});
+
+test("--photometric distorts the student's crops: recorded with the run, other weights after one step", async (t) => {
+  const root = await tempDir(t, "sseg-selftrain-photometric-");
+  const labels = await labelledFolder(root);
+  const [plain, distorted] = [join(root, "plain"), join(root, "distorted")];
+  await selfTrain(options(labels, plain, { steps: 1 }));
+  await selfTrain(options(labels, distorted, { steps: 1, photometric: true }));
+  const settings = JSON.parse(await readFile(join(distorted, "config.json"), "utf8"));
+  assert.equal(settings.options.photometric, true);
+  const [a, b] = [await loadCheckpoint(plain), await loadCheckpoint(distorted)];
+  const differs = [...a.model].some(([name, tensor]) =>
+    tensor.data.some((v, i) => v !== b.model.get(name)?.data[i]),
+  );
+  assert.ok(differs, "the distorted crops gave other gradients");
 });
 
 test("sseg selftrain train validates on a labelled set and keeps the best; a folder without background is refused", async (t) => {
