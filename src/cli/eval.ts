@@ -224,18 +224,29 @@ export function report(model: string, root: string, result: EvaluationResult): s
           ? "."
           : `; mean cosine between an image's queries: ${result.naming.queryCosine.toFixed(3)}.`),
     );
+  // what a class's labelled pixels were called, most often first (with background)
+  const calledAs = (name: string) => {
+    const given = Object.entries(result.naming?.calledAs[name] ?? {});
+    const total = given.reduce((sum, [, n]) => sum + n, 0);
+    if (total === 0) return "n/a";
+    given.sort((a, b) => b[1] - a[1]);
+    return given
+      .slice(0, 3)
+      .map(([other, n]) => `${other} ${pct(n / total)}`)
+      .join(", ");
+  };
   lines.push(
     "",
-    "| class | IoU with background | IoU without background | predicted pixels | labelled pixels |",
-    "| --- | --- | --- | --- | --- |",
+    "| class | IoU with background | IoU without background | predicted pixels | labelled pixels | its pixels called (top 3, %) |",
+    "| --- | --- | --- | --- | --- | --- |",
   );
   if (result.withBackground)
     lines.push(
-      `| background | ${pct(result.withBackground.iou.background)} | | ${share("background", "predicted")} | ${share("background", "labelled")} |`,
+      `| background | ${pct(result.withBackground.iou.background)} | | ${share("background", "predicted")} | ${share("background", "labelled")} | ${calledAs("background")} |`,
     );
   for (const name of names)
     lines.push(
-      `| ${name} | ${result.withBackground ? pct(perClass(result.withBackground, name) ?? Number.NaN) : "n/a"} | ${pct(result.withoutBackground.iou[name])} | ${share(name, "predicted")} | ${share(name, "labelled")} |`,
+      `| ${name} | ${result.withBackground ? pct(perClass(result.withBackground, name) ?? Number.NaN) : "n/a"} | ${pct(result.withoutBackground.iou[name])} | ${share(name, "predicted")} | ${share(name, "labelled")} | ${calledAs(name)} |`,
     );
   return lines.join("\n");
 }

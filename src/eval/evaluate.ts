@@ -55,6 +55,8 @@ export interface NamingDiagnostics {
   queryCosine: number;
   /** Per name (background first): predicted and labelled pixels. */
   pixels: Record<string, { predicted: number; labelled: number }>;
+  /** Per name (background first): the names its labelled pixels were given, with pixel counts (non-zero only). */
+  calledAs: Record<string, Record<string, number>>;
 }
 
 export interface Scores {
@@ -182,6 +184,7 @@ export async function evaluate(
                 { predicted: predictedPixels[c], labelled: labelledPixels[c] },
               ]),
             ),
+            calledAs: calledAs(withBackground.confusion, ["background", ...names]),
           },
         }
       : {}),
@@ -216,4 +219,17 @@ function scores(metrics: SegmentationMetrics, names: readonly string[]): Scores 
     aAcc: metrics.aAcc,
     iou: Object.fromEntries(names.map((name, c) => [name, metrics.iou[c]])),
   };
+}
+
+/** A confusion histogram by name: per labelled name, the names its pixels were given (zeros left out). */
+function calledAs(confusion: Float64Array, names: readonly string[]): Record<string, Record<string, number>> {
+  const c = names.length;
+  return Object.fromEntries(
+    names.map((name, l) => [
+      name,
+      Object.fromEntries(
+        names.flatMap((other, p) => (confusion[l * c + p] > 0 ? [[other, confusion[l * c + p]]] : [])),
+      ),
+    ]),
+  );
 }

@@ -28,6 +28,8 @@ export class IoUAccumulator {
   readonly union: Float64Array;
   readonly predicted: Float64Array;
   readonly labelled: Float64Array;
+  /** [label, prediction] pixel counts, row-major (numClasses²): what each class's pixels were called. */
+  readonly confusion: Float64Array;
 
   constructor(
     readonly numClasses: number,
@@ -39,6 +41,7 @@ export class IoUAccumulator {
     this.union = new Float64Array(numClasses);
     this.predicted = new Float64Array(numClasses);
     this.labelled = new Float64Array(numClasses);
+    this.confusion = new Float64Array(numClasses * numClasses);
   }
 
   /** Add one image: `prediction` and `label` are class ids per pixel, same length. */
@@ -63,6 +66,7 @@ export class IoUAccumulator {
       if (l >= 0 && l < c) {
         lab[l]++;
         if (p === l) intersect[l]++;
+        if (p >= 0 && p < c) this.confusion[l * c + p]++;
       }
     }
     for (let k = 0; k < c; k++) {

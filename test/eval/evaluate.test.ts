@@ -53,6 +53,14 @@ test("evaluate scores with and without background through the segmenter's own pr
       images.reduce((sum, l) => sum + l.labels.length, 0),
     );
     assert.ok(counted("labelled") <= counted("predicted"), "ignored pixels are not labelled");
+    // what each class's pixels were called adds up to its labelled pixels
+    for (const [name, { labelled }] of Object.entries(naming.pixels))
+      assert.equal(
+        Object.values(naming.calledAs[name]).reduce((sum, n) => sum + n, 0),
+        labelled,
+        name,
+      );
+    assert.ok(Object.values(naming.calledAs).some((given) => Object.keys(given).length > 0));
 
     // the saved prediction is exactly what segment() gives for the same image
     const saved = await readLabelPng(join(out, "composite_00001.png"));

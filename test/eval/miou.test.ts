@@ -31,8 +31,29 @@ for (const [i, c] of cases.entries()) {
     for (const [k, v] of c.accuracy.entries()) close(m.accuracy[k], v, `accuracy of class ${k}`);
     close(m.miou, c.miou, "mIoU");
     close(m.aAcc, c.aAcc, "aAcc");
+    // the confusion histogram holds the same areas: its diagonal, its rows (labels) and columns (predictions)
+    const n = c.numClasses;
+    for (let k = 0; k < n; k++) {
+      const row = acc.confusion.subarray(k * n, (k + 1) * n).reduce((s, v) => s + v, 0);
+      let column = 0;
+      for (let l = 0; l < n; l++) column += acc.confusion[l * n + k];
+      assert.equal(acc.confusion[k * n + k], acc.intersection[k], `diagonal of class ${k}`);
+      assert.ok(row <= acc.labelled[k] && column <= acc.predicted[k], `row and column of class ${k}`);
+    }
   });
 }
+
+test("the confusion histogram counts each scored pixel once, by label row and prediction column", () => {
+  const acc = new IoUAccumulator(3);
+  acc.add([0, 2, 2, 1, 7, 0], [0, 1, 2, 255, 1, 5]);
+  // ignored label (255), a prediction outside the classes (7) and a label outside them (5) are not counted
+  assert.deepEqual([...acc.confusion], [1, 0, 0, 0, 0, 1, 0, 0, 1]);
+  assert.deepEqual(
+    [...acc.labelled],
+    [1, 2, 1],
+    "a labelled pixel with an out-of-range prediction still counts",
+  );
+});
 
 test("a perfect prediction scores 1; mismatched sizes and bad class counts are errors", () => {
   const acc = new IoUAccumulator(3);
