@@ -140,6 +140,46 @@ function stepSeed(seed: number, step: number, index: number): number {
   return createHash("sha256").update(`dropout/${seed}/${step}/${index}`).digest().readUInt32LE(0);
 }
 
+/**
+ * Settings a resumed piece may give anew: where and when it stops (a larger `steps` extends the run, its schedule
+ * stretched from there), saves, logs and validates, and what only a fresh start reads (the weights to start from).
+ * Every other setting shapes the trajectory, so it must be the run's.
+ */
+const PER_PIECE = new Set([
+  "out",
+  "steps",
+  "resume",
+  "overwrite",
+  "maxMinutes",
+  "val",
+  "valEvery",
+  "valLimit",
+  "checkpointEvery",
+  "logEvery",
+  "maxBadSteps",
+  "strict",
+  "init",
+  "pretrained",
+]);
+
+/** A resumed piece continues exactly only with the run's own settings: name each one that differs. */
+export function checkSameRun(
+  out: string,
+  saved: { config: unknown; options: Record<string, unknown> },
+  now: { config: unknown; options: Record<string, unknown> },
+): void {
+  const shown = (value: unknown) => (value === undefined ? "unset" : JSON.stringify(value));
+  const keys = new Set([...Object.keys(saved.options), ...Object.keys(now.options)]);
+  const differ = [...keys]
+    .filter((key) => !PER_PIECE.has(key) && shown(saved.options[key]) !== shown(now.options[key]))
+    .map((key) => `${key} ${shown(saved.options[key])} in the run, ${shown(now.options[key])} now`);
+  if (JSON.stringify(saved.config) !== JSON.stringify(now.config)) differ.unshift("its configuration");
+  if (differ.length > 0)
+    throw new Error(
+      `--resume ${out}: not the run's settings (${differ.join("; ")}); resume with its own (config.json), or start a new run from its weights with --init`,
+    );
+}
+
 /** Train (or resume) the task's run in `options.out`; returns when the steps are done, stopped, or out of time. */
 export async function runTrainingLoop<R>(
   task: TrainingTask<R>,
@@ -155,8 +195,11 @@ export async function runTrainingLoop<R>(
   let step = 0;
   let samplesSeen = 0;
   const resumeFrom = options.resume ? await latestCheckpoint(options.out) : undefined;
-  if (resumeFrom) ({ step, samplesSeen } = await restoreTrainingCheckpoint(resumeFrom, model, optimizer));
-  else await task.initialize();
+  if (resumeFrom) {
+    const state = await restoreTrainingCheckpoint(resumeFrom, model, optimizer);
+    checkSameRun(options.out, state, task.settings);
+    ({ step, samplesSeen } = state);
+  } else await task.initialize();
   let lastSaveMs = 0;
   const save = async (): Promise<string> => {
     const saveStarted = performance.now();

@@ -154,6 +154,15 @@ test("sseg selftrain train: trains on the labels, skips a bad one, resumes exact
     options(labels, split, { onStep: () => steps++, shouldStop: () => steps >= 2 }),
   );
   assert.equal(stopped.stopReason, "interrupted");
+  // a piece with other trajectory settings would not continue the run: refused, each difference named
+  await assert.rejects(
+    selfTrain(options(labels, split, { resume: true, batchSize: 3, photometric: true, maxMinutes: 5 })),
+    (err: Error) =>
+      /^--resume .*split: not the run's settings \(/.test(err.message) &&
+      err.message.includes("batchSize 2 in the run, 3 now") &&
+      err.message.includes("photometric unset in the run, true now") &&
+      !err.message.includes("maxMinutes"),
+  );
   await selfTrain(options(labels, split, { resume: true }));
   const [a, b] = [await loadCheckpoint(whole), await loadCheckpoint(split)];
   for (const [name, tensor] of a.model) assert.deepEqual(b.model.get(name)?.data, tensor.data, name);
