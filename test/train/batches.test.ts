@@ -30,9 +30,9 @@ async function collect(iterable: AsyncIterable<TrainingBatch>): Promise<Training
   return out;
 }
 
-test("training batches: normalised crops, tokens and the crop's pseudo-masks, each pixel in one mask", async () => {
-  const tokenizer = await ClipTokenizer.load();
-  const options: BatchOptions = {
+/** Batches of two 32² crops with 3 RGB pseudo-masks each, seed 7. */
+async function smallBatches(): Promise<BatchOptions> {
+  return {
     batchSize: 2,
     size: 32,
     maskStride: 4,
@@ -41,6 +41,11 @@ test("training batches: normalised crops, tokens and the crop's pseudo-masks, ea
     k: 3,
     seed: 7,
   };
+}
+
+test("training batches: normalised crops, tokens and the crop's pseudo-masks, each pixel in one mask", async () => {
+  const tokenizer = await ClipTokenizer.load();
+  const options = await smallBatches();
   const batches = await collect(trainingBatches(pairs(5), tokenizer, options));
   assert.equal(batches.length, 2, "the incomplete last batch is dropped");
   const [first] = batches;
@@ -79,15 +84,7 @@ test("splitMasks keeps the clusters still present, in id order", () => {
 
 test("--photometric changes the crops' colours, not their geometry or pseudo-masks, and resumes exactly", async () => {
   const tokenizer = await ClipTokenizer.load();
-  const options: BatchOptions = {
-    batchSize: 2,
-    size: 32,
-    maskStride: 4,
-    scale: [0.5, 1],
-    features: await openFeatureSource("rgb"),
-    k: 3,
-    seed: 7,
-  };
+  const options = await smallBatches();
   const plain = await collect(trainingBatches(pairs(8), tokenizer, options));
   const distorted = await collect(trainingBatches(pairs(8), tokenizer, { ...options, photometric: true }));
   assert.deepEqual(
