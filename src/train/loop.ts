@@ -173,7 +173,10 @@ export function checkSameRun(
   const differ = [...keys]
     .filter((key) => !PER_PIECE.has(key) && shown(saved.options[key]) !== shown(now.options[key]))
     .map((key) => `${key} ${shown(saved.options[key])} in the run, ${shown(now.options[key])} now`);
-  if (JSON.stringify(saved.config) !== JSON.stringify(now.config)) differ.unshift("its configuration");
+  const [was, is] = [saved.config, now.config] as Record<string, unknown>[];
+  const sections = new Set([...Object.keys(was ?? {}), ...Object.keys(is ?? {})]);
+  const changed = [...sections].filter((key) => shown(was?.[key]) !== shown(is?.[key]));
+  if (changed.length > 0) differ.unshift(`configuration ${changed.join(", ")}`);
   if (differ.length > 0)
     throw new Error(
       `--resume ${out}: not the run's settings (${differ.join("; ")}); resume with its own (config.json), or start a new run from its weights with --init`,

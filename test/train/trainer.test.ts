@@ -10,6 +10,7 @@ import { PRETRAINED_MOBILENET_FILE, readTensorFile } from "../../src/model/files
 import { micro } from "../../src/model/presets.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { readLog } from "../../src/train/log.js";
+import { checkSameRun } from "../../src/train/loop.js";
 import {
   DEFAULT_LR,
   DEFAULT_TRAIN_OPTIONS,
@@ -281,4 +282,21 @@ test("a backbone at lrScale 0 is frozen: no gradient, no optimiser state, its pr
   assert.ok(trained.length > 0 && trained.every((name) => !name.startsWith("backbone.")), trained.join(", "));
   // the region MLP takes the pooled projected pixels (8) and the 96 channels of MobileNetV2's stride-16 stage
   assert.deepEqual(checkpoint.model.get("region_head.mlp.fc1.weight")?.shape, [8, 8 + 96]);
+});
+
+test("a resumed piece must keep the run's trajectory settings; where it stops and saves may change", () => {
+  const run = { config: micro, options: { batchSize: 32, seed: 0, steps: 100, maxMinutes: 20 } };
+  const piece = (config: unknown, options: Record<string, unknown>) => ({ config, options });
+  checkSameRun(
+    "runs/a",
+    run,
+    piece(micro, { batchSize: 32, seed: 0, steps: 300, val: "val", photometric: undefined }),
+  );
+  const wider = { ...micro, decoder: { ...micro.decoder, queries: micro.decoder.queries + 1 } };
+  assert.throws(
+    () => checkSameRun("runs/a", run, piece(wider, { batchSize: 16, seed: 0, photometric: true })),
+    new Error(
+      "--resume runs/a: not the run's settings (configuration decoder; batchSize 32 in the run, 16 now; photometric unset in the run, true now); resume with its own (config.json), or start a new run from its weights with --init",
+    ),
+  );
 });
