@@ -6,7 +6,7 @@
  * checks them against Debian's cv2. The draws come from the caller's generator, in mmseg's order.
  */
 import type { Rng } from "../engine/rng.js";
-import type { RgbImage } from "../io/pixels.js";
+import { type RgbImage, roundHalfEven } from "../io/pixels.js";
 
 export interface PhotometricOptions {
   /** Brightness offset, uniform in ±delta (mmseg: 32). */
@@ -89,15 +89,12 @@ function toUint8(x: number): number {
 const HSV_SHIFT = 12;
 const HSV_ROUND = 1 << (HSV_SHIFT - 1);
 // OpenCV's RGB2HSV_b tables: 255·2¹² / v and 180·2¹² / (6·diff), rounded half to even
-const SDIV = Int32Array.from({ length: 256 }, (_, i) => (i === 0 ? 0 : roundEven((255 << HSV_SHIFT) / i)));
-const HDIV = Int32Array.from({ length: 256 }, (_, i) =>
-  i === 0 ? 0 : roundEven((180 << HSV_SHIFT) / (6 * i)),
+const SDIV = Int32Array.from({ length: 256 }, (_, i) =>
+  i === 0 ? 0 : roundHalfEven((255 << HSV_SHIFT) / i),
 );
-
-function roundEven(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
+const HDIV = Int32Array.from({ length: 256 }, (_, i) =>
+  i === 0 ? 0 : roundHalfEven((180 << HSV_SHIFT) / (6 * i)),
+);
 
 /** OpenCV's 8-bit RGB → HSV (`COLOR_RGB2HSV`): integer arithmetic, H in [0, 180), S and V in [0, 255]. */
 export function rgbToHsv(rgb: Uint8Array): Uint8Array {
