@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { Command } from "commander";
-import { buildComposites, DEFAULT_BUILD } from "../data/composites/build.js";
+import { buildComposites, DEFAULT_BUILD, type ValidationSource } from "../data/composites/build.js";
 import { debianCatalog, readCatalog } from "../data/composites/catalog.js";
 import { DATASET_NAMES } from "../data/datasets.js";
 import {
@@ -63,6 +63,11 @@ export function registerData(program: Command): void {
     .option("--shard-size <n>", "training pairs per shard", String(DEFAULT_BUILD.shardSize))
     .option("--root <dir>", "where the Debian packages are installed or unpacked (dpkg-deb -x)", "/")
     .option("--catalog <file>", "a JSON catalog of stamps, backgrounds and classes instead of the Debian one")
+    .option(
+      "--val-from <which>",
+      "validation stamps and backgrounds: held-back (never in training) | train (seen ones, new placements)",
+      DEFAULT_BUILD.valFrom,
+    )
     .action(async (options: CompositesOptions) => {
       const catalog = options.catalog ? await readCatalog(options.catalog) : debianCatalog(options.root);
       const summary = await buildComposites({
@@ -75,6 +80,7 @@ export function registerData(program: Command): void {
         size: positiveInteger(options.size, "--size"),
         seed: nonNegativeInteger(options.seed, "--seed"),
         shardSize: positiveInteger(options.shardSize, "--shard-size"),
+        valFrom: options.valFrom as ValidationSource,
         packageRoot: options.root,
         onProgress: progressLine(),
       });
@@ -93,6 +99,7 @@ interface CompositesOptions {
   shardSize: string;
   root: string;
   catalog?: string;
+  valFrom: string;
 }
 
 /** Pair statistics with a sample counter on stderr every 2 s (a large source takes minutes). */

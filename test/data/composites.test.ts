@@ -334,6 +334,32 @@ describe("sseg data composites on a synthetic source", () => {
     assert.deepEqual(await readdir(join(out, "train")), ["00000.tar"]);
   });
 
+  it("--val-from train draws validation images from the training stamps and backgrounds, and says so", async () => {
+    const out = join(root, "seen");
+    await buildComposites(options(out, { train: 0, val: 6, valFrom: "train" }));
+    const records = (await readFile(join(out, "val", "composites.jsonl"), "utf8"))
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    assert.equal(records.length, 6);
+    const stamps = new Set(records.flatMap((r) => r.objects.map((o: { stamp: string }) => o.stamp)));
+    for (const stamp of stamps)
+      assert.ok(["discs/red", "discs/orange", "squares/green"].includes(stamp), stamp);
+    for (const r of records) assert.ok(["meadow.jpg", "field.jpg"].includes(r.background.path));
+    const manifest = JSON.parse(await readFile(join(out, "composites.json"), "utf8"));
+    assert.equal(manifest.settings.valFrom, "train");
+    assert.match(manifest.command, / --val-from train$/);
+    const card = await readFile(join(out, "README.md"), "utf8");
+    assert.match(card, /Validation uses the training stamps and backgrounds/);
+    assert.match(card, /- \*\*train\/\*\*: none \(`--train 0`\)\./);
+    assert.match(card, /\| disc \| disc, circle \| 2 \| 2 \|/);
+    await assertRejectsWith(
+      buildComposites(options(join(root, "x"), { valFrom: "test" as "train" })),
+      CompositesError,
+      '--val-from: expected held-back or train, got "test"',
+    );
+  });
+
   it("says which source files are missing and how to install the Debian packages", async () => {
     await assertRejectsWith(
       buildComposites(options(join(root, "x"), { catalog: debianCatalog(join(root, "no-debian")) })),

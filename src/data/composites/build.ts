@@ -19,7 +19,7 @@ import { writeFileAtomic } from "../../io/atomic.js";
 import { writeLabelPng } from "../../io/label-png.js";
 import { vocPalette } from "../../io/palette.js";
 import { composeCaption } from "./captions.js";
-import { APT_LINE, type Catalog, type Split } from "./catalog.js";
+import { APT_LINE, type Catalog, type Split, withSeenValidation } from "./catalog.js";
 import {
   type Composite,
   IGNORE_LABEL,
@@ -40,10 +40,15 @@ export interface BuildOptions {
   shardSize: number;
   boundaryRadius: number;
   trainingOnlyProbability: number;
+  /** Where validation stamps and backgrounds come from: the held-back ones, or the training ones (a seen-stamps check). */
+  valFrom: ValidationSource;
   /** Root of the Debian installation the packages' copyright files and versions are read from. */
   packageRoot: string;
   onProgress?: (split: Split, done: number, total: number) => void;
 }
+
+export type ValidationSource = "held-back" | "train";
+export const VALIDATION_SOURCES: readonly ValidationSource[] = ["held-back", "train"];
 
 export const DEFAULT_BUILD = {
   train: 20000,
@@ -53,6 +58,7 @@ export const DEFAULT_BUILD = {
   shardSize: 1000,
   boundaryRadius: 1,
   trainingOnlyProbability: 0.3,
+  valFrom: "held-back" as ValidationSource,
 };
 
 export class CompositesError extends Error {
@@ -308,7 +314,8 @@ function buildCommand(options: BuildOptions): string {
   const catalog = options.catalogName === "debian" ? "" : ` --catalog ${options.catalogName}`;
   return (
     `sseg data composites --out ${options.out} --train ${options.train} --val ${options.val} --size ${options.size}` +
-    ` --seed ${options.seed} --shard-size ${options.shardSize}${catalog}`
+    ` --seed ${options.seed} --shard-size ${options.shardSize}${catalog}` +
+    (options.valFrom === DEFAULT_BUILD.valFrom ? "" : ` --val-from ${options.valFrom}`)
   );
 }
 
@@ -331,16 +338,25 @@ function dataCard(
 
 Built by \`${buildCommand(options)}\` (sseg). Sample *i* of a split depends only on the seed, the split and *i*.
 
-- **train/**: ${summary.train.images} image–caption pairs in ${summary.shards.length} webdataset shards
+${
+  summary.shards.length === 0
+    ? "- **train/**: none (`--train 0`)."
+    : `- **train/**: ${summary.train.images} image–caption pairs in ${summary.shards.length} webdataset shards
   (\`train/{00000..${lastShard}}.tar\`; members \`{key}.jpg\`, \`{key}.txt\` caption, \`{key}.json\` what was drawn).
-  ${summary.train.distinctCaptions} distinct captions.
+  ${summary.train.distinctCaptions} distinct captions.`
+}
 - **val/**: ${summary.val.images} images in PASCAL VOC layout with \`classes.txt\` (read it with
   \`sseg data stats val --dataset folder\` or \`openSegmentationDataset("folder", "val")\`).
 - ${options.size}×${options.size} pixels, JPEG quality 90; 1–3 cut-outs per image on a random crop of a photograph.
 - Ground truth: the class of the topmost cut-out where its alpha ≥ 128, else background (0); 255 (ignored) on the
   soft rim of a cut-out (alpha below 255) and within ${options.boundaryRadius} px of every object boundary.
-- Validation uses stamps and backgrounds that training never sees: ${backgrounds("train")} training and
-  ${backgrounds("val")} validation backgrounds.
+${
+  options.valFrom === "train"
+    ? `- Validation uses the training stamps and backgrounds (\`--val-from train\`) in new placements and crops: a
+  check on what training saw, not on new objects; ${backgrounds("train")} backgrounds.`
+    : `- Validation uses stamps and backgrounds that training never sees: ${backgrounds("train")} training and
+  ${backgrounds("val")} validation backgrounds.`
+}
 
 | class | caption words | train stamps | val stamps | train objects | val objects |
 | --- | --- | --- | --- | --- | --- |
@@ -357,7 +373,13 @@ ${licences.length > 0 ? `The Debian copyright files of these packages are in \`L
 }
 
 /** Build the training shards, the validation set, the manifest, the data card and the licences. */
-export async function buildComposites(options: BuildOptions): Promise<BuildSummary> {
+export async function buildComposites(given: BuildOptions): Promise<BuildSummary> {
+  if (!VALIDATION_SOURCES.includes(given.valFrom))
+    throw new CompositesError(
+      `--val-from: expected ${VALIDATION_SOURCES.join(" or ")}, got ${JSON.stringify(given.valFrom)}`,
+    );
+  const options =
+    given.valFrom === "train" ? { ...given, catalog: withSeenValidation(given.catalog) } : given;
   for (const [flag, value, min] of [
     ["--train", options.train, 0],
     ["--val", options.val, 0],
@@ -397,6 +419,7 @@ export async function buildComposites(options: BuildOptions): Promise<BuildSumma
       shardSize: options.shardSize,
       boundaryRadius: options.boundaryRadius,
       trainingOnlyProbability: options.trainingOnlyProbability,
+      valFrom: options.valFrom,
     },
     packages: versions,
     classes: ["background", ...catalog.classes.map((c) => c.name)],

@@ -474,6 +474,23 @@ export function debianCatalog(root = "/"): Catalog {
 }
 
 /**
+ * The catalog with its held-back stamps and backgrounds replaced by the training ones: validation images then
+ * show what training saw, in new placements and crops — S-Seg+'s setting, where the target data set's training
+ * and validation images share one distribution (`sseg data composites --val-from train`).
+ */
+export function withSeenValidation(catalog: Catalog): Catalog {
+  const seen = <T extends { split: Split }>(entries: readonly T[], keep: (entry: T) => boolean): T[] => [
+    ...entries.filter((e) => e.split === "train"),
+    ...entries.filter((e) => e.split === "train" && keep(e)).map((e) => ({ ...e, split: "val" as const })),
+  ];
+  return {
+    ...catalog,
+    stamps: seen(catalog.stamps, (s) => s.class !== undefined),
+    backgrounds: seen(catalog.backgrounds, () => true),
+  };
+}
+
+/**
  * The nouns the training captions use for objects: class words, their synonyms and the training stamps' own nouns
  * (validation stamps' nouns never appear in training captions).
  */
