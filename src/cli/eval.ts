@@ -151,8 +151,12 @@ async function storeBestRule(
           miou: best.miou,
           what: `background threshold ${best.threshold}`,
         };
+  const before = segmenter.defaults.background;
   await updateStoredConfig(files, "inference", { ...segmenter.defaults, background: chosen.rule });
-  console.log(`\n${chosen.what} (mIoU ${pct(chosen.miou)}) stored in ${files.configFile}`);
+  // the model's files change, so say what they held: an accidental tuning can be undone by hand
+  console.log(
+    `\n${chosen.what} (mIoU ${pct(chosen.miou)}) stored in ${files.configFile}; it held ${JSON.stringify(before ?? "no background rule")}`,
+  );
 }
 
 /** Several models on the same images: one row each, the difference to the first (the `-m` model). */

@@ -116,7 +116,9 @@ test("sseg eval --tune-background prints the curve, writes JSON + markdown and s
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /\| threshold \| mIoU with background \|/);
   assert.match(r.stdout, /\| bird \| /);
-  const match = /background threshold ([\d.]+) \(mIoU [\d.]+\) stored in (.*state\.json)/.exec(r.stdout);
+  const match = /background threshold ([\d.]+) \(mIoU [\d.]+\) stored in (.*state\.json); it held \S/.exec(
+    r.stdout,
+  );
   assert.ok(match, r.stdout);
   const json = JSON.parse(await readFile(join(dir, "r.json"), "utf8"));
   assert.equal(json.images, 2);
