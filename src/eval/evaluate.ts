@@ -57,6 +57,19 @@ export interface NamingDiagnostics {
   pixels: Record<string, { predicted: number; labelled: number }>;
   /** Per name (background first): the names its labelled pixels were given, with pixel counts (non-zero only). */
   calledAs: Record<string, Record<string, number>>;
+  /** All labelled object pixels by what they were called (fractions summing to 1), and background's false alarms. */
+  pixelSplit: PixelSplit;
+}
+
+export interface PixelSplit {
+  /** Object pixels given their own class. */
+  named: number;
+  /** Object pixels called background. */
+  background: number;
+  /** Object pixels given another object class. */
+  otherClass: number;
+  /** Background pixels given an object class. */
+  backgroundCalledObject: number;
 }
 
 export interface Scores {
@@ -185,6 +198,7 @@ export async function evaluate(
               ]),
             ),
             calledAs: calledAs(withBackground.confusion, ["background", ...names]),
+            pixelSplit: pixelSplit(withBackground.confusion, names.length + 1),
           },
         }
       : {}),
@@ -218,6 +232,29 @@ function scores(metrics: SegmentationMetrics, names: readonly string[]): Scores 
     miou: metrics.miou,
     aAcc: metrics.aAcc,
     iou: Object.fromEntries(names.map((name, c) => [name, metrics.iou[c]])),
+  };
+}
+
+/** Where labelled pixels went, from a confusion histogram whose class 0 is background (rows: labels). */
+export function pixelSplit(confusion: Float64Array, classes: number): PixelSplit {
+  let named = 0;
+  let background = 0;
+  let otherClass = 0;
+  for (let l = 1; l < classes; l++)
+    for (let p = 0; p < classes; p++) {
+      const n = confusion[l * classes + p];
+      if (p === l) named += n;
+      else if (p === 0) background += n;
+      else otherClass += n;
+    }
+  let backgroundPixels = 0;
+  for (let p = 0; p < classes; p++) backgroundPixels += confusion[p];
+  const objects = named + background + otherClass;
+  return {
+    named: named / objects,
+    background: background / objects,
+    otherClass: otherClass / objects,
+    backgroundCalledObject: (backgroundPixels - confusion[0]) / backgroundPixels,
   };
 }
 

@@ -4,7 +4,7 @@ import { cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { initEngine } from "../../src/engine/backend.js";
-import { evaluate } from "../../src/eval/evaluate.js";
+import { evaluate, pixelSplit } from "../../src/eval/evaluate.js";
 import { loadSegmenter } from "../../src/infer/load.js";
 import { readLabelPng, writeLabelPng } from "../../src/io/label-png.js";
 import { micro } from "../../src/model/presets.js";
@@ -61,6 +61,8 @@ test("evaluate scores with and without background through the segmenter's own pr
         name,
       );
     assert.ok(Object.values(naming.calledAs).some((given) => Object.keys(given).length > 0));
+    const { named, background, otherClass } = naming.pixelSplit;
+    assert.ok(Math.abs(named + background + otherClass - 1) < 1e-12);
 
     // the saved prediction is exactly what segment() gives for the same image
     const saved = await readLabelPng(join(out, "composite_00001.png"));
@@ -75,6 +77,13 @@ test("evaluate scores with and without background through the segmenter's own pr
   } finally {
     seg.dispose();
   }
+});
+
+test("pixelSplit: object pixels named right, called background or another class; background's false alarms", () => {
+  // rows: labelled background, a, b; columns: predicted background, a, b
+  const confusion = Float64Array.from([90, 6, 4, 10, 20, 10, 5, 5, 50]);
+  const split = pixelSplit(confusion, 3);
+  assert.deepEqual(split, { named: 0.7, background: 0.15, otherClass: 0.15, backgroundCalledObject: 0.1 });
 });
 
 test("an image whose label has another size is reported and skipped; the others are scored", async (t) => {
