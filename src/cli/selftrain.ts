@@ -16,7 +16,13 @@ import { readImage, writeImage } from "../io/image.js";
 import { readLabelPng, writeLabelPng } from "../io/label-png.js";
 import type { RgbImage } from "../io/pixels.js";
 import { checkUperNetConfig, UPERNET_CONFIGS } from "../model/upernet.js";
-import { DEFAULT_SELFTRAIN_OPTIONS, type SelfTrainValidation, selfTrain } from "../train/selftrain.js";
+import {
+  type BalancedWeights,
+  balancedPower,
+  DEFAULT_SELFTRAIN_OPTIONS,
+  type SelfTrainValidation,
+  selfTrain,
+} from "../train/selftrain.js";
 import { configFlag, numberInRange, positiveInteger, UsageError } from "./flags.js";
 import { eachItem, listImages, parseList, uniqueStems } from "./inputs.js";
 import { addModelOptions, type ModelFlags, openSegmenter, segmentOptionsFrom } from "./model-options.js";
@@ -63,7 +69,7 @@ export function registerSelfTrain(program: Command): void {
     )
     .option(
       "--class-weights <w>",
-      'cross-entropy weight per class: "balanced" (1/√pixel share, from labels.json) or one number per class in classes.txt order',
+      'cross-entropy weight per class: "balanced" (1/√pixel share, from labels.json), "balanced:p" (1/share^p, 0 < p ≤ 1) or one number per class in classes.txt order',
     );
   addRunOptions(
     train,
@@ -83,13 +89,14 @@ interface SelfTrainFlags extends RunFlags {
   classWeights?: string;
 }
 
-/** `--class-weights`: "balanced", or comma-separated non-negative numbers. */
-function classWeightsFrom(value: string | undefined): number[] | "balanced" | undefined {
-  if (value === undefined || value === "balanced") return value;
+/** `--class-weights`: "balanced", "balanced:p", or comma-separated non-negative numbers. */
+function classWeightsFrom(value: string | undefined): number[] | BalancedWeights | undefined {
+  if (value === undefined) return undefined;
+  if (balancedPower(value) !== undefined) return value as BalancedWeights;
   const weights = value.split(",").map(Number);
   if (value.trim() === "" || !weights.every((w) => Number.isFinite(w) && w >= 0))
     throw new UsageError(
-      `--class-weights: expected "balanced" or non-negative numbers a,b,c,…, got "${value}"`,
+      `--class-weights: expected "balanced", "balanced:p" (0 < p ≤ 1) or non-negative numbers a,b,c,…, got "${value}"`,
     );
   return weights;
 }

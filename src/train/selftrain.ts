@@ -48,9 +48,21 @@ export interface SelfTrainOptions extends RunOptions {
   pretrained?: string;
   /**
    * Cross-entropy weight per class (mmseg's `class_weight`), in classes.txt order, or "balanced": each class at
-   * 1/√(its share of the labelled pixels in labels.json), so that rare classes are not drowned by background.
+   * 1/√(its share of the labelled pixels in labels.json), so that rare classes are not drowned by background;
+   * "balanced:p" uses 1/share^p instead (p in (0, 1]; "balanced" is p = 0.5).
    */
-  classWeights?: number[] | "balanced";
+  classWeights?: number[] | BalancedWeights;
+}
+
+export type BalancedWeights = "balanced" | `balanced:${number}`;
+
+/** The power of a "balanced" / "balanced:p" weighting, or undefined if `spec` is neither. */
+export function balancedPower(spec: string): number | undefined {
+  if (spec === "balanced") return 0.5;
+  const match = /^balanced:(.+)$/.exec(spec);
+  if (!match) return undefined;
+  const power = Number(match[1]);
+  return Number.isFinite(power) && power > 0 && power <= 1 ? power : undefined;
 }
 
 export const DEFAULT_SELFTRAIN_OPTIONS = {
@@ -105,11 +117,15 @@ export function crossEntropyIgnoring(
   });
 }
 
-/** "balanced" class weights: 1/√share of the labelled pixels, normalised to mean 1 over the classes present. */
-export function balancedClassWeights(classes: readonly string[], pixels: Record<string, number>): number[] {
+/** "balanced" class weights: 1/share^power (√ by default) of the labelled pixels, normalised to mean 1 over the classes present. */
+export function balancedClassWeights(
+  classes: readonly string[],
+  pixels: Record<string, number>,
+  power = 0.5,
+): number[] {
   const total = classes.reduce((sum, name) => sum + (pixels[name] ?? 0), 0);
   if (total === 0) throw new Error("labels.json counts no labelled pixels to balance");
-  const raw = classes.map((name) => (pixels[name] ? 1 / Math.sqrt(pixels[name] / total) : 0));
+  const raw = classes.map((name) => (pixels[name] ? (pixels[name] / total) ** -power : 0));
   const present = raw.filter((w) => w > 0);
   const mean = present.reduce((a, b) => a + b, 0) / present.length;
   const largest = present.reduce((a, b) => Math.max(a, b), 0);
@@ -300,10 +316,15 @@ export async function selfTrain(options: SelfTrainOptions): Promise<LoopSummary<
       `${options.labels}/classes.txt: the first class must be "background" (as selftrain label writes it)`,
     );
   const config: SelfTrainedConfig = { ...base, classes: set.classes };
+  const power = typeof options.classWeights === "string" ? balancedPower(options.classWeights) : undefined;
+  if (typeof options.classWeights === "string" && power === undefined)
+    throw new Error(
+      `class weights: expected "balanced" or "balanced:p" (0 < p ≤ 1), got "${options.classWeights}"`,
+    );
   const classWeights =
-    options.classWeights === "balanced"
-      ? balancedClassWeights(set.classes, await labelledPixels(options.labels))
-      : options.classWeights;
+    power !== undefined
+      ? balancedClassWeights(set.classes, await labelledPixels(options.labels), power)
+      : (options.classWeights as number[] | undefined);
   if (classWeights && (classWeights.length !== set.classes.length || !classWeights.every((w) => w >= 0)))
     throw new Error(
       `class weights: expected ${set.classes.length} non-negative numbers (one per class of ${options.labels}/classes.txt), got ${classWeights.join(",")}`,

@@ -27,6 +27,7 @@ import { readLog } from "../../src/train/log.js";
 import { polyWithWarmup } from "../../src/train/optimizer.js";
 import {
   balancedClassWeights,
+  balancedPower,
   crossEntropyIgnoring,
   DEFAULT_SELFTRAIN_OPTIONS,
   layerDecayScales,
@@ -89,6 +90,16 @@ test("balanced class weights: 1/√pixel share, mean 1 over the classes present;
   for (const [i, w] of raw.entries()) assert.ok(Math.abs(weights[i] - w / mean) < 1e-12);
   assert.equal(weights[3], weights[2], "an absent class takes the largest weight");
   assert.throws(() => balancedClassWeights(["background"], {}), /no labelled pixels/);
+  const milder = balancedClassWeights(["background", "cow"], { background: 96, cow: 4 }, 0.25);
+  const fourth = [0.96 ** -0.25, 0.04 ** -0.25];
+  for (const [i, w] of fourth.entries())
+    assert.ok(Math.abs(milder[i] - (2 * w) / (fourth[0] + fourth[1])) < 1e-12);
+  assert.deepEqual(
+    ["balanced", "balanced:0.25", "balanced:1", "balanced:0", "balanced:2", "balanced:x", "even"].map(
+      balancedPower,
+    ),
+    [0.5, 0.25, 1, undefined, undefined, undefined, undefined],
+  );
 });
 
 test("S-Seg+ schedule and layer decay follow mmseg: poly with linear warm-up; block i at decay^(depth − i)", () => {
@@ -253,6 +264,16 @@ test("--class-weights balanced reads labels.json and is recorded with the run; a
   await assert.rejects(
     selfTrain(options(labels, join(root, "bad"), { steps: 1, classWeights: [1, 2] })),
     /class weights: expected 3 non-negative numbers/,
+  );
+  const milder = join(root, "milder");
+  await selfTrain(options(labels, milder, { steps: 1, classWeights: "balanced:0.25" }));
+  assert.deepEqual(
+    JSON.parse(await readFile(join(milder, "config.json"), "utf8")).options.classWeights,
+    balancedClassWeights(["background", "red", "blue"], { red: 300, blue: 100 }, 0.25),
+  );
+  await assert.rejects(
+    selfTrain(options(labels, join(root, "bad2"), { steps: 1, classWeights: "balanced:3" })),
+    /expected "balanced" or "balanced:p" \(0 < p ≤ 1\), got "balanced:3"/,
   );
 });
 
