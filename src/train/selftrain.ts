@@ -125,7 +125,9 @@ export function balancedClassWeights(
 ): number[] {
   const total = classes.reduce((sum, name) => sum + (pixels[name] ?? 0), 0);
   if (total === 0) throw new Error("labels.json counts no labelled pixels to balance");
-  const raw = classes.map((name) => (pixels[name] ? (pixels[name] / total) ** -power : 0));
+  // 1/√ as before for p = ½: earlier runs' recorded weights, and so their --resume, stay bit-identical
+  const weight = (share: number) => (power === 0.5 ? 1 / Math.sqrt(share) : share ** -power);
+  const raw = classes.map((name) => (pixels[name] ? weight(pixels[name] / total) : 0));
   const present = raw.filter((w) => w > 0);
   const mean = present.reduce((a, b) => a + b, 0) / present.length;
   const largest = present.reduce((a, b) => Math.max(a, b), 0);
