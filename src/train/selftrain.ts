@@ -318,15 +318,15 @@ export async function selfTrain(options: SelfTrainOptions): Promise<LoopSummary<
       `${options.labels}/classes.txt: the first class must be "background" (as selftrain label writes it)`,
     );
   const config: SelfTrainedConfig = { ...base, classes: set.classes };
-  const power = typeof options.classWeights === "string" ? balancedPower(options.classWeights) : undefined;
-  if (typeof options.classWeights === "string" && power === undefined)
-    throw new Error(
-      `class weights: expected "balanced" or "balanced:p" (0 < p ≤ 1), got "${options.classWeights}"`,
-    );
-  const classWeights =
-    power !== undefined
-      ? balancedClassWeights(set.classes, await labelledPixels(options.labels), power)
-      : (options.classWeights as number[] | undefined);
+  let classWeights = options.classWeights;
+  if (typeof classWeights === "string") {
+    const power = balancedPower(classWeights);
+    if (power === undefined)
+      throw new Error(
+        `class weights: expected "balanced" or "balanced:p" (0 < p ≤ 1), got "${classWeights}"`,
+      );
+    classWeights = balancedClassWeights(set.classes, await labelledPixels(options.labels), power);
+  }
   if (classWeights && (classWeights.length !== set.classes.length || !classWeights.every((w) => w >= 0)))
     throw new Error(
       `class weights: expected ${set.classes.length} non-negative numbers (one per class of ${options.labels}/classes.txt), got ${classWeights.join(",")}`,
