@@ -168,7 +168,8 @@ export function checkSameRun(
   saved: { config: unknown; options: Record<string, unknown> },
   now: { config: unknown; options: Record<string, unknown> },
 ): void {
-  const shown = (value: unknown) => (value === undefined ? "unset" : JSON.stringify(value));
+  // as config.json stores it: a callback option (selftrain's `finish`) was never saved, so it reads as unset
+  const shown = (value: unknown) => JSON.stringify(value) ?? "unset";
   const keys = new Set([...Object.keys(saved.options), ...Object.keys(now.options)]);
   const differ = [...keys]
     .filter((key) => !PER_PIECE.has(key) && shown(saved.options[key]) !== shown(now.options[key]))

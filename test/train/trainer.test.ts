@@ -290,7 +290,14 @@ test("a resumed piece must keep the run's trajectory settings; where it stops an
   checkSameRun(
     "runs/a",
     run,
-    piece(micro, { batchSize: 32, seed: 0, steps: 300, val: "val", photometric: undefined }),
+    piece(micro, {
+      batchSize: 32,
+      seed: 0,
+      steps: 300,
+      val: "val",
+      photometric: undefined,
+      finish: () => {},
+    }),
   );
   const wider = { ...micro, decoder: { ...micro.decoder, queries: micro.decoder.queries + 1 } };
   assert.throws(
