@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 /**
- * How well the frozen pretrained MobileNetV2 alone tells the composite classes apart, at a given input size: the
- * ceiling a frozen-backbone naming recipe works under. Each object's features are the trunk's stride-16 and
- * stride-32 maps of the whole image (resized to --size², as training does) averaged over the object's box; a
- * validation object is called by the nearest class mean (cosine) of the training objects. Training objects come
- * from the composite shards' `.json` (stamps with a class), validation objects from the label maps (one box per
- * class present).
+ * How well a frozen pretrained trunk alone tells the composite classes apart, at a given input size: the
+ * ceiling a frozen-backbone naming recipe works under. Each object's features are the trunk's maps of the whole
+ * image (resized to --size², as training does) averaged over the object's box; a validation object is called by
+ * the nearest class mean (cosine) of the training objects. Training objects come from the composite shards'
+ * `.json` (stamps with a class), validation objects from the label maps (one box per class present).
+ * The trunk is sseg's MobileNetV2 (its stride-16 and stride-32 maps), or with --nsfwjs another model of the
+ * nsfwjs package run by tfjs as it ships (RGB / 255 input, as nsfwjs feeds it), at the layers --layers names.
  *
  *   node tools/backbone-probe.mjs --train 'data/composites/train/00000.tar' --val data/composites/val --size 128
+ *   node tools/backbone-probe.mjs --size 299 --nsfwjs ../nsfwjs-4.4.0.tgz --model inception_v3 \
+ *     --layers mixed2,mixed5,mixed7,mixed10
  */
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
@@ -19,12 +22,16 @@ import { readImage } from "../dist/src/io/image.js";
 import { resizeBilinear } from "../dist/src/io/pixels.js";
 import { PRETRAINED_MOBILENET_FILE, readTensorFile } from "../dist/src/model/files.js";
 import { MobileNetBackbone } from "../dist/src/model/mobilenet-backbone.js";
+import { readNsfwjsModel } from "./convert-nsfwjs-mobilenet.mjs";
 
 const { values } = parseArgs({
   options: {
     train: { type: "string", default: "data/composites/train/00000.tar" },
     val: { type: "string", default: "data/composites/val" },
     size: { type: "string", default: "128" },
+    nsfwjs: { type: "string" },
+    model: { type: "string", default: "inception_v3" },
+    layers: { type: "string", default: "mixed2,mixed5,mixed7,mixed10" },
   },
 });
 const size = Number(values.size);
@@ -32,17 +39,70 @@ if (!Number.isInteger(size) || size < 32 || size % 32 !== 0)
   throw new Error(`--size: expected a multiple of 32, got ${values.size}`);
 
 await initEngine();
-const backbone = new MobileNetBackbone({ kind: "mobilenet_v2", pretrained: true, lrScale: 0 });
-backbone.trunk.loadStateDict(await readTensorFile(PRETRAINED_MOBILENET_FILE));
-const STRIDES = ["res4", "res5"];
+const trunk = values.nsfwjs ? await nsfwjsTrunk() : await mobileNetTrunk();
+
+/** sseg's MobileNetV2 with the shipped weights: the stride-16 and stride-32 maps. */
+async function mobileNetTrunk() {
+  const backbone = new MobileNetBackbone({ kind: "mobilenet_v2", pretrained: true, lrScale: 0 });
+  backbone.trunk.loadStateDict(await readTensorFile(PRETRAINED_MOBILENET_FILE));
+  return {
+    title: "MobileNetV2 (frozen, nsfwjs)",
+    levels: ["res4", "res5"],
+    forward(rgb) {
+      const input = tf.tensor4d(normalizeImage(rgb), [1, size, size, 3]);
+      const maps = backbone.forward(input);
+      input.dispose();
+      return maps;
+    },
+  };
+}
+
+/**
+ * An nsfwjs layers model as it ships, cut after the --layers it names (their outputs by name): its classifier,
+ * built for the training size, would not take another input size, and a convolutional trunk takes any.
+ */
+async function nsfwjsTrunk() {
+  const { modelTopology, weightSpecs, weightData } = await readNsfwjsModel(
+    values.nsfwjs,
+    `dist/models/${values.model}`,
+  );
+  const levels = values.layers.split(",");
+  const graph = modelTopology.model_config.config;
+  const byName = new Map(graph.layers.map((layer) => [layer.name, layer]));
+  const needed = new Set();
+  const pending = [...levels];
+  while (pending.length > 0) {
+    const name = pending.pop();
+    if (needed.has(name)) continue;
+    const layer = byName.get(name);
+    if (!layer) throw new Error(`--layers: nsfwjs ${values.model} has no layer "${name}"`);
+    needed.add(name);
+    for (const node of layer.inbound_nodes) pending.push(...node.map(([inbound]) => inbound));
+  }
+  graph.layers = graph.layers.filter((layer) => needed.has(layer.name));
+  graph.output_layers = levels.map((name) => [name, 0, 0]);
+  for (const layer of graph.layers) {
+    if (layer.class_name === "InputLayer") layer.config.batch_input_shape = [null, size, size, 3];
+  }
+  const model = await tf.models.modelFromJSON({ modelTopology });
+  model.loadWeights(tf.io.decodeWeights(weightData, weightSpecs), false);
+  return {
+    title: `nsfwjs ${values.model} (frozen)`,
+    levels,
+    forward(rgb) {
+      const input = tf.tidy(() => tf.tensor4d(Float32Array.from(rgb), [1, size, size, 3]).div(255));
+      const maps = [model.predict(input)].flat();
+      input.dispose();
+      return Object.fromEntries(levels.map((name, i) => [name, maps[i]]));
+    },
+  };
+}
 
 /** Per stride, the L2-normalised mean feature over each box ([x0, y0, x1, y1] as fractions of the image). */
 function boxFeatures(image, boxes) {
-  const resized = resizeBilinear(image, size, size);
-  const input = tf.tensor4d(normalizeImage(resized.data), [1, size, size, 3]);
-  const maps = backbone.forward(input);
+  const maps = trunk.forward(resizeBilinear(image, size, size).data);
   const result = boxes.map(() => ({}));
-  for (const name of STRIDES) {
+  for (const name of trunk.levels) {
     const [, h, w, c] = maps[name].shape;
     const data = maps[name].dataSync();
     boxes.forEach(([x0, y0, x1, y1], i) => {
@@ -68,7 +128,7 @@ function boxFeatures(image, boxes) {
       result[i][name] = Float32Array.from(sum, (v) => v / norm);
     });
   }
-  tf.dispose([input, ...Object.values(maps)]);
+  tf.dispose(Object.values(maps));
   return result;
 }
 
@@ -111,10 +171,10 @@ for (const id of val.ids) {
 
 const classes = [...new Set(trainObjects.map((o) => o.label))].sort();
 console.log(
-  `MobileNetV2 (frozen, nsfwjs) at ${size}²: ${trainObjects.length} training objects from ${values.train}, ` +
+  `${trunk.title} at ${size}²: ${trainObjects.length} training objects from ${values.train}, ` +
     `${valObjects.length} validation objects, ${classes.length} classes`,
 );
-for (const name of STRIDES) {
+for (const name of trunk.levels) {
   const centroids = classes.map((label) => {
     const members = trainObjects.filter((o) => o.label === label);
     const mean = new Float32Array(members[0].features[name].length);

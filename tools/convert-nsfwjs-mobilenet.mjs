@@ -7,7 +7,7 @@
 // The argument may also be the unpacked package folder. nsfwjs's default "MobileNetV2" model is a Keras 2.2.4
 // MobileNetV2 (alpha 1.0, ImageNet-initialised, fine-tuned into a 5-class NSFW classifier), stored as a tfjs
 // layers model with uint8-quantised weights, both embedded in browserify bundles (`*.min.js`, weights base64).
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -17,7 +17,7 @@ import * as tf from "@tensorflow/tfjs";
 import tarStream from "tar-stream";
 
 const MODEL_DIR = "dist/models/mobilenet_v2";
-const FILES = ["model.min.js", "group1-shard1of1.min.js", "package.json", "LICENSE"];
+const PACKAGE_FILES = ["package.json", "LICENSE"];
 
 /** Keras BatchNormalization weights → torch.nn.BatchNorm2d names. */
 const BN_NAMES = {
@@ -55,23 +55,26 @@ function trunkModule(kerasLayer) {
   return block ? `blocks.${block[1] ?? 0}.${block[2]}` : null;
 }
 
-/** The files of the nsfwjs package we need, from its npm tarball or its unpacked folder. */
-async function readPackageFiles(path) {
+/** The package's files under modelDir (by file name) and its package.json and LICENSE, from its npm tarball or folder. */
+async function readPackageFiles(path, modelDir) {
   if (!existsSync(path))
     throw new Error(
       `${path}: not found. Make it with: npm pack nsfwjs@4.4.0 (then pass the .tgz or its folder)`,
     );
-  const wanted = new Map([
-    ...FILES.slice(0, 2).map((f) => [`${MODEL_DIR}/${f}`, f]),
-    ...FILES.slice(2).map((f) => [f, f]),
-  ]);
+  const nameOf = (inPackage) =>
+    PACKAGE_FILES.includes(inPackage)
+      ? inPackage
+      : inPackage.startsWith(`${modelDir}/`)
+        ? inPackage.slice(modelDir.length + 1)
+        : null;
   const found = new Map();
   if (statSync(path).isDirectory()) {
     // npm pack's tarball unpacks into package/; accept that folder or its parent
-    const root = existsSync(join(path, MODEL_DIR)) ? path : join(path, "package");
-    for (const [inPackage, name] of wanted) {
+    const root = existsSync(join(path, modelDir)) ? path : join(path, "package");
+    const inModelDir = existsSync(join(root, modelDir)) ? readdirSync(join(root, modelDir)) : [];
+    for (const inPackage of [...PACKAGE_FILES, ...inModelDir.map((f) => `${modelDir}/${f}`)]) {
       const file = join(root, inPackage);
-      if (existsSync(file)) found.set(name, readFileSync(file));
+      if (existsSync(file)) found.set(nameOf(inPackage), readFileSync(file));
     }
   } else {
     const extract = tarStream.extract();
@@ -80,7 +83,7 @@ async function readPackageFiles(path) {
         const chunks = [];
         stream.on("data", (c) => chunks.push(c));
         stream.on("end", () => {
-          const name = wanted.get(header.name.replace(/^package\//, ""));
+          const name = nameOf(header.name.replace(/^package\//, ""));
           if (name) found.set(name, Buffer.concat(chunks));
           next();
         });
@@ -92,10 +95,10 @@ async function readPackageFiles(path) {
     extract.end(gunzipSync(readFileSync(path)));
     await done;
   }
-  const missing = FILES.filter((f) => !found.has(f));
+  const missing = [...PACKAGE_FILES, "model.min.js"].filter((f) => !found.has(f));
   if (missing.length > 0)
     throw new Error(
-      `${path}: not the nsfwjs npm package: ${missing.join(", ")} missing (expected ${MODEL_DIR}/ inside it)`,
+      `${path}: not the nsfwjs npm package: ${missing.join(", ")} missing (expected ${modelDir}/ inside it)`,
     );
   return found;
 }
@@ -111,30 +114,37 @@ function bundleExports(source, filename) {
 }
 
 /**
- * nsfwjs's MobileNetV2 as a tfjs layers model would load it: topology, weight specs (uint8-quantised),
- * weight bytes, and the package's version and licence.
+ * One of nsfwjs's models (`dist/models/<name>`) as tfjs would load it: topology, weight specs (uint8-quantised),
+ * the weight bytes of all its shards in manifest order, and the package's version and licence.
  */
-export async function readNsfwjsMobileNet(path) {
-  const files = await readPackageFiles(resolve(path));
+export async function readNsfwjsModel(path, modelDir) {
+  const files = await readPackageFiles(resolve(path), modelDir);
   const modelJson = JSON.parse(
     JSON.stringify(bundleExports(files.get("model.min.js").toString("utf8"), "model.min.js")),
   );
-  const base64 = bundleExports(
-    files.get("group1-shard1of1.min.js").toString("utf8"),
-    "group1-shard1of1.min.js",
-  );
-  if (typeof base64 !== "string" || !modelJson.modelTopology || modelJson.weightsManifest?.length !== 1)
-    throw new Error(`${path}: ${MODEL_DIR} does not hold a one-shard tfjs layers model`);
-  const weightData = new Uint8Array(Buffer.from(base64, "base64")).buffer;
+  if (!modelJson.modelTopology || modelJson.weightsManifest?.length !== 1)
+    throw new Error(`${path}: ${modelDir} does not hold a one-group tfjs model`);
+  const shards = modelJson.weightsManifest[0].paths.map((shard) => {
+    const file = `${shard}.min.js`;
+    const base64 = files.has(file) ? bundleExports(files.get(file).toString("utf8"), file) : undefined;
+    if (typeof base64 !== "string")
+      throw new Error(`${path}: ${modelDir}/${file} missing or not a weight shard`);
+    return Buffer.from(base64, "base64");
+  });
   const pkg = JSON.parse(files.get("package.json").toString("utf8"));
   const licenseHolder = /Copyright \(c\) [^\n]+/.exec(files.get("LICENSE").toString("utf8"))?.[0] ?? "";
   return {
     modelTopology: modelJson.modelTopology,
     weightSpecs: modelJson.weightsManifest[0].weights,
-    weightData,
+    weightData: new Uint8Array(Buffer.concat(shards)).buffer,
     version: pkg.version,
     license: `${pkg.license} (${licenseHolder})`,
   };
+}
+
+/** nsfwjs's default MobileNetV2 (a tfjs layers model with one weight shard). */
+export function readNsfwjsMobileNet(path) {
+  return readNsfwjsModel(path, MODEL_DIR);
 }
 
 /** Keras weights (name → tensor) → sseg's trunk state dict (name → {shape, data}): stem, blocks in order, head. */
