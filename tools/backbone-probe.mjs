@@ -35,8 +35,12 @@ const { values } = parseArgs({
   },
 });
 const size = Number(values.size);
-if (!Number.isInteger(size) || size < 32 || size % 32 !== 0)
-  throw new Error(`--size: expected a multiple of 32, got ${values.size}`);
+// sseg's MobileNetV2 needs whole stride-32 cells; nsfwjs's Keras models take any size down to InceptionV3's minimum, 75
+const sizeRule = values.nsfwjs
+  ? { ok: size >= 75, text: "at least 75" }
+  : { ok: size % 32 === 0, text: "a multiple of 32" };
+if (!Number.isInteger(size) || size < 32 || !sizeRule.ok)
+  throw new Error(`--size: expected ${sizeRule.text}, got ${values.size}`);
 
 await initEngine();
 const trunk = values.nsfwjs ? await nsfwjsTrunk() : await mobileNetTrunk();
