@@ -64,6 +64,50 @@ test("RegionHead: the masks are pooling weights only (no gradient reaches them);
   head.dispose();
 });
 
+test("RegionHead: the features' gradient through the pooling is the autodiff one of Σ σ(m)·E / Σ σ(m)", () => {
+  const head = new RegionHead(
+    { hiddenDim: 8, withQuery: false, backboneLevel: "res4" },
+    { ...dims, backboneDim: 3 },
+    { rng: new Rng(6) },
+  );
+  const features = tf.randomNormal([2, 4, 4, 6], 0, 1, "float32", 7) as tf.Tensor4D;
+  const res4 = tf.randomNormal([2, 2, 2, 3], 0, 1, "float32", 8) as tf.Tensor4D;
+  const masks = tf.randomNormal([2, 3, 4, 4], 0, 2, "float32", 9) as tf.Tensor4D;
+  const queries = tf.zeros([2, 3, 5]) as tf.Tensor3D;
+  const backboneOf = (r: tf.Tensor) => ({ res2: r, res3: r, res4: r, res5: r }) as never;
+  const [dFeatures, dRes4] = tf.grads((f: tf.Tensor, r: tf.Tensor) =>
+    head
+      .forward(f as tf.Tensor4D, masks, queries, backboneOf(r))
+      .mul(tf.range(1, 25).reshape([2, 3, 4]))
+      .sum(),
+  )([features, res4]);
+  // the reference: the same pooling written with plain ops, the weights computed outside the gradient
+  const weights = tf.sigmoid(masks);
+  const pool = (w: tf.Tensor, f: tf.Tensor) => {
+    const [b, , , c] = f.shape;
+    const flatW = w.reshape([b, 3, -1]);
+    return tf.matMul(flatW, f.reshape([b, -1, c])).div(flatW.sum(2, true).add(1e-6));
+  };
+  const onRes4 = tf
+    .avgPool(weights.transpose([0, 2, 3, 1]) as tf.Tensor4D, 2, 2, "valid")
+    .transpose([0, 3, 1, 2]);
+  const [refFeatures, refRes4] = tf.grads((f: tf.Tensor, r: tf.Tensor) => {
+    const parts = [pool(weights, head.pixelProjection.forward(f)), pool(onRes4, r)];
+    return l2Normalize(head.mlp.forward(tf.concat(parts, 2)))
+      .mul(tf.range(1, 25).reshape([2, 3, 4]))
+      .sum();
+  })([features, res4]);
+  assertClose(
+    dFeatures,
+    { shape: refFeatures.shape, data: refFeatures.dataSync() as Float32Array },
+    "dE",
+    1e-5,
+  );
+  assertClose(dRes4, { shape: refRes4.shape, data: refRes4.dataSync() as Float32Array }, "dRes4", 1e-5);
+  tf.dispose([features, res4, masks, queries, dFeatures, dRes4, weights, onRes4, refFeatures, refRes4]);
+  head.dispose();
+});
+
 test("RegionHead: backboneLevel also pools the coarser backbone features, the masks averaged down to their grid", () => {
   const head = new RegionHead(
     { hiddenDim: 8, withQuery: false, backboneLevel: "res4" },
