@@ -13,6 +13,7 @@ interface ExportFlags {
   learnedBackground?: boolean;
   masks?: string;
   flip?: boolean;
+  refine?: boolean;
 }
 
 const DTYPES = { f16: "F16", f32: "F32" } as const;
@@ -37,6 +38,11 @@ export function registerExport(program: Command): void {
     )
     .option("--flip", "the model also segments the mirrored image and averages (default: the stored setting)")
     .option("--no-flip", "the model segments the image as it is only")
+    .option(
+      "--refine",
+      "the model refines its score maps by the image's colours (PAMR; default: the stored setting)",
+    )
+    .option("--no-refine", "the model uses its score maps as they are")
     .action(async (source: string, flags: ExportFlags) => {
       const dtype = DTYPES[flags.dtype as keyof typeof DTYPES];
       if (!dtype) throw new UsageError(`--dtype: expected f16 or f32, got "${flags.dtype}"`);
@@ -54,6 +60,7 @@ export function registerExport(program: Command): void {
           ...(flags.learnedBackground ? { background: { noObject: true } } : {}),
           ...(masks ? { masks } : {}),
           ...(flags.flip === undefined ? {} : { flip: flags.flip }),
+          ...(flags.refine === undefined ? {} : { refine: flags.refine }),
         };
         const config = { ...model.config, ...(flags.name ? { name: flags.name } : {}), inference };
         const from = files.step === undefined ? files.weights : `${files.weights} (step ${files.step})`;

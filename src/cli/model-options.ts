@@ -15,6 +15,7 @@ export interface ModelFlags {
   learnedBackground?: boolean;
   masks?: string;
   flip?: boolean;
+  refine?: boolean;
   background: boolean;
   mode?: string;
   shortSide?: string;
@@ -48,6 +49,8 @@ export function addModelOptions(command: Command): Command {
     .option("--masks <rule>", "mix (every query by its mask) | winner (each pixel's most confident query)")
     .option("--flip", "also segment the mirrored image and average the scores (twice the time)")
     .option("--no-flip", "segment the image as it is only (default: the model's)")
+    .option("--refine", "refine the score maps by the image's colours (PAMR, TCL's test-time step)")
+    .option("--no-refine", "use the model's score maps as they are (default: the model's)")
     .option("--short-side <n>", "resize the image's short side to n first (default: the model's)")
     .option("--crop <n>", "sliding-window size (with --mode slide)")
     .option("--stride <n>", "sliding-window step (with --mode slide)")
@@ -105,6 +108,7 @@ export async function segmentOptionsFrom(flags: ModelFlags): Promise<SegmentOpti
   }
   if (flags.masks !== undefined) options.masks = masksRule(flags.masks);
   if (flags.flip !== undefined) options.flip = flags.flip;
+  if (flags.refine !== undefined) options.refine = flags.refine;
   if (flags.shortSide !== undefined) options.shortSide = positiveInteger(flags.shortSide, "--short-side");
   if (flags.crop !== undefined) options.crop = positiveInteger(flags.crop, "--crop");
   if (flags.stride !== undefined) options.stride = positiveInteger(flags.stride, "--stride");

@@ -15,6 +15,7 @@ import type {
 } from "../model/sseg.js";
 import { resizeChannelsLast } from "../nn/interpolation.js";
 import type { ClipTokenizer } from "../text/tokenizer.js";
+import { refineScores } from "./pamr.js";
 import { classEmbeddings, type PixelPredictions, pixelPredictions } from "./semantic.js";
 
 /** GroupViT's background threshold is per data set (0.95 VOC, 0.35 Context); this is the default until tuned. */
@@ -46,6 +47,8 @@ export interface SegmentOptions {
   masks?: MasksRule;
   /** Also segment the mirrored image and average the scores (see InferenceConfig.flip). */
   flip?: boolean;
+  /** Refine the score maps by the image's colours (PAMR; see InferenceConfig.refine). */
+  refine?: boolean;
   /** Also return every class's score map. */
   scores?: boolean;
 }
@@ -193,6 +196,7 @@ export class Segmenter implements ImageSegmenter {
       background: { threshold: DEFAULT_BACKGROUND_THRESHOLD },
       masks: "mix",
       flip: false,
+      refine: false,
       ...this.config.inference,
     };
   }
@@ -284,6 +288,7 @@ export function overlaySettings(
     "shortSide",
     "masks",
     "flip",
+    "refine",
   ] as const)
     if (options[key] !== undefined) Object.assign(settings, { [key]: options[key] });
   for (const key of ["shortSide", "crop", "stride"] as const)
@@ -299,6 +304,8 @@ export function overlaySettings(
     throw new SegmenterError(`masks must be "mix" or "winner", got "${settings.masks}"`);
   if (typeof settings.flip !== "boolean")
     throw new SegmenterError(`flip must be true or false, got ${JSON.stringify(settings.flip)}`);
+  if (typeof settings.refine !== "boolean")
+    throw new SegmenterError(`refine must be true or false, got ${JSON.stringify(settings.refine)}`);
   return settings;
 }
 
@@ -307,7 +314,8 @@ export type WindowScorer = (input: tf.Tensor4D) => PixelPredictions;
 
 /**
  * A prediction at the image's own size: resized for the test (`shortSide`), scored whole or in sliding windows,
- * with `flip` also mirrored, and the scores brought back to the image's size.
+ * with `flip` also mirrored, with `refine` refined by the resized image's colours, and the scores brought back to
+ * the image's size.
  */
 export function predictScores(
   image: RgbImage,
@@ -323,11 +331,12 @@ export function predictScores(
       : [{ x: 0, y: 0, width: resized.width, height: resized.height }];
   const scorer = settings.flip ? withMirror(run) : run;
   const atTestSize = scoreWindows(resized, windows, names.length, queryCount, scorer);
+  const scores = settings.refine ? refineScores(atTestSize.scores, names.length, resized) : atTestSize.scores;
   return {
     width: image.width,
     height: image.height,
     names,
-    scores: resizeScores(atTestSize.scores, resized, image, names.length),
+    scores: resizeScores(scores, resized, image, names.length),
     queries: resizeNearest(atTestSize.queries, resized.width, resized.height, image.width, image.height),
     queryCosine: atTestSize.queryCosine,
   };

@@ -55,6 +55,7 @@ export class SelfTrainedSegmenter implements ImageSegmenter {
       background: { classes: [BACKGROUND] },
       masks: "mix",
       flip: false,
+      refine: false,
     };
   }
 

@@ -78,6 +78,11 @@ export interface InferenceConfig {
   masks?: MasksRule;
   /** Also segment the mirrored image and average the two's scores (mmseg's flip test): twice the work. */
   flip?: boolean;
+  /**
+   * Refine the score maps by the image's colours before the background rule (PAMR, TCL's test-time step; 10
+   * iterations at dilations 1–24, `src/infer/pamr.ts`): edges follow the image instead of the stride-4 masks.
+   */
+  refine?: boolean;
 }
 
 export type MasksRule = "mix" | "winner";

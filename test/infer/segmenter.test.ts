@@ -5,6 +5,7 @@ import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initEngine } from "../../src/engine/backend.js";
 import { loadSegmenter } from "../../src/infer/load.js";
+import { refineScores } from "../../src/infer/pamr.js";
 import {
   applyBackground,
   NO_OBJECT,
@@ -353,6 +354,22 @@ test("--flip: a prediction is the mean of the image's and its mirror's, mirrored
     await assert.rejects(
       seg.segment(image, ["cat"], { flip: "yes" as unknown as boolean }),
       /flip must be true or false, got "yes"/,
+    );
+  });
+});
+
+test("--refine: a prediction's scores are PAMR's refinement of the unrefined ones by the image's colours", async () => {
+  await withSegmenter(async (seg) => {
+    const [width, height] = [96, 64]; // the test size: no resize
+    const image = squareImage(width, height);
+    const options = { shortSide: 64 };
+    const own = seg.predict(image, ["cat", "dog"], options);
+    const refined = seg.predict(image, ["cat", "dog"], { ...options, refine: true });
+    assert.deepEqual(refined.scores, refineScores(own.scores, own.names.length, image));
+    assert.deepEqual(refined.queries, own.queries);
+    await assert.rejects(
+      seg.segment(image, ["cat"], { refine: 1 as unknown as boolean }),
+      /refine must be true or false, got 1/,
     );
   });
 });
