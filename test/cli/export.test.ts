@@ -15,7 +15,7 @@ const SAMPLE = `${new URL("../../../data/composites-sample/train/", import.meta.
 
 before(() => initEngine());
 
-test("sseg export writes a run as a model folder (F16 weights + config.json) that segments like the run; --masks and --flip set its inference", async (t) => {
+test("sseg export writes a run as a model folder (F16 weights + config.json) that segments like the run; --masks, --flip and --refine set its inference", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "sseg-export-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const run = join(dir, "run");
@@ -71,15 +71,15 @@ test("sseg export writes a run as a model folder (F16 weights + config.json) tha
 
   const winner = spawnSync(
     process.execPath,
-    [MAIN, "export", run, "--out", out, "--masks", "winner", "--flip"],
+    [MAIN, "export", run, "--out", out, "--masks", "winner", "--flip", "--refine"],
     { encoding: "utf8" },
   );
   assert.equal(winner.status, 0, winner.stderr);
   const withRule = JSON.parse(await readFile(join(out, "config.json"), "utf8"));
   assert.deepEqual(
     withRule.inference,
-    { ...config.inference, masks: "winner", flip: true },
-    "--masks and --flip set the stored mask rule and flip test",
+    { ...config.inference, masks: "winner", flip: true, refine: true },
+    "--masks, --flip and --refine set the stored mask rule, flip test and refinement",
   );
   const badRule = spawnSync(process.execPath, [MAIN, "export", run, "--out", out, "--masks", "best"], {
     encoding: "utf8",
