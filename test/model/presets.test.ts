@@ -41,16 +41,18 @@ test("tiny, the default, is the naming recipe: tiny-swin's sizes on the frozen p
     ...swinInference,
     background: { noObject: true },
     masks: "winner",
+    refine: true,
   });
   assert.deepEqual(training, { lr: 3e-4, warmupSteps: 50 });
 });
 
-test("configs/naming/tiny-frozen-res4.json, the shipped runs' configuration, is tiny but for its name and the mask rule chosen after the run", () => {
+test("configs/naming/tiny-frozen-res4.json, the shipped runs' configuration, is tiny but for its name and the mask and refinement rules chosen after the run", () => {
   const path = new URL("../../../configs/naming/tiny-frozen-res4.json", import.meta.url);
   const { name: _file, ...file } = JSON.parse(readFileSync(path, "utf8"));
   const { name: _tiny, ...preset } = tiny;
-  const { masks, ...inference } = preset.inference!;
+  const { masks, refine, ...inference } = preset.inference!;
   assert.equal(masks, "winner");
+  assert.equal(refine, true);
   assert.deepEqual(file, JSON.parse(JSON.stringify({ ...preset, inference })));
 });
 
