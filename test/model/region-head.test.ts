@@ -12,6 +12,14 @@ before(() => initEngine());
 
 const dims = { maskDim: 6, queryDim: 5, outDim: 4 };
 
+/** A head that also pools 3-channel `res4` features. */
+const res4Head = (seed: number) =>
+  new RegionHead(
+    { hiddenDim: 8, withQuery: false, backboneLevel: "res4" },
+    { ...dims, backboneDim: 3 },
+    { rng: new Rng(seed) },
+  );
+
 for (const batchNorm of [false, true]) {
   test(`RegionHead: a query's embedding is the MLP of the projected features its mask covers, L2-normalised (batchNorm ${batchNorm})`, () => {
     const head = new RegionHead({ hiddenDim: 8, withQuery: false, batchNorm }, dims, { rng: new Rng(1) });
@@ -65,11 +73,7 @@ test("RegionHead: the masks are pooling weights only (no gradient reaches them);
 });
 
 test("RegionHead: the features' gradient through the pooling is the autodiff one of Σ σ(m)·E / Σ σ(m)", () => {
-  const head = new RegionHead(
-    { hiddenDim: 8, withQuery: false, backboneLevel: "res4" },
-    { ...dims, backboneDim: 3 },
-    { rng: new Rng(6) },
-  );
+  const head = res4Head(6);
   const features = tf.randomNormal([2, 4, 4, 6], 0, 1, "float32", 7) as tf.Tensor4D;
   const res4 = tf.randomNormal([2, 2, 2, 3], 0, 1, "float32", 8) as tf.Tensor4D;
   const masks = tf.randomNormal([2, 3, 4, 4], 0, 2, "float32", 9) as tf.Tensor4D;
@@ -109,11 +113,7 @@ test("RegionHead: the features' gradient through the pooling is the autodiff one
 });
 
 test("RegionHead: backboneLevel also pools the coarser backbone features, the masks averaged down to their grid", () => {
-  const head = new RegionHead(
-    { hiddenDim: 8, withQuery: false, backboneLevel: "res4" },
-    { ...dims, backboneDim: 3 },
-    { rng: new Rng(3) },
-  );
+  const head = res4Head(3);
   const features = tf.randomNormal([1, 4, 4, 6], 0, 1, "float32", 4) as tf.Tensor4D;
   const res4 = tf.randomNormal([1, 2, 2, 3], 0, 1, "float32", 5) as tf.Tensor4D;
   // query 0 covers the top-left 2×2 block (one res4 cell), query 1 the left column (half of two cells)
