@@ -94,10 +94,26 @@ export function refineScores(
   for (let p = 0; p < pixels; p++)
     for (let c = 0; c < channels; c++) current[c * pixels + p] = scores[p * channels + c];
   let next = new Float32Array(scores.length);
+  // row by row, all offsets at once: the row being written stays in cache while its 8·D sources are added
   for (let step = 0; step < iterations; step++) {
     next.fill(0);
-    for (let n = 0; n < neighbours; n++)
-      accumulateShifted(next, current, weight, n * pixels, offsets[n], width, height, channels);
+    for (let y = 0; y < height; y++)
+      for (let n = 0; n < neighbours; n++) {
+        const [dy, dx] = offsets[n];
+        const source = clamp(y + dy, height) * width;
+        accumulateShiftedRow(
+          next,
+          current,
+          weight,
+          n * pixels + y * width,
+          y * width,
+          source,
+          dx,
+          width,
+          pixels,
+          channels,
+        );
+      }
     [current, next] = [next, current];
   }
   const refined = new Float32Array(scores.length);
@@ -107,31 +123,29 @@ export function refineScores(
 }
 
 /**
- * next[c, p] += weight[p] · current[c, p + offset] for every channel and pixel, the source clamped to the image
- * (replicate padding); channel-major maps, so each row reads one shifted row.
+ * One row of next[c, p] += weight[p] · current[c, p + offset] for every channel: the source row is `source`, its
+ * columns shifted by `dx` and clamped to the image (replicate padding); maps channel-major [C][H·W].
  */
-function accumulateShifted(
+function accumulateShiftedRow(
   next: Float32Array,
   current: Float32Array,
   weight: Float32Array,
   weightStart: number,
-  [dy, dx]: readonly [number, number],
+  row: number,
+  source: number,
+  dx: number,
   width: number,
-  height: number,
+  pixels: number,
   channels: number,
 ): void {
-  const pixels = width * height;
   const inside = Math.min(width, Math.max(0, -dx)); // columns before it read column 0
   const end = Math.max(inside, Math.min(width, width - dx)); // columns from it read the last column
-  for (let y = 0; y < height; y++) {
-    const source = Math.min(height - 1, Math.max(0, y + dy)) * width;
-    const w = weightStart + y * width;
-    for (let c = 0; c < channels; c++) {
-      const from = c * pixels + source;
-      const to = c * pixels + y * width;
-      for (let x = 0; x < inside; x++) next[to + x] += weight[w + x] * current[from];
-      for (let x = inside; x < end; x++) next[to + x] += weight[w + x] * current[from + x + dx];
-      for (let x = end; x < width; x++) next[to + x] += weight[w + x] * current[from + width - 1];
-    }
+  const w = weightStart;
+  for (let c = 0; c < channels; c++) {
+    const from = c * pixels + source;
+    const to = c * pixels + row;
+    for (let x = 0; x < inside; x++) next[to + x] += weight[w + x] * current[from];
+    for (let x = inside; x < end; x++) next[to + x] += weight[w + x] * current[from + x + dx];
+    for (let x = end; x < width; x++) next[to + x] += weight[w + x] * current[from + width - 1];
   }
 }
