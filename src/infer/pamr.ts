@@ -123,14 +123,15 @@ export function refineScores(
 }
 
 /**
- * One row of next[c, p] += weight[p] · current[c, p + offset] for every channel: the source row is `source`, its
- * columns shifted by `dx` and clamped to the image (replicate padding); maps channel-major [C][H·W].
+ * One row of next[c, p] += weight[p] · current[c, p + offset] for every channel: the row's weights start at `w`, its
+ * source row is `source`, columns shifted by `dx` and clamped to the image (replicate padding); maps channel-major
+ * [C][H·W].
  */
 function accumulateShiftedRow(
   next: Float32Array,
   current: Float32Array,
   weight: Float32Array,
-  weightStart: number,
+  w: number,
   row: number,
   source: number,
   dx: number,
@@ -140,7 +141,6 @@ function accumulateShiftedRow(
 ): void {
   const inside = Math.min(width, Math.max(0, -dx)); // columns before it read column 0
   const end = Math.max(inside, Math.min(width, width - dx)); // columns from it read the last column
-  const w = weightStart;
   for (let c = 0; c < channels; c++) {
     const from = c * pixels + source;
     const to = c * pixels + row;
