@@ -302,10 +302,9 @@ export function overlaySettings(
     throw new SegmenterError(`mode must be "whole" or "slide", got "${settings.mode}"`);
   if (settings.masks !== "mix" && settings.masks !== "winner")
     throw new SegmenterError(`masks must be "mix" or "winner", got "${settings.masks}"`);
-  if (typeof settings.flip !== "boolean")
-    throw new SegmenterError(`flip must be true or false, got ${JSON.stringify(settings.flip)}`);
-  if (typeof settings.refine !== "boolean")
-    throw new SegmenterError(`refine must be true or false, got ${JSON.stringify(settings.refine)}`);
+  for (const key of ["flip", "refine"] as const)
+    if (typeof settings[key] !== "boolean")
+      throw new SegmenterError(`${key} must be true or false, got ${JSON.stringify(settings[key])}`);
   return settings;
 }
 
